@@ -1,0 +1,42 @@
+/// A vector field wrapper that counts evaluations and VJPs, so every solver and gradient
+/// method reports nfe and nvjp without bookkeeping of its own.
+#pragma once
+
+#include "revode/core/vector_field.hpp"
+
+namespace revode {
+
+template <class T>
+class CountingField final : public VectorField<T> {
+ public:
+  explicit CountingField(const VectorField<T>& inner) : inner_(inner) {}
+
+  Index state_dim() const override { return inner_.state_dim(); }
+  Index param_count() const override { return inner_.param_count(); }
+  std::string name() const override { return inner_.name(); }
+  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override {
+    ++nfe_;
+    inner_.eval(t, y, theta, dy);
+  }
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
+    ++nvjp_;
+    inner_.vjp(t, y, theta, a, y_bar, theta_bar);
+  }
+  Index intermediate_floats(Index batch) const override {
+    return inner_.intermediate_floats(batch);
+  }
+  std::unique_ptr<VectorField<T>> clone() const override {
+    return std::make_unique<CountingField>(inner_);
+  }
+
+  Index nfe() const { return nfe_; }
+  Index nvjp() const { return nvjp_; }
+
+ private:
+  const VectorField<T>& inner_;
+  mutable Index nfe_ = 0;
+  mutable Index nvjp_ = 0;
+};
+
+}  // namespace revode

@@ -1,0 +1,35 @@
+/// Array types shared by every layer. A batch of states is a dim × batch column-major block:
+/// column j is sample j. Parameters are one flat vector so optimizers see one array.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+
+namespace revode {
+
+using Index = Eigen::Index;
+
+template <class T>
+using Batch = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+template <class T>
+using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+/// Writable and read-only views. Functions take views so callers may pass blocks of larger
+/// buffers without copies; a view always has unit inner stride.
+template <class T>
+using BatchRef = Eigen::Ref<Batch<T>>;
+template <class T>
+using ConstBatchRef = Eigen::Ref<const Batch<T>>;
+template <class T>
+using VectorRef = Eigen::Ref<Vector<T>>;
+template <class T>
+using ConstVectorRef = Eigen::Ref<const Vector<T>>;
+
+/// True when every entry is finite (no NaN, no ±Inf).
+template <class Derived>
+bool all_finite(const Eigen::DenseBase<Derived>& x) {
+  return x.allFinite();
+}
+
+}  // namespace revode

@@ -1,0 +1,48 @@
+/// The vector-field interface: y' = f(t, y; θ) evaluated on a whole batch, with its
+/// vector-Jacobian product. Every solver and gradient method sees fields only through this.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "revode/core/types.hpp"
+
+namespace revode {
+
+/// A batched vector field f(t, y; θ) with y a dim × batch block and θ a flat parameter vector.
+///
+/// Contract for implementers:
+/// - `eval` writes dy = f(t, y; θ), same shape as y; it must not read dy.
+/// - `vjp` writes y_bar = aᵀ ∂f/∂y (overwritten) and accumulates θ_bar += aᵀ ∂f/∂θ summed over
+///   the batch. It recomputes whatever intermediates it needs from (t, y, θ).
+/// - Neither allocates once warmed up for a given batch size; both may use internal scratch,
+///   so one instance must not be called from two threads at once (use `clone`).
+/// - Time t is never differentiated: save times and step times are constants of the solve.
+template <class T>
+class VectorField {
+ public:
+  virtual ~VectorField() = default;
+
+  /// Length of one state vector.
+  virtual Index state_dim() const = 0;
+  /// Length of the flat parameter vector θ (0 for a field without parameters).
+  virtual Index param_count() const = 0;
+  /// A short description, e.g. "mlp:2,64,64,2 tanh" or "lotka-volterra".
+  virtual std::string name() const = 0;
+
+  /// dy = f(t, y; θ). y, dy: state_dim × batch.
+  virtual void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const = 0;
+
+  /// y_bar = aᵀ ∂f/∂y at (t, y); theta_bar += aᵀ ∂f/∂θ. a, y_bar: state_dim × batch.
+  virtual void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                   BatchRef<T> y_bar, VectorRef<T> theta_bar) const = 0;
+
+  /// Scalars one evaluation keeps alive while its VJP runs (hidden activations of a network):
+  /// used to report the true peak memory of gradient methods.
+  virtual Index intermediate_floats(Index batch) const { return 0 * batch; }
+
+  /// An independent copy with its own scratch space (for use from another thread).
+  virtual std::unique_ptr<VectorField<T>> clone() const = 0;
+};
+
+}  // namespace revode

@@ -1,0 +1,65 @@
+/// Losses on the saved states. Every loss is a sum over save times,
+///   L = scale(K, dim, batch) · Σ_k ℓ_k(y_k),
+/// so a gradient method can add each cotangent ∂L/∂y_k when it reaches y_k: forwards while
+/// storing (backprop) or backwards while reconstructing (reversible solvers), without keeping
+/// the saved states. K, the number of saves, is only known after the forward solve (adaptive
+/// `SaveAt::every_step`), hence the separate scale.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "revode/core/types.hpp"
+
+namespace revode {
+
+template <class T>
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  /// ℓ_k(y) for the k-th saved state y (state_dim × batch) at time t; writes y_bar = ∂ℓ_k/∂y.
+  virtual double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const = 0;
+  /// The factor in front of the sum, once the number of saves K is known.
+  virtual double scale(Index saves, Index dim, Index batch) const = 0;
+  /// Throws revode::Error if K saves are incompatible with the loss (e.g. data length).
+  virtual void check_saves(Index saves) const { (void)saves; }
+};
+
+/// Mean squared error against data at the save times, averaged over every saved entry:
+/// L = 1/(K·dim·batch) Σ_k ‖y_k − d_k‖². Data: one dim × batch block per save time, or one
+/// dim × 1 column per save time broadcast over the batch.
+template <class T>
+class MseData final : public Loss<T> {
+ public:
+  explicit MseData(std::vector<Batch<T>> data);
+  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double scale(Index saves, Index dim, Index batch) const override;
+  void check_saves(Index saves) const override;
+
+ private:
+  std::vector<Batch<T>> data_;
+};
+
+/// Mean square of the saved states, L = 1/(K·dim·batch) Σ_k ‖y_k‖² (MSE against zero).
+template <class T>
+class MseZero final : public Loss<T> {
+ public:
+  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double scale(Index saves, Index dim, Index batch) const override;
+};
+
+/// A user loss: a callback returns ℓ_k and writes ∂ℓ_k/∂y_k; no scale (L = Σ_k ℓ_k).
+template <class T>
+class CallbackLoss final : public Loss<T> {
+ public:
+  using Function = std::function<double(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar)>;
+  explicit CallbackLoss(Function function) : function_(std::move(function)) {}
+  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double scale(Index, Index, Index) const override { return 1.0; }
+
+ private:
+  Function function_;
+};
+
+}  // namespace revode

@@ -1,0 +1,51 @@
+/// Cotangents of the loss with respect to the saved states, and how each one flows back into
+/// the solver state: shared by every gradient method that walks the steps backwards.
+#pragma once
+
+#include <vector>
+
+#include "revode/core/vector_field.hpp"
+#include "revode/gradients/loss.hpp"
+#include "revode/solvers/integrate.hpp"
+
+namespace revode {
+
+/// ∂ℓ_k/∂y_k for one save, with where it sits (see SaveRecord).
+template <class T>
+struct SaveCotangent {
+  double t;
+  Index step;
+  double s;
+  Batch<T> y_bar;
+};
+
+/// Evaluates the loss term at every save as the forward solve reports it, keeping the
+/// cotangents (K·dim·batch scalars) and the times; the loss value is scaled once K is known.
+template <class T>
+class LossRecorder {
+ public:
+  explicit LossRecorder(const Loss<T>& loss) : loss_(loss) {}
+  void record(const SaveRecord<T>& save);
+  /// Applies the loss scale to the value and every cotangent; returns the loss.
+  double finish(Index dim, Index batch);
+
+  const std::vector<SaveCotangent<T>>& cotangents() const { return cotangents_; }
+  std::vector<double> times() const;
+  Index stored_floats() const;
+
+ private:
+  const Loss<T>& loss_;
+  double sum_ = 0;
+  std::vector<SaveCotangent<T>> cotangents_;
+};
+
+/// Adds the cotangent of a save inside step (t0, t1) to the adjoints of the step's ends.
+/// Endpoint saves go to y1_bar. A dense save y = h00 y0 + h10 Δ f(t0, y0) + h01 y1 +
+/// h11 Δ f(t1, y1) adds to both ends, through one VJP of f at each end.
+template <class T>
+void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, double t0, double t1,
+                    ConstBatchRef<T> y0, ConstBatchRef<T> y1, ConstVectorRef<T> theta,
+                    BatchRef<T> y0_bar, BatchRef<T> y1_bar, VectorRef<T> theta_bar,
+                    Batch<T>& scratch);
+
+}  // namespace revode

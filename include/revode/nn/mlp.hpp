@@ -1,0 +1,98 @@
+/// A multilayer perceptron as a vector field, f(t, y) = W_L σ(… σ(W_1 x + b_1) …) + b_L with
+/// x = y or x = [t; y], its VJP written by hand (DESIGN.md, "Why a native engine"), and the
+/// PyTorch-default and Glorot initialisers. θ is one flat vector (layout on `Mlp`).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "revode/core/vector_field.hpp"
+#include "revode/nn/activation.hpp"
+
+namespace revode {
+
+/// The architecture of an Mlp. widths = {state_dim, hidden..., state_dim}; at least 2 entries.
+struct MlpSpec {
+  std::vector<Index> widths;
+  Activation activation = Activation::tanh;  ///< every hidden layer; the last layer is linear
+  bool time_input = false;  ///< feed [t; y]: the first layer takes state_dim + 1 inputs
+};
+
+/// Throws revode::Error unless widths has ≥ 2 entries, all positive, first == last.
+void validate(const MlpSpec& spec);
+
+/// Parses comma-separated widths such as "2,64,64,2" (spaces around numbers allowed) and
+/// validates the result. Throws revode::Error naming the bad token or broken rule.
+MlpSpec parse_mlp_spec(std::string_view widths, Activation activation = Activation::tanh,
+                       bool time_input = false);
+
+/// Parameter initialisers. Both draw from std::mt19937_64 with a fixed uniform mapping, so
+/// a seed gives identical θ with every standard library; float θ is double θ rounded.
+enum class Init {
+  pytorch_default,  ///< torch.nn.Linear: W, b ~ U(±1/√fan_in)
+  glorot,           ///< W ~ U(±√(6/(fan_in + fan_out))), b = 0
+};
+
+/// Where one affine layer lives in θ. W is outputs × inputs, column-major, at weight_offset;
+/// b (outputs) follows it at bias_offset = weight_offset + outputs·inputs.
+struct LayerShape {
+  Index inputs = 0;
+  Index outputs = 0;
+  Index weight_offset = 0;
+  Index bias_offset = 0;
+};
+
+/// MLP vector field. θ layout: for each layer in order, W (column-major) then b. With
+/// time_input, column 0 of the first W multiplies t and columns 1… multiply y (the published
+/// white-dwarf model is [t, y] → 10 tanh → 2). Scratch is per instance: use clone() per thread.
+template <class T>
+class Mlp final : public VectorField<T> {
+ public:
+  /// Validates spec (see validate); throws revode::Error.
+  explicit Mlp(MlpSpec spec);
+
+  Index state_dim() const override { return spec_.widths.front(); }
+  Index param_count() const override { return param_count_; }
+  /// e.g. "mlp:2,64,64,2 tanh", or "mlp:[t]2,10,2 tanh" with time input.
+  std::string name() const override;
+
+  /// dy = f(t, y; θ). y, dy: state_dim × batch; theta: param_count. dy must not alias y.
+  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
+  /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. y_bar must not alias a.
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · batch.
+  Index intermediate_floats(Index batch) const override;
+  std::unique_ptr<VectorField<T>> clone() const override;
+
+  const MlpSpec& spec() const { return spec_; }
+  const std::vector<LayerShape>& layers() const { return layers_; }
+
+  /// A fresh θ (param_count entries), deterministic in seed.
+  Vector<T> init_params(Init init, std::uint64_t seed) const;
+
+ private:
+  /// Runs the hidden layers on batch columns of y into hidden_ (and derivative_ when asked).
+  void forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta, bool keep_derivative) const;
+  /// Grows the scratch to hold `batch` columns; never shrinks, so warm calls do not allocate.
+  void reserve(Index batch) const;
+
+  MlpSpec spec_;
+  std::vector<LayerShape> layers_;
+  Index param_count_ = 0;
+  Index max_hidden_ = 0;
+  // Scratch, width × capacity_ each; calls use the first `batch` columns (contiguous).
+  mutable Index capacity_ = 0;
+  mutable std::vector<Batch<T>> hidden_;      // σ(z_l) per hidden layer
+  mutable std::vector<Batch<T>> derivative_;  // σ'(z_l) per hidden layer, kept for vjp
+  mutable Vector<T> cotangent_[2];            // ping-pong a_l, max_hidden_ × capacity_
+  mutable Vector<T> first_bias_;              // b_1 + t·W_1[:, 0] when time_input
+};
+
+extern template class Mlp<float>;
+extern template class Mlp<double>;
+
+}  // namespace revode

@@ -1,0 +1,49 @@
+/// The one generic explicit Runge–Kutta stepper, driven by a ButcherTableau, with the
+/// transposed stage recursion as its per-step VJP (Hairer, Lubich & Wanner, GNI §VI.4;
+/// Sanz-Serna 2016, "Symplectic Runge–Kutta schemes for adjoint equations").
+#pragma once
+
+#include "revode/solvers/butcher_tableau.hpp"
+#include "revode/solvers/stepper.hpp"
+
+namespace revode {
+
+/// Stages k_i = f(t0 + c_i h, Y_i), Y_i = y0 + h Σ_{j<i} a_ij k_j, y1 = y0 + h Σ b_i k_i.
+/// The tape holds the stages side by side: columns [i·batch, (i+1)·batch) are k_i.
+template <class T>
+class ExplicitRK final : public Stepper<T> {
+ public:
+  explicit ExplicitRK(const ButcherTableau& tableau);
+
+  const ButcherTableau& tableau() const { return tableau_; }
+
+  std::string name() const override { return std::string(tableau_.name); }
+  int order() const override { return tableau_.order; }
+  int error_order() const override { return tableau_.embedded_order; }
+  int evals_per_step() const override;
+  Index tape_cols(Index batch) const override { return tableau_.stages * batch; }
+  bool fsal() const override { return fsal_; }
+
+  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
+            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+            bool first_stage_ready) const override;
+  void carry_fsal(BatchRef<T> tape) const override;
+  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
+                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+                VectorRef<T> theta_bar) const override;
+  bool start_derivative(ConstBatchRef<T> tape, Index batch, BatchRef<T> out) const override;
+
+ private:
+  /// out = y0 + h Σ_{j<i} a_ij k_j: the stage input of stage i (the one fused combination
+  /// every stage goes through).
+  void stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape, Index batch,
+                   BatchRef<T> out) const;
+
+  ButcherTableau tableau_;
+  bool fsal_;
+  // Scratch reused across calls (sized on first use; a stepper is not shared across threads).
+  mutable Batch<T> stage_state_, stage_bar_, y_bar_in_;
+  mutable Batch<T> k_bar_;
+};
+
+}  // namespace revode

@@ -1,0 +1,13 @@
+#include "revode/core/stats.hpp"
+
+#include <fmt/format.h>
+
+namespace revode {
+
+std::string SolveStats::brief() const {
+  return fmt::format(
+      "steps {} (rejected {}), nfe {}, nvjp {}, stored_floats {}, recomputed_steps {}", steps,
+      rejected, nfe, nvjp, stored_floats, recomputed_steps);
+}
+
+}  // namespace revode

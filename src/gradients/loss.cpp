@@ -1,0 +1,69 @@
+#include "revode/gradients/loss.hpp"
+
+#include <cmath>
+
+#include "revode/core/error.hpp"
+
+namespace revode {
+
+template <class T>
+MseData<T>::MseData(std::vector<Batch<T>> data) : data_(std::move(data)) {
+  require(!data_.empty(), "mse-data: the data has no time points");
+  for (std::size_t k = 0; k < data_.size(); ++k) {
+    require(data_[k].rows() == data_[0].rows() && data_[k].cols() == data_[0].cols(),
+            "mse-data: time point {} is {} × {} but time point 0 is {} × {}", k, data_[k].rows(),
+            data_[k].cols(), data_[0].rows(), data_[0].cols());
+    require(all_finite(data_[k]), "mse-data: time point {} contains NaN or Inf", k);
+  }
+}
+
+template <class T>
+double MseData<T>::term(Index k, double, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  const Batch<T>& d = data_.at(std::size_t(k));
+  require(d.rows() == y.rows() && (d.cols() == y.cols() || d.cols() == 1),
+          "mse-data: data is {} × {} per time point but the states are {} × {} (dim × batch)",
+          d.rows(), d.cols(), y.rows(), y.cols());
+  if (d.cols() == y.cols()) y_bar = T(2) * (y - d);
+  else y_bar = T(2) * (y.colwise() - d.col(0));
+  return 0.25 * y_bar.template cast<double>().squaredNorm();
+}
+
+template <class T>
+double MseData<T>::scale(Index saves, Index dim, Index batch) const {
+  return 1.0 / double(saves * dim * batch);
+}
+
+template <class T>
+void MseData<T>::check_saves(Index saves) const {
+  require(saves == Index(data_.size()),
+          "mse-data: the solve saved {} states but the data has {} time points", saves,
+          data_.size());
+}
+
+template <class T>
+double MseZero<T>::term(Index, double, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  y_bar = T(2) * y;
+  return y.template cast<double>().squaredNorm();
+}
+
+template <class T>
+double MseZero<T>::scale(Index saves, Index dim, Index batch) const {
+  return 1.0 / double(saves * dim * batch);
+}
+
+template <class T>
+double CallbackLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  const double value = function_(k, t, y, y_bar);
+  require(std::isfinite(value) && all_finite(y_bar),
+          "the loss callback returned a non-finite value or gradient at save {} (t = {})", k, t);
+  return value;
+}
+
+template class MseData<float>;
+template class MseData<double>;
+template class MseZero<float>;
+template class MseZero<double>;
+template class CallbackLoss<float>;
+template class CallbackLoss<double>;
+
+}  // namespace revode

@@ -1,0 +1,37 @@
+#include "revode/solvers/initial_step.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace revode {
+
+template <class T>
+double initial_step(const VectorField<T>& f, double t0, double t1, ConstBatchRef<T> y0,
+                    ConstBatchRef<T> f0, ConstVectorRef<T> theta, int order, double rtol,
+                    double atol) {
+  const double span = std::abs(t1 - t0);
+  const double direction = t1 > t0 ? 1.0 : -1.0;
+  const Batch<double> scale = (atol + rtol * y0.template cast<double>().array().abs()).matrix();
+  auto rms = [&](const auto& x) {
+    return std::sqrt((x.template cast<double>().array() / scale.array()).square().mean());
+  };
+  const double d0 = rms(y0), d1 = rms(f0);
+  const double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+  Batch<T> y1 = y0 + T(direction * h0) * f0;
+  Batch<T> f1(y0.rows(), y0.cols());
+  f.eval(T(t0 + direction * h0), y1, theta, f1);
+  const double d2 = rms((f1 - f0).eval()) / h0;
+  const double dmax = std::max(d1, d2);
+  const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3)
+                                  : std::pow(0.01 / dmax, 1.0 / (order + 1.0));
+  return std::min({100 * h0, h1, span});
+}
+
+template double initial_step<float>(const VectorField<float>&, double, double,
+                                    ConstBatchRef<float>, ConstBatchRef<float>,
+                                    ConstVectorRef<float>, int, double, double);
+template double initial_step<double>(const VectorField<double>&, double, double,
+                                     ConstBatchRef<double>, ConstBatchRef<double>,
+                                     ConstVectorRef<double>, int, double, double);
+
+}  // namespace revode

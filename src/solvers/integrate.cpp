@@ -1,0 +1,268 @@
+/// The integration loop: fixed grids and adaptive steps, save-at by landing on the save times
+/// or by dense output, statistics, and failures reported with the time reached.
+#include "revode/solvers/integrate.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "revode/core/counting_field.hpp"
+#include "revode/core/status.hpp"
+#include "revode/solvers/initial_step.hpp"
+
+namespace revode {
+
+std::array<double, 4> hermite_weights(double s) {
+  const double s2 = s * s, s3 = s2 * s;
+  return {2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, -2 * s3 + 3 * s2, s3 - s2};
+}
+
+template <class T>
+void validate_inputs(const VectorField<T>& f, ConstBatchRef<T> y0, ConstVectorRef<T> theta) {
+  require(y0.rows() == f.state_dim(),
+          "y0 has {} rows; the field '{}' has state dimension {} (y0 is state_dim × batch)",
+          y0.rows(), f.name(), f.state_dim());
+  require(y0.cols() >= 1, "y0 has batch size {}; required: >= 1", y0.cols());
+  require(all_finite(y0), "y0 contains NaN or Inf");
+  require(theta.size() == f.param_count(),
+          "parameter vector has {} entries; the field '{}' has {} parameters", theta.size(),
+          f.name(), f.param_count());
+  require(all_finite(theta), "the parameters contain NaN or Inf");
+}
+
+namespace {
+
+/// The state of one integration; one method per phase keeps each piece short.
+template <class T>
+class Integration {
+ public:
+  Integration(const VectorField<T>& f, const Stepper<T>& stepper, const SaveAt& save_at,
+              double t0, double t1, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
+              SolveObserver<T>& observer)
+      : f_(f), stepper_(stepper), save_(save_at), t0_(t0), t1_(t1), theta_(theta),
+        observer_(observer), direction_(t1 > t0 ? 1.0 : -1.0),
+        snap_(1e-9 * std::abs(t1 - t0)), dim_(y0.rows()), batch_(y0.cols()) {
+    const Index rows = stepper.state_copies() * dim_;
+    x0_.resize(rows, batch_);
+    x1_.resize(rows, batch_);
+    tape_.resize(dim_, stepper.tape_cols(batch_));
+    stepper_.initialize(f_, T(t0), y0, theta_, x0_);
+    emit_initial_saves();
+  }
+
+  void run_fixed(const FixedSteps& fixed);
+  void run_adaptive(const AdaptiveSteps& adaptive);
+  SolveStats stats() const {
+    SolveStats s = stats_;
+    s.nfe = f_.nfe();
+    return s;
+  }
+
+ private:
+  auto y(Batch<T>& x) const { return x.topRows(dim_); }
+  bool pending_save() const { return !save_.steps && next_save_ < save_.ts.size(); }
+  double next_save_time() const { return save_.ts[next_save_]; }
+  /// ts strictly between a and b, beyond the snapping tolerance.
+  bool strictly_inside(double ts, double a, double b) const {
+    return direction_ * (ts - a) > snap_ && direction_ * (b - ts) > snap_;
+  }
+
+  void emit_initial_saves();
+  void emit(double t, ConstBatchRef<T> y, Index step, double s);
+  void emit_dense(double t, double ta, double tb);
+  void take_step(double ta, double tb, Batch<T>* error);
+  void accept(double ta, double tb);
+  double error_norm(const AdaptiveSteps& a) const;
+
+  CountingField<T> f_;
+  const Stepper<T>& stepper_;
+  const SaveAt& save_;
+  double t0_, t1_;
+  ConstVectorRef<T> theta_;
+  SolveObserver<T>& observer_;
+  double direction_, snap_;
+  Index dim_, batch_;
+  Batch<T> x0_, x1_, tape_, error_, dense_y_, f0_, f1_;
+  bool first_stage_ready_ = false;
+  std::size_t next_save_ = 0;
+  Index saved_ = 0;
+  SolveStats stats_;
+};
+
+template <class T>
+void Integration<T>::emit(double t, ConstBatchRef<T> y, Index step, double s) {
+  observer_.on_save(SaveRecord<T>{saved_++, t, y, step, s});
+}
+
+template <class T>
+void Integration<T>::emit_initial_saves() {
+  if (save_.steps) emit(t0_, y(x0_), -1, 0.0);
+  while (pending_save() && direction_ * (next_save_time() - t0_) <= snap_) {
+    emit(next_save_time(), y(x0_), -1, 0.0);
+    ++next_save_;
+  }
+}
+
+template <class T>
+void Integration<T>::emit_dense(double t, double ta, double tb) {
+  if (f0_.size() == 0) {  // f at both ends, once per step that holds dense saves
+    f0_.resize(dim_, batch_);
+    f1_.resize(dim_, batch_);
+    if (!stepper_.start_derivative(tape_, batch_, f0_)) f_.eval(T(ta), y(x0_), theta_, f0_);
+    f_.eval(T(tb), y(x1_), theta_, f1_);
+  }
+  const double delta = tb - ta;
+  const auto w = hermite_weights((t - ta) / delta);
+  dense_y_ = T(w[0]) * y(x0_) + T(w[1] * delta) * f0_ + T(w[2]) * y(x1_) + T(w[3] * delta) * f1_;
+  emit(t, dense_y_, stats_.steps, (t - ta) / delta);
+}
+
+template <class T>
+void Integration<T>::take_step(double ta, double tb, Batch<T>* error) {
+  stepper_.step(f_, T(ta), T(tb), x0_, theta_, x1_, tape_, error, first_stage_ready_);
+}
+
+template <class T>
+void Integration<T>::accept(double ta, double tb) {
+  observer_.on_step(StepRecord<T>{stats_.steps, ta, tb, x0_, x1_, tape_});
+  f0_.resize(0, 0);
+  if (save_.steps) emit(tb, y(x1_), stats_.steps, 1.0);
+  while (pending_save() && direction_ * (next_save_time() - tb) <= snap_) {
+    const double ts = next_save_time();
+    if (save_.dense && strictly_inside(ts, ta, tb)) emit_dense(ts, ta, tb);
+    else emit(ts, y(x1_), stats_.steps, 1.0);
+    ++next_save_;
+  }
+  if (stepper_.fsal()) stepper_.carry_fsal(tape_);
+  first_stage_ready_ = stepper_.fsal();
+  x0_.swap(x1_);
+  ++stats_.steps;
+}
+
+template <class T>
+void Integration<T>::run_fixed(const FixedSteps& fixed) {
+  const double span = t1_ - t0_;
+  const Index n_steps = fixed.steps > 0
+                            ? fixed.steps
+                            : std::max<Index>(1, Index(std::ceil(std::abs(span) / fixed.dt - 1e-9)));
+  const double h = fixed.steps > 0 ? span / double(n_steps) : direction_ * fixed.dt;
+  double t = t0_;
+  for (Index n = 0; n < n_steps; ++n) {
+    const double target = n + 1 == n_steps ? t1_ : t0_ + double(n + 1) * h;
+    // Save times inside a grid interval split it, unless they are reached by dense output.
+    while (!save_.dense && pending_save() && strictly_inside(next_save_time(), t, target)) {
+      const double ts = next_save_time();
+      take_step(t, ts, nullptr);
+      if (!all_finite(x1_)) throw SolveError(Status::non_finite_state, t, "");
+      accept(t, ts);
+      t = ts;
+    }
+    take_step(t, target, nullptr);
+    if (!all_finite(x1_)) throw SolveError(Status::non_finite_state, t, "");
+    accept(t, target);
+    t = target;
+  }
+}
+
+template <class T>
+double Integration<T>::error_norm(const AdaptiveSteps& a) const {
+  if (!all_finite(x1_) || !all_finite(error_)) return INFINITY;
+  const auto y0 = x0_.topRows(dim_).template cast<double>().array().abs();
+  const auto y1 = x1_.topRows(dim_).template cast<double>().array().abs();
+  const auto scale = a.atol + a.rtol * y0.max(y1);
+  return std::sqrt((error_.template cast<double>().array() / scale).square().mean());
+}
+
+template <class T>
+void Integration<T>::run_adaptive(const AdaptiveSteps& a) {
+  require(stepper_.error_order() > 0,
+          "solver '{}' has no embedded error estimate, so it cannot take adaptive steps; give "
+          "a number of steps, or use e.g. bosh3, dopri5 or tsit5",
+          stepper_.name());
+  PidController controller(a.pid);
+  double h = a.dt0;
+  if (h == 0) {
+    Batch<T> f0(dim_, batch_);
+    f_.eval(T(t0_), y(x0_), theta_, f0);
+    h = initial_step<T>(f_, t0_, t1_, y(x0_), f0, theta_, stepper_.order(), a.rtol, a.atol);
+  }
+  h *= direction_;
+  double t = t0_;
+  while (direction_ * (t1_ - t) > 0) {
+    if (stats_.steps + stats_.rejected >= a.max_steps)
+      throw SolveError(Status::max_steps_reached, t, fmt::format(" (max_steps = {})", a.max_steps));
+    double tb = t + h;
+    bool clipped = false;
+    if (direction_ * (tb - t1_) >= -snap_) tb = t1_, clipped = true;
+    if (!save_.dense && pending_save() && direction_ * (tb - next_save_time()) >= -snap_)
+      tb = next_save_time(), clipped = true;
+    if (std::abs(tb - t) < std::max(a.dtmin, 4 * std::abs(t) * 2.2e-16) || tb == t)
+      throw SolveError(Status::step_size_underflow, t,
+                       fmt::format(" (step {} < dtmin = {})", tb - t, a.dtmin));
+    take_step(t, tb, &error_);
+    const StepDecision decision = controller.decide(error_norm(a), stepper_.error_order());
+    if (!decision.accept) {
+      ++stats_.rejected;
+      h = decision.factor * (tb - t);
+      continue;
+    }
+    accept(t, tb);
+    const double h_next = decision.factor * (tb - t);
+    h = clipped ? direction_ * std::max(std::abs(h_next), std::abs(h)) : h_next;
+    t = tb;
+  }
+}
+
+/// Keeps every saved state (the observer behind `solve`).
+template <class T>
+class KeepSaves final : public SolveObserver<T> {
+ public:
+  explicit KeepSaves(Solution<T>& out) : out_(out) {}
+  void on_save(const SaveRecord<T>& save) override {
+    out_.ts.push_back(save.t);
+    out_.ys.emplace_back(save.y);
+  }
+
+ private:
+  Solution<T>& out_;
+};
+
+}  // namespace
+
+template <class T>
+SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
+                     const StepControl& control, const SaveAt& save_at, double t0, double t1,
+                     ConstBatchRef<T> y0, ConstVectorRef<T> theta, SolveObserver<T>& observer) {
+  validate_inputs(f, y0, theta);
+  require(std::isfinite(t0) && std::isfinite(t1) && t0 != t1,
+          "time interval [t0, t1] = [{}, {}]; required: finite and t0 != t1", t0, t1);
+  validate(control);
+  validate(save_at, t0, t1);
+  Integration<T> run(f, stepper, save_at, t0, t1, y0, theta, observer);
+  if (const auto* fixed = std::get_if<FixedSteps>(&control)) run.run_fixed(*fixed);
+  else run.run_adaptive(std::get<AdaptiveSteps>(control));
+  return run.stats();
+}
+
+template <class T>
+Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
+                  const SaveAt& save_at, double t0, double t1, ConstBatchRef<T> y0,
+                  ConstVectorRef<T> theta) {
+  Solution<T> out;
+  KeepSaves<T> keep(out);
+  out.stats = integrate(f, stepper, control, save_at, t0, t1, y0, theta, keep);
+  return out;
+}
+
+#define REVODE_INSTANTIATE(T)                                                                 \
+  template void validate_inputs<T>(const VectorField<T>&, ConstBatchRef<T>, ConstVectorRef<T>); \
+  template SolveStats integrate<T>(const VectorField<T>&, const Stepper<T>&,                  \
+                                   const StepControl&, const SaveAt&, double, double,         \
+                                   ConstBatchRef<T>, ConstVectorRef<T>, SolveObserver<T>&);   \
+  template Solution<T> solve<T>(const VectorField<T>&, const Stepper<T>&, const StepControl&, \
+                                const SaveAt&, double, double, ConstBatchRef<T>,              \
+                                ConstVectorRef<T>);
+REVODE_INSTANTIATE(float)
+REVODE_INSTANTIATE(double)
+#undef REVODE_INSTANTIATE
+
+}  // namespace revode

@@ -1,0 +1,27 @@
+#include "revode/solvers/step_control.hpp"
+
+#include <cmath>
+
+#include "revode/core/error.hpp"
+
+namespace revode {
+
+void validate(const StepControl& control) {
+  if (const auto* fixed = std::get_if<FixedSteps>(&control)) {
+    require((fixed->steps > 0) != (fixed->dt > 0),
+            "fixed steps: give exactly one of steps (= {}) or dt (= {}), and it must be > 0",
+            fixed->steps, fixed->dt);
+    require(std::isfinite(fixed->dt), "fixed steps: dt = {}; required: finite", fixed->dt);
+    return;
+  }
+  const auto& a = std::get<AdaptiveSteps>(control);
+  require(std::isfinite(a.rtol) && a.rtol > 0, "rtol = {}; required: rtol > 0", a.rtol);
+  require(std::isfinite(a.atol) && a.atol > 0, "atol = {}; required: atol > 0", a.atol);
+  require(std::isfinite(a.dt0) && a.dt0 >= 0, "dt0 = {}; required: dt0 >= 0 (0 = automatic)",
+          a.dt0);
+  require(std::isfinite(a.dtmin) && a.dtmin >= 0, "dtmin = {}; required: dtmin >= 0", a.dtmin);
+  require(a.max_steps > 0, "max_steps = {}; required: max_steps > 0", a.max_steps);
+  a.pid.validate();
+}
+
+}  // namespace revode
