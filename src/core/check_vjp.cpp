@@ -115,21 +115,20 @@ VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,
         std::max(report.max_relative_error_theta, relative_error(analytic_theta, fd_theta, floor));
   }
 
-  const bool finite = std::isfinite(report.max_relative_error_y) &&
-                      std::isfinite(report.max_relative_error_theta);
+  const bool finite =
+      std::isfinite(report.max_relative_error_y) && std::isfinite(report.max_relative_error_theta);
   report.message = fmt::format(
       "check_vjp '{}' at t = {}, batch {}, {} directions, step y {:.2g} θ {:.2g}: "
       "max relative error y {:.3g}, θ {:.3g}{}",
-      f.name(), double(t), batch, opts.directions, step_y, step_theta,
-      report.max_relative_error_y, report.max_relative_error_theta,
+      f.name(), double(t), batch, opts.directions, step_y, step_theta, report.max_relative_error_y,
+      report.max_relative_error_theta,
       finite ? "" : " (non-finite: eval or vjp gave NaN/Inf, left y_bar unwritten or read dy)");
   return report;
 }
 
 template VjpCheckReport check_vjp<float>(const VectorField<float>&, float, ConstBatchRef<float>,
                                          ConstVectorRef<float>, const VjpCheckOptions&);
-template VjpCheckReport check_vjp<double>(const VectorField<double>&, double,
-                                          ConstBatchRef<double>, ConstVectorRef<double>,
-                                          const VjpCheckOptions&);
+template VjpCheckReport check_vjp<double>(const VectorField<double>&, double, ConstBatchRef<double>,
+                                          ConstVectorRef<double>, const VjpCheckOptions&);
 
 }  // namespace revode

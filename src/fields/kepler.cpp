@@ -21,8 +21,8 @@ void KeplerField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void KeplerField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                         ConstBatchRef<T> a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void KeplerField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                         BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   const T gm = theta[0];
   T gm_bar = 0;
   for (Index j = 0; j < y.cols(); ++j) {

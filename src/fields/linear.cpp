@@ -35,8 +35,8 @@ void LinearField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void LinearField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                         ConstBatchRef<T> a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void LinearField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                         BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   const ConstMatrixMap<T> a_matrix(theta.data(), dim_, dim_);
   MatrixMap<T> a_matrix_bar(theta_bar.data(), dim_, dim_);
   // ∂(A y)/∂A summed over the batch is the outer product a yᵀ; done before y_bar is written.
@@ -78,7 +78,7 @@ template class LinearField<float>;
 template class LinearField<double>;
 template Vector<float> linear_exact_solution<float>(ConstBatchRef<float>, ConstVectorRef<float>,
                                                     float);
-template Vector<double> linear_exact_solution<double>(ConstBatchRef<double>,
-                                                      ConstVectorRef<double>, double);
+template Vector<double> linear_exact_solution<double>(ConstBatchRef<double>, ConstVectorRef<double>,
+                                                      double);
 
 }  // namespace revode

@@ -5,6 +5,8 @@
 #include <fmt/ranges.h>
 
 #include <numbers>
+#include <type_traits>
+#include <utility>
 
 #include "revode/core/error.hpp"
 #include "revode/fields/kepler.hpp"
@@ -25,45 +27,53 @@ struct Entry {
   Factory<double> make_double;
 };
 
+// The instance a registry name stands for: every field is default-constructed except the
+// linear one, which needs a dimension.
+template <template <class> class Field, class T>
+Field<T> default_instance() {
+  if constexpr (std::is_same_v<Field<T>, LinearField<T>>) {
+    return LinearField<T>(2);
+  } else {
+    return Field<T>();
+  }
+}
+
 template <template <class> class Field, class T>
 std::unique_ptr<VectorField<T>> make_field() {
-  return std::make_unique<Field<T>>();
+  return std::make_unique<Field<T>>(default_instance<Field, T>());
 }
 
-template <class T>
-std::unique_ptr<VectorField<T>> make_linear() {
-  return std::make_unique<LinearField<T>>(2);
-}
-
-// Defaults are read from the fields themselves so they are written in one place only.
-std::vector<double> params_of(const Vector<double>& theta) {
-  return {theta.data(), theta.data() + theta.size()};
+// Default parameters are read from the field itself so that they are written in one place.
+template <template <class> class Field>
+Entry make_entry(std::string_view name, std::string_view description, std::vector<double> y0,
+                 double t1) {
+  const Vector<double> theta = default_instance<Field, double>().default_params();
+  return {{name, description, std::move(y0), {theta.data(), theta.data() + theta.size()}, 0.0, t1},
+          &make_field<Field, float>,
+          &make_field<Field, double>};
 }
 
 const std::vector<Entry>& entries() {
   // The only list of built-in analytic fields. Adding one: write fields/<name>.hpp and its .cpp,
-  // add one entry here; the registry-wide tests then cover it.
+  // add one line here; the registry-wide tests then cover it.
   static const std::vector<Entry> list = {
-      {{"linear", "y' = A y, A a 2 × 2 damped rotation (spiral), exact solution expm(A t) y0",
-        {2.0, 0.0}, params_of(LinearField<double>(2).default_params()), 0.0, 10.0},
-       &make_linear<float>, &make_linear<double>},
-      {{"lotka-volterra",
-        "x' = αx − βxy, y' = δxy − γy, (α, β, δ, γ) = (1.5, 1, 1, 3) as in DifferentialEquations.jl",
-        {1.0, 1.0}, params_of(LotkaVolterraField<double>().default_params()), 0.0, 10.0},
-       &make_field<LotkaVolterraField, float>, &make_field<LotkaVolterraField, double>},
-      {{"van-der-pol", "x' = y, y' = μ(1 − x²)y − x, μ = 1: a limit cycle", {2.0, 0.0},
-        params_of(VanDerPolField<double>().default_params()), 0.0, 10.0},
-       &make_field<VanDerPolField, float>, &make_field<VanDerPolField, double>},
-      {{"kepler",
-        "q' = p, p' = −GM q/|q|³, GM = 1; y0 is the eccentricity-0.6 orbit of Hairer–Lubich–"
-        "Wanner §I.2.3, period 2π",
-        {0.4, 0.0, 0.0, 2.0}, params_of(KeplerField<double>().default_params()), 0.0,
-        2.0 * std::numbers::pi},
-       &make_field<KeplerField, float>, &make_field<KeplerField, double>},
-      {{"white-dwarf",
-        "Chandrasekhar: y1' = y2, y2' = −max(y1² − C, 0)^(3/2) − 2 y2/(t + 0.5), C = 0.001",
-        {1.0, 0.0}, params_of(WhiteDwarfField<double>().default_params()), 0.0, 5.0},
-       &make_field<WhiteDwarfField, float>, &make_field<WhiteDwarfField, double>},
+      make_entry<LinearField>("linear",
+                              "y' = A y, A a 2 × 2 damped rotation (spiral); exact: expm(A t) y0",
+                              {2.0, 0.0}, 10.0),
+      make_entry<LotkaVolterraField>(
+          "lotka-volterra",
+          "x' = αx − βxy, y' = δxy − γy; (α, β, δ, γ) = (1.5, 1, 1, 3) as DifferentialEquations.jl",
+          {1.0, 1.0}, 10.0),
+      make_entry<VanDerPolField>("van-der-pol", "x' = y, y' = μ(1 − x²)y − x; μ = 1, a limit cycle",
+                                 {2.0, 0.0}, 10.0),
+      make_entry<KeplerField>("kepler",
+                              "q' = p, p' = −GM q/|q|³; GM = 1, eccentricity-0.6 orbit of "
+                              "Hairer–Lubich–Wanner §I.2.3, period 2π",
+                              {0.4, 0.0, 0.0, 2.0}, 2.0 * std::numbers::pi),
+      make_entry<WhiteDwarfField>(
+          "white-dwarf",
+          "Chandrasekhar: y1' = y2, y2' = −max(y1² − C, 0)^(3/2) − 2 y2/(t + 0.5); C = 0.001",
+          {1.0, 0.0}, 5.0),
   };
   return list;
 }

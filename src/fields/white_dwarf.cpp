@@ -21,9 +21,8 @@ void WhiteDwarfField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void WhiteDwarfField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                             ConstBatchRef<T> a, BatchRef<T> y_bar,
-                             VectorRef<T> theta_bar) const {
+void WhiteDwarfField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                             BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   const T c = theta[0];
   const T friction = T(2) / (t + time_shift);
   T c_bar = 0;

@@ -32,8 +32,9 @@ class BlockStore {
 template <class T>
 class StoreEverything final : public SolveObserver<T> {
  public:
-  StoreEverything(Index rows, Index dim, Index tape_cols, Index batch, const Loss<T>& loss)
-      : states(rows, batch), tapes(dim, tape_cols), recorder(loss) {}
+  StoreEverything(Index rows, Index dim, Index tape_cols, Index batch, const Loss<T>& loss,
+                  const SaveAt& save_at)
+      : states(rows, batch), tapes(dim, tape_cols), recorder(loss, save_at) {}
   void on_step(const StepRecord<T>& step) override {
     states.push(step.x0);
     tapes.push(step.tape);
@@ -54,7 +55,7 @@ template <class T>
 GradientResult<T> DirectBackprop<T>::compute(const GradientProblem<T>& p) const {
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const Index rows = p.stepper.state_copies() * dim;
-  StoreEverything<T> store(rows, dim, p.stepper.tape_cols(batch), batch, p.loss);
+  StoreEverything<T> store(rows, dim, p.stepper.tape_cols(batch), batch, p.loss, p.save_at);
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);
   result.loss = store.recorder.finish(dim, batch);

@@ -19,7 +19,10 @@ MseData<T>::MseData(std::vector<Batch<T>> data) : data_(std::move(data)) {
 
 template <class T>
 double MseData<T>::term(Index k, double, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
-  const Batch<T>& d = data_.at(std::size_t(k));
+  require(k < Index(data_.size()),
+          "mse-data: the solve saved more states (at least {}) than the data has time points ({})",
+          k + 1, data_.size());
+  const Batch<T>& d = data_[std::size_t(k)];
   require(d.rows() == y.rows() && (d.cols() == y.cols() || d.cols() == 1),
           "mse-data: data is {} × {} per time point but the states are {} × {} (dim × batch)",
           d.rows(), d.cols(), y.rows(), y.cols());

@@ -34,7 +34,6 @@ template <class T>
 std::unique_ptr<VectorField<T>> make_analytic_field(std::string_view name);
 
 extern template std::unique_ptr<VectorField<float>> make_analytic_field<float>(std::string_view);
-extern template std::unique_ptr<VectorField<double>> make_analytic_field<double>(
-    std::string_view);
+extern template std::unique_ptr<VectorField<double>> make_analytic_field<double>(std::string_view);
 
 }  // namespace revode

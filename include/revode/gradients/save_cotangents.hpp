@@ -24,7 +24,10 @@ struct SaveCotangent {
 template <class T>
 class LossRecorder {
  public:
-  explicit LossRecorder(const Loss<T>& loss) : loss_(loss) {}
+  /// Checks the number of saves against the loss up front when it is known before the solve.
+  LossRecorder(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss) {
+    if (!save_at.steps) loss.check_saves(Index(save_at.ts.size()));
+  }
   void record(const SaveRecord<T>& save);
   /// Applies the loss scale to the value and every cotangent; returns the loss.
   double finish(Index dim, Index batch);

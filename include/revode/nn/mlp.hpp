@@ -56,7 +56,7 @@ class Mlp final : public VectorField<T> {
 
   Index state_dim() const override { return spec_.widths.front(); }
   Index param_count() const override { return param_count_; }
-  /// e.g. "mlp:2,64,64,2 tanh", or "mlp:[t]2,10,2 tanh" with time input.
+  /// e.g. "mlp:2,64,64,2 tanh", or "mlp:2,10,2 tanh time-input".
   std::string name() const override;
 
   /// dy = f(t, y; θ). y, dy: state_dim × batch; theta: param_count. dy must not alias y.

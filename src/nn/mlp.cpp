@@ -1,0 +1,276 @@
+/// Mlp: spec parsing and validation, initialisers, and the forward and VJP kernels.
+/// Layout assumed by every kernel: θ blocks are column-major without padding; scratch blocks
+/// are the first `batch` columns of width × capacity matrices, hence contiguous.
+#include "revode/nn/mlp.hpp"
+
+// GCC 12 false positive inside its own avx512fintrin.h once Eigen's packet code is inlined
+// (GCC PR 105593); see activation.cpp.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <charconv>
+#include <cmath>
+#include <random>
+#include <utility>
+
+#include "revode/core/error.hpp"
+
+namespace revode {
+namespace {
+
+template <class T>
+using ConstMatrixMap = Eigen::Map<const Batch<T>>;
+template <class T>
+using MatrixMap = Eigen::Map<Batch<T>>;
+template <class T>
+using ConstVectorMap = Eigen::Map<const Vector<T>>;
+template <class T>
+using VectorMap = Eigen::Map<Vector<T>>;
+
+std::string join_widths(const std::vector<Index>& widths) {
+  std::string out;
+  for (const Index w : widths) out.append(out.empty() ? "" : ",").append(std::to_string(w));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+/// out = W x + b·1ᵀ (out: outputs × batch). At batch 1 a coefficient-based (lazy) product
+/// skips gemv's blocking set-up, which dominates at these widths.
+template <class W, class X, class Out>
+void affine(const W& w, const X& x, const typename W::Scalar* bias, Out&& out) {
+  using T = typename W::Scalar;
+  const ConstVectorMap<T> b(bias, w.rows());
+  if (out.cols() == 1) {
+    out.col(0).noalias() = b + w.lazyProduct(x.col(0));
+    return;
+  }
+  out.colwise() = b;
+  out.noalias() += w * x;
+}
+
+/// One affine layer. With time input the t column of W folds into the bias, so [t; y] is
+/// never materialised: z = W[:, 1:] y + (b + t·W[:, 0]).
+template <class T, class X, class Out>
+void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T* theta,
+                   Vector<T>& bias_scratch, Out&& out) {
+  const ConstMatrixMap<T> w(theta + s.weight_offset, s.outputs, s.inputs);
+  if (!with_time) {
+    affine(w, x, theta + s.bias_offset, std::forward<Out>(out));
+    return;
+  }
+  bias_scratch.noalias() = ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
+  affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
+}
+
+}  // namespace
+
+void validate(const MlpSpec& spec) {
+  const auto& w = spec.widths;
+  require(w.size() >= 2, "MLP widths [{}]: need at least 2 widths (state_dim, ..., state_dim)",
+          join_widths(w));
+  for (std::size_t i = 0; i < w.size(); ++i)
+    require(w[i] > 0, "MLP widths [{}]: width {} is {}, expected a positive integer",
+            join_widths(w), i, w[i]);
+  require(w.front() == w.back(),
+          "MLP widths [{}]: first width {} differs from last width {}; the output is dy/dt, so "
+          "both must equal the state dimension",
+          join_widths(w), w.front(), w.back());
+}
+
+MlpSpec parse_mlp_spec(std::string_view widths, Activation activation, bool time_input) {
+  MlpSpec spec{{}, activation, time_input};
+  require(!trim(widths).empty(),
+          "MLP spec is empty; expected comma-separated widths such as 2,64,64,2");
+  std::string_view rest = widths;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view token = trim(rest.substr(0, comma));
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), value);
+    require(!token.empty() && ec == std::errc{} && end == token.data() + token.size(),
+            "MLP spec '{}': width {} is '{}', expected a positive integer", widths,
+            spec.widths.size(), token);
+    spec.widths.push_back(static_cast<Index>(value));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  validate(spec);
+  return spec;
+}
+
+template <class T>
+Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
+  validate(spec_);
+  const auto& w = spec_.widths;
+  for (std::size_t l = 0; l + 1 < w.size(); ++l) {
+    LayerShape s;
+    s.inputs = w[l] + (l == 0 && spec_.time_input ? 1 : 0);
+    s.outputs = w[l + 1];
+    s.weight_offset = param_count_;
+    s.bias_offset = param_count_ + s.outputs * s.inputs;
+    param_count_ = s.bias_offset + s.outputs;
+    layers_.push_back(s);
+    if (l + 2 < w.size()) {
+      max_hidden_ = std::max(max_hidden_, s.outputs);
+      hidden_.emplace_back();
+      derivative_.emplace_back();
+    }
+  }
+  first_bias_.resize(layers_.front().outputs);
+}
+
+template <class T>
+std::string Mlp<T>::name() const {
+  return fmt::format("mlp:{} {}{}", join_widths(spec_.widths), activation_name(spec_.activation),
+                     spec_.time_input ? " time-input" : "");
+}
+
+template <class T>
+Index Mlp<T>::intermediate_floats(Index batch) const {
+  Index hidden_units = 0;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
+  return 2 * hidden_units * batch;
+}
+
+template <class T>
+std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
+  return std::make_unique<Mlp<T>>(spec_);
+}
+
+template <class T>
+void Mlp<T>::reserve(Index batch) const {
+  if (batch <= capacity_) return;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    hidden_[l].resize(layers_[l].outputs, batch);
+    derivative_[l].resize(layers_[l].outputs, batch);
+  }
+  cotangent_[0].resize(max_hidden_ * batch);
+  cotangent_[1].resize(max_hidden_ * batch);
+  capacity_ = batch;
+}
+
+template <class T>
+void Mlp<T>::forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta,
+                            bool keep_derivative) const {
+  const Index batch = y.cols();
+  for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    auto h = hidden_[l].leftCols(batch);
+    const bool with_time = l == 0 && spec_.time_input;
+    if (l == 0)
+      layer_forward(layers_[l], with_time, t, y, theta, first_bias_, h);
+    else
+      layer_forward(layers_[l], false, t, hidden_[l - 1].leftCols(batch), theta, first_bias_, h);
+    if (keep_derivative)
+      activate<T>(spec_.activation, h, derivative_[l].leftCols(batch));
+    else
+      activate<T>(spec_.activation, h);
+  }
+}
+
+template <class T>
+void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
+  require(y.rows() == state_dim() && dy.rows() == y.rows() && dy.cols() == y.cols(),
+          "{}: eval got y {}×{} and dy {}×{}; expected both {}×batch", name(), y.rows(),
+          y.cols(), dy.rows(), dy.cols(), state_dim());
+  require(theta.size() == param_count_, "{}: theta has {} entries, expected {}", name(),
+          theta.size(), param_count_);
+  const Index batch = y.cols();
+  if (batch == 0) return;
+  reserve(batch);
+  forward_hidden(t, y, theta.data(), false);
+  const LayerShape& last = layers_.back();
+  if (hidden_.empty())
+    layer_forward(last, spec_.time_input, t, y, theta.data(), first_bias_, dy);
+  else
+    layer_forward(last, false, t, hidden_.back().leftCols(batch), theta.data(), first_bias_, dy);
+}
+
+template <class T>
+void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                 BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+  require(y.rows() == state_dim() && a.rows() == y.rows() && a.cols() == y.cols() &&
+              y_bar.rows() == y.rows() && y_bar.cols() == y.cols(),
+          "{}: vjp got y {}×{}, a {}×{}, y_bar {}×{}; expected all {}×batch", name(), y.rows(),
+          y.cols(), a.rows(), a.cols(), y_bar.rows(), y_bar.cols(), state_dim());
+  require(theta.size() == param_count_ && theta_bar.size() == param_count_,
+          "{}: theta has {} and theta_bar {} entries, expected {}", name(), theta.size(),
+          theta_bar.size(), param_count_);
+  const Index batch = y.cols();
+  if (batch == 0) return;
+  reserve(batch);
+  forward_hidden(t, y, theta.data(), true);
+
+  // Layer l maps x_l to z_l; g is the cotangent of z_l. Accumulate W̄_l += g x_lᵀ and
+  // b̄_l += Σ_batch g, then pass g_{l-1} = (W_lᵀ g) ⊙ σ'(z_{l-1}) down, or ȳ = W_lᵀ g at l = 0.
+  // Cotangents ping-pong between two max_hidden × batch buffers (contiguous Maps).
+  const auto backward = [&](std::size_t l, const auto& g) {
+    const LayerShape& s = layers_[l];
+    const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;  // the t column of W_1
+    const ConstMatrixMap<T> w(theta.data() + s.weight_offset, s.outputs, s.inputs);
+    MatrixMap<T> w_bar(theta_bar.data() + s.weight_offset, s.outputs, s.inputs);
+    VectorMap<T> b_bar(theta_bar.data() + s.bias_offset, s.outputs);
+    const auto accumulate = [&](const auto& x) {
+      if (batch == 1)
+        w_bar.rightCols(s.inputs - skip).noalias() += g.col(0) * x.col(0).transpose();
+      else
+        w_bar.rightCols(s.inputs - skip).noalias() += g * x.transpose();
+    };
+    if (l == 0)
+      accumulate(y);
+    else
+      accumulate(hidden_[l - 1].leftCols(batch));
+    if (batch == 1)
+      b_bar += g.col(0);
+    else
+      b_bar.noalias() += g.rowwise().sum();
+    if (skip == 1) w_bar.col(0) += t * g.rowwise().sum();
+    if (l == 0) {
+      if (batch == 1)
+        y_bar.col(0).noalias() = w.rightCols(s.inputs - skip).transpose().lazyProduct(g.col(0));
+      else
+        y_bar.noalias() = w.rightCols(s.inputs - skip).transpose() * g;
+      return;
+    }
+    MatrixMap<T> g_prev(cotangent_[(l - 1) % 2].data(), s.inputs, batch);
+    if (batch == 1)
+      g_prev.col(0).noalias() = w.transpose().lazyProduct(g.col(0));
+    else
+      g_prev.noalias() = w.transpose() * g;
+    g_prev.array() *= derivative_[l - 1].leftCols(batch).array();
+  };
+
+  backward(layers_.size() - 1, a);
+  for (std::size_t l = layers_.size() - 1; l-- > 0;)
+    backward(l, MatrixMap<T>(cotangent_[l % 2].data(), layers_[l].outputs, batch));
+}
+
+template <class T>
+Vector<T> Mlp<T>::init_params(Init init, std::uint64_t seed) const {
+  std::mt19937_64 rng(seed);
+  // 53 random bits → [−bound, bound). std::uniform_real_distribution's mapping is
+  // implementation-defined, so it would make θ differ between standard libraries.
+  const auto uniform = [&rng](double bound) {
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    return bound * (2.0 * u - 1.0);
+  };
+  Vector<double> theta(param_count_);
+  for (const LayerShape& s : layers_) {
+    const auto fan_in = static_cast<double>(s.inputs);
+    const auto fan_out = static_cast<double>(s.outputs);
+    const double weight_bound = init == Init::pytorch_default ? 1.0 / std::sqrt(fan_in)
+                                                              : std::sqrt(6.0 / (fan_in + fan_out));
+    for (Index i = 0; i < s.outputs * s.inputs; ++i) theta[s.weight_offset + i] = uniform(weight_bound);
+    for (Index i = 0; i < s.outputs; ++i)
+      theta[s.bias_offset + i] = init == Init::pytorch_default ? uniform(1.0 / std::sqrt(fan_in)) : 0.0;
+  }
+  return theta.cast<T>();
+}
+
+template class Mlp<float>;
+template class Mlp<double>;
+
+}  // namespace revode
