@@ -56,9 +56,15 @@ void register_all(const char* type_name) {
   for (const char* widths : {"2,64,64,2", "4,10,4"}) {
     const std::string suffix = std::string("<") + type_name + ">/" + widths;
     benchmark::RegisterBenchmark(("mlp_eval" + suffix).c_str(), bench_eval<T>, widths)
-        ->ArgName("batch")->Arg(1)->Arg(256)->Unit(benchmark::kMicrosecond);
+        ->ArgName("batch")
+        ->Arg(1)
+        ->Arg(256)
+        ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("mlp_vjp" + suffix).c_str(), bench_vjp<T>, widths)
-        ->ArgName("batch")->Arg(1)->Arg(256)->Unit(benchmark::kMicrosecond);
+        ->ArgName("batch")
+        ->Arg(1)
+        ->Arg(256)
+        ->Unit(benchmark::kMicrosecond);
   }
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,8 +63,8 @@ struct Problem {
   StepControl control;
   SaveAt save_at;
   double t0 = 0.0, t1 = 1.0;
-  Batch<T> y0;       ///< state_dim × batch
-  Vector<T> theta;   ///< param_count
+  Batch<T> y0;      ///< state_dim × batch
+  Vector<T> theta;  ///< param_count
 };
 
 /// Builds the problem the flags describe. Throws revode::Error naming the bad flag and value.

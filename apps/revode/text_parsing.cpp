@@ -50,7 +50,10 @@ std::vector<std::string_view> split_fields(std::string_view text) {
     const std::string_view piece = text.substr(start, comma - start);
     if (trim(piece).empty()) fields.emplace_back();
     for (std::size_t i = 0; i < piece.size();) {
-      if (is_space(piece[i])) { ++i; continue; }
+      if (is_space(piece[i])) {
+        ++i;
+        continue;
+      }
       std::size_t end = i;
       while (end < piece.size() && !is_space(piece[end])) ++end;
       fields.push_back(piece.substr(i, end - i));

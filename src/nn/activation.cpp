@@ -1,11 +1,12 @@
 /// Activation kernels. tanh is hand-vectorised with Eigen's packet primitives because Eigen 3.4
 /// evaluates double tanh one scalar std::tanh at a time, which dominated large-batch VJPs
 /// (DESIGN.md, "Why a native engine"); the others are Eigen array expressions.
-#include "revode/nn/activation.hpp"
 
 // GCC 12 reports the _mm512_undefined_* placeholders inside its own avx512fintrin.h as
 // "may be used uninitialized" once Eigen's packet math is inlined here (GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "revode/nn/activation.hpp"
 
 #include <algorithm>
 #include <array>
@@ -35,7 +36,7 @@ P tanh_packet(const P& x) {
   const P z = ei::pmul(x, x);
   const P p = ei::pmadd(ei::pmadd(ei::pset1<P>(T(-9.64399179425052238628e-1)), z,
                                   ei::pset1<P>(T(-9.92877231001918586564e1))),
-                       z, ei::pset1<P>(T(-1.61468768441708447952e3)));
+                        z, ei::pset1<P>(T(-1.61468768441708447952e3)));
   const P q = ei::pmadd(ei::pmadd(ei::padd(z, ei::pset1<P>(T(1.12811678491632931402e2))), z,
                                   ei::pset1<P>(T(2.23548839060100448583e3))),
                         z, ei::pset1<P>(T(4.84406305325125486048e3)));

@@ -7,6 +7,7 @@
 
 #include "revode/core/counting_field.hpp"
 #include "revode/core/status.hpp"
+#include "revode/solvers/fixed_grid.hpp"
 #include "revode/solvers/initial_step.hpp"
 
 namespace revode {
@@ -14,6 +15,13 @@ namespace revode {
 std::array<double, 4> hermite_weights(double s) {
   const double s2 = s * s, s3 = s2 * s;
   return {2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, -2 * s3 + 3 * s2, s3 - s2};
+}
+
+template <class T>
+void hermite_interpolate(double s, double delta, ConstBatchRef<T> y0, ConstBatchRef<T> f0,
+                         ConstBatchRef<T> y1, ConstBatchRef<T> f1, BatchRef<T> out) {
+  const auto w = hermite_weights(s);
+  out = T(w[0]) * y0 + T(w[1] * delta) * f0 + T(w[2]) * y1 + T(w[3] * delta) * f1;
 }
 
 template <class T>
@@ -39,8 +47,8 @@ class Integration {
               double t0, double t1, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
               SolveObserver<T>& observer)
       : f_(f), stepper_(stepper), save_(save_at), t0_(t0), t1_(t1), theta_(theta),
-        observer_(observer), direction_(t1 > t0 ? 1.0 : -1.0),
-        snap_(1e-9 * std::abs(t1 - t0)), dim_(y0.rows()), batch_(y0.cols()) {
+        observer_(observer), direction_(TimeAxis(t0, t1).direction),
+        snap_(TimeAxis(t0, t1).snap), dim_(y0.rows()), batch_(y0.cols()) {
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
     x1_.resize(rows, batch_);
@@ -111,8 +119,8 @@ void Integration<T>::emit_dense(double t, double ta, double tb) {
     f_.eval(T(tb), y(x1_), theta_, f1_);
   }
   const double delta = tb - ta;
-  const auto w = hermite_weights((t - ta) / delta);
-  dense_y_ = T(w[0]) * y(x0_) + T(w[1] * delta) * f0_ + T(w[2]) * y(x1_) + T(w[3] * delta) * f1_;
+  dense_y_.resize(dim_, batch_);
+  hermite_interpolate<T>((t - ta) / delta, delta, y(x0_), f0_, y(x1_), f1_, dense_y_);
   emit(t, dense_y_, stats_.steps, (t - ta) / delta);
 }
 
@@ -140,36 +148,29 @@ void Integration<T>::accept(double ta, double tb) {
 
 template <class T>
 void Integration<T>::run_fixed(const FixedSteps& fixed) {
-  const double span = t1_ - t0_;
-  const Index n_steps = fixed.steps > 0
-                            ? fixed.steps
-                            : std::max<Index>(1, Index(std::ceil(std::abs(span) / fixed.dt - 1e-9)));
-  const double h = fixed.steps > 0 ? span / double(n_steps) : direction_ * fixed.dt;
-  double t = t0_;
-  for (Index n = 0; n < n_steps; ++n) {
-    const double target = n + 1 == n_steps ? t1_ : t0_ + double(n + 1) * h;
-    // Save times inside a grid interval split it, unless they are reached by dense output.
-    while (!save_.dense && pending_save() && strictly_inside(next_save_time(), t, target)) {
-      const double ts = next_save_time();
-      take_step(t, ts, nullptr);
-      if (!all_finite(x1_)) throw SolveError(Status::non_finite_state, t, "");
-      accept(t, ts);
-      t = ts;
+  // The grid (with save times splitting its intervals) is shared with the gradient methods
+  // that replay the steps backwards, so both see the same floats.
+  const FixedGrid grid(fixed, save_, t0_, t1_);
+  std::vector<std::pair<double, double>> steps;
+  for (Index n = 0; n < grid.intervals(); ++n) {
+    grid.steps_in(n, steps);
+    for (const auto& [ta, tb] : steps) {
+      take_step(ta, tb, nullptr);
+      if (!all_finite(x1_)) throw SolveError(Status::non_finite_state, ta, "");
+      accept(ta, tb);
     }
-    take_step(t, target, nullptr);
-    if (!all_finite(x1_)) throw SolveError(Status::non_finite_state, t, "");
-    accept(t, target);
-    t = target;
   }
 }
 
 template <class T>
 double Integration<T>::error_norm(const AdaptiveSteps& a) const {
   if (!all_finite(x1_) || !all_finite(error_)) return INFINITY;
-  const auto y0 = x0_.topRows(dim_).template cast<double>().array().abs();
-  const auto y1 = x1_.topRows(dim_).template cast<double>().array().abs();
+  // A seminorm (norm_rows > 0) measures the leading rows only.
+  const Index rows = a.norm_rows > 0 ? std::min(a.norm_rows, dim_) : dim_;
+  const auto y0 = x0_.topRows(rows).template cast<double>().array().abs();
+  const auto y1 = x1_.topRows(rows).template cast<double>().array().abs();
   const auto scale = a.atol + a.rtol * y0.max(y1);
-  return std::sqrt((error_.template cast<double>().array() / scale).square().mean());
+  return std::sqrt((error_.topRows(rows).template cast<double>().array() / scale).square().mean());
 }
 
 template <class T>
@@ -254,6 +255,8 @@ Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const Step
 }
 
 #define REVODE_INSTANTIATE(T)                                                                 \
+  template void hermite_interpolate<T>(double, double, ConstBatchRef<T>, ConstBatchRef<T>,     \
+                                       ConstBatchRef<T>, ConstBatchRef<T>, BatchRef<T>);      \
   template void validate_inputs<T>(const VectorField<T>&, ConstBatchRef<T>, ConstVectorRef<T>); \
   template SolveStats integrate<T>(const VectorField<T>&, const Stepper<T>&,                  \
                                    const StepControl&, const SaveAt&, double, double,         \

@@ -21,6 +21,8 @@ void validate(const StepControl& control) {
           a.dt0);
   require(std::isfinite(a.dtmin) && a.dtmin >= 0, "dtmin = {}; required: dtmin >= 0", a.dtmin);
   require(a.max_steps > 0, "max_steps = {}; required: max_steps > 0", a.max_steps);
+  require(a.norm_rows >= 0, "norm_rows = {}; required: norm_rows >= 0 (0 = every row)",
+          a.norm_rows);
   a.pid.validate();
 }
 

@@ -16,6 +16,9 @@ struct SolveStats {
   /// intermediates, cotangents); 0 for a plain solve.
   Index stored_floats = 0;
   Index recomputed_steps = 0;  ///< forward steps re-run during the backward pass
+  /// Reversible backprop: max |ỹ0 − y0| / max |y0| over the batch, where ỹ0 is y0 as rebuilt
+  /// by the backward walk (round-off amplified by the inverse steps); 0 for other methods.
+  double reconstruction_error = 0;
 
   std::string brief() const;
 };

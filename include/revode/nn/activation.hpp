@@ -15,8 +15,8 @@ enum class Activation { tanh, softplus, relu, silu, sigmoid, elu, identity };
 
 /// Every activation, in the order error messages list them.
 inline constexpr std::array all_activations{
-    Activation::tanh, Activation::softplus, Activation::relu,    Activation::silu,
-    Activation::sigmoid, Activation::elu,   Activation::identity,
+    Activation::tanh,    Activation::softplus, Activation::relu,     Activation::silu,
+    Activation::sigmoid, Activation::elu,      Activation::identity,
 };
 
 /// The lowercase name, e.g. "tanh"; parse_activation(activation_name(a)) == a.

@@ -62,9 +62,11 @@ class Mlp final : public VectorField<T> {
   /// dy = f(t, y; θ). y, dy: state_dim × batch; theta: param_count. dy must not alias y.
   void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
   /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. y_bar must not alias a.
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
-  /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · batch.
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override;
+  /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
+  /// slab (256 columns for widths ≤ 64 double / 128 float, fewer for wider layers) bounds
+  /// the columns processed at once; wider batches reuse one scratch slab by slab.
   Index intermediate_floats(Index batch) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
@@ -75,8 +77,14 @@ class Mlp final : public VectorField<T> {
   Vector<T> init_params(Init init, std::uint64_t seed) const;
 
  private:
+  /// eval and vjp on at most slab_ columns (see mlp.cpp); shapes already checked.
+  void eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const;
+  void vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
+                BatchRef<T> y_bar, T* theta_bar) const;
   /// Runs the hidden layers on batch columns of y into hidden_ (and derivative_ when asked).
   void forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta, bool keep_derivative) const;
+  /// Throws revode::Error unless both sizes equal param_count().
+  void check_theta(Index theta_size, Index theta_bar_size) const;
   /// Grows the scratch to hold `batch` columns; never shrinks, so warm calls do not allocate.
   void reserve(Index batch) const;
 
@@ -84,6 +92,7 @@ class Mlp final : public VectorField<T> {
   std::vector<LayerShape> layers_;
   Index param_count_ = 0;
   Index max_hidden_ = 0;
+  Index slab_ = 0;  // columns per slab; wider batches are processed slab by slab
   // Scratch, width × capacity_ each; calls use the first `batch` columns (contiguous).
   mutable Index capacity_ = 0;
   mutable std::vector<Batch<T>> hidden_;      // σ(z_l) per hidden layer

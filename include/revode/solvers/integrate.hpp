@@ -45,6 +45,12 @@ class SolveObserver {
 /// Hermite basis weights (h00, h10, h01, h11) at s ∈ [0, 1].
 std::array<double, 4> hermite_weights(double s);
 
+/// The dense output of SaveRecord at s ∈ [0, 1] of a step of length delta:
+/// out = h00 y0 + h10 Δ f0 + h01 y1 + h11 Δ f1 (all state_dim × batch).
+template <class T>
+void hermite_interpolate(double s, double delta, ConstBatchRef<T> y0, ConstBatchRef<T> f0,
+                         ConstBatchRef<T> y1, ConstBatchRef<T> f1, BatchRef<T> out);
+
 /// Integrates from (t0, y0) to t1. Validates every input first (shapes, finiteness, options,
 /// save times) and throws revode::Error; throws SolveError when the solve cannot reach t1
 /// (max_steps, step-size underflow, non-finite state), naming the time reached.

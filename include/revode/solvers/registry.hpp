@@ -1,5 +1,6 @@
-/// Solvers by name: every built-in tableau as an explicit RK stepper (and, as they land, the
-/// reversible solvers). The CLI and the Python module resolve `--solver` through this.
+/// Solvers by name: every built-in tableau as an explicit RK stepper, and the reversible
+/// solvers: "reversible:<tableau>" (McCallum–Foster over that tableau), "reversible-heun" and
+/// "alf" (asynchronous leapfrog). The CLI and the Python module resolve `--solver` through this.
 #pragma once
 
 #include <memory>

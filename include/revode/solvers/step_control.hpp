@@ -26,6 +26,9 @@ struct AdaptiveSteps {
   double dt0 = 0.0;
   double dtmin = 0.0;       ///< smallest |step| allowed before step_size_underflow
   Index max_steps = 10000;  ///< accepted + rejected steps before max_steps_reached
+  /// Error control on the first `norm_rows` rows of the state only (0: every row). The
+  /// continuous adjoint's seminorm uses it to leave the parameter adjoint out of the norm.
+  Index norm_rows = 0;
 };
 
 using StepControl = std::variant<FixedSteps, AdaptiveSteps>;

@@ -1,0 +1,89 @@
+#include "json_output.hpp"
+
+#include <variant>
+
+namespace revode::cli {
+namespace {
+
+template <class T>
+Json states_json(ConstBatchRef<T> y) {
+  Json samples = Json::array();
+  for (Index j = 0; j < y.cols(); ++j) {
+    Json state = Json::array();
+    for (Index i = 0; i < y.rows(); ++i) state.push_back(double(y(i, j)));
+    samples.push_back(std::move(state));
+  }
+  return samples;
+}
+
+Json control_json(const StepControl& control) {
+  if (const auto* fixed = std::get_if<FixedSteps>(&control))
+    return Json{{"fixed_steps", fixed->steps}};
+  const auto& a = std::get<AdaptiveSteps>(control);
+  return Json{{"rtol", a.rtol}, {"atol", a.atol}, {"max_steps", a.max_steps}, {"dtmin", a.dtmin}};
+}
+
+}  // namespace
+
+Json stats_json(const SolveStats& s) {
+  return Json{{"nfe", s.nfe},
+              {"nvjp", s.nvjp},
+              {"steps", s.steps},
+              {"rejected", s.rejected},
+              {"stored_floats", s.stored_floats},
+              {"recomputed_steps", s.recomputed_steps}};
+}
+
+template <class T>
+Json problem_json(const Problem<T>& p) {
+  return Json{{"field", p.field->name()},
+              {"solver", p.stepper->name()},
+              {"dtype", dtype_name<T>()},
+              {"state_dim", p.field->state_dim()},
+              {"batch", p.y0.cols()},
+              {"param_count", p.field->param_count()},
+              {"t0", p.t0},
+              {"t1", p.t1},
+              {"step_control", control_json(p.control)}};
+}
+
+template <class T>
+Json solve_json(const Problem<T>& p, const Solution<T>& solution, double seconds) {
+  Json out = problem_json(p);
+  out["ts"] = solution.ts;
+  Json ys = Json::array();
+  for (const Batch<T>& y : solution.ys) ys.push_back(states_json<T>(y));
+  out["ys"] = std::move(ys);
+  out["stats"] = stats_json(solution.stats);
+  out["seconds"] = seconds;
+  return out;
+}
+
+template <class T>
+Json grad_json(const Problem<T>& p, const std::string& method, const std::string& loss,
+               const GradientResult<T>& r, double seconds) {
+  Json out = problem_json(p);
+  out["method"] = method;
+  out["loss_function"] = loss;
+  out["loss"] = r.loss;
+  out["grad_norm"] = r.grad_params.template cast<double>().norm();
+  Json grad_params = Json::array();
+  for (Index i = 0; i < r.grad_params.size(); ++i) grad_params.push_back(double(r.grad_params[i]));
+  out["grad_params"] = std::move(grad_params);
+  out["grad_y0"] = states_json<T>(r.grad_y0);
+  out["ts"] = r.ts;
+  out["stats"] = stats_json(r.stats);
+  out["seconds"] = seconds;
+  return out;
+}
+
+#define REVODE_CLI_JSON_INSTANTIATE(T)                                                  \
+  template Json problem_json<T>(const Problem<T>&);                                     \
+  template Json solve_json<T>(const Problem<T>&, const Solution<T>&, double);           \
+  template Json grad_json<T>(const Problem<T>&, const std::string&, const std::string&, \
+                             const GradientResult<T>&, double);
+REVODE_CLI_JSON_INSTANTIATE(float)
+REVODE_CLI_JSON_INSTANTIATE(double)
+#undef REVODE_CLI_JSON_INSTANTIATE
+
+}  // namespace revode::cli

@@ -1,0 +1,31 @@
+/// `revode`: the command-line front end. Parses the subcommand, runs it, and turns every
+/// revode::Error into one line on stderr and exit status 2 (CLI11's own exit codes for bad
+/// flags), so a bad input never ends in a crash or a stack trace.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+#include "revode/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"revode: neural ODEs with exact gradients. Run `revode COMMAND --help`.", "revode"};
+  app.set_version_flag("--version", "revode " REVODE_VERSION);
+  app.require_subcommand(1);
+  revode::cli::add_solve_command(app);
+  revode::cli::add_grad_command(app);
+  try {
+    app.parse(argc, argv);  // runs the chosen subcommand's callback
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const revode::Error& e) {
+    fmt::print(stderr, "revode: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {  // e.g. std::bad_alloc for an enormous batch
+    fmt::print(stderr, "revode: internal error: {}\n", e.what());
+    return 3;
+  }
+  return 0;
+}

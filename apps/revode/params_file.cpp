@@ -1,0 +1,51 @@
+#include "params_file.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "problem_options.hpp"
+#include "revode/core/error.hpp"
+
+namespace revode::cli {
+namespace {
+
+nlohmann::json parse_json_file(const std::string& path) {
+  std::ifstream in(path);
+  require(in.good(), "--params file '{}' cannot be opened", path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {  // syntax errors and numbers out of range
+    throw Error(fmt::format("--params file '{}' is not valid JSON with finite numbers: {}", path,
+                            e.what()));
+  }
+}
+
+}  // namespace
+
+template <class T>
+Vector<T> read_params_file(const std::string& path, const VectorField<T>& field) {
+  const nlohmann::json doc = parse_json_file(path);
+  require(doc.is_object() && doc.contains("params") && doc["params"].is_array(),
+          "--params file '{}': expected an object {{\"params\": [numbers...]}}", path);
+  const nlohmann::json& list = doc["params"];
+  require(Index(list.size()) == field.param_count(),
+          "--params file '{}' has {} parameters; expected {} (the parameter count of field '{}')",
+          path, list.size(), field.param_count(), field.name());
+  Vector<T> theta(field.param_count());
+  for (Index i = 0; i < theta.size(); ++i) {
+    const nlohmann::json& entry = list[std::size_t(i)];
+    // JSON has no NaN; writers such as nlohmann's turn NaN and Inf into null.
+    require(entry.is_number(), "--params file '{}': params[{}] is {}; expected a finite number",
+            path, i, entry.dump());
+    theta[i] = T(entry.get<double>());
+    require(std::isfinite(theta[i]), "--params file '{}': params[{}] = {} is not finite in {}",
+            path, i, entry.get<double>(), dtype_name<T>());
+  }
+  return theta;
+}
+
+template Vector<float> read_params_file<float>(const std::string&, const VectorField<float>&);
+template Vector<double> read_params_file<double>(const std::string&, const VectorField<double>&);
+
+}  // namespace revode::cli

@@ -1,0 +1,213 @@
+#include "problem_options.hpp"
+
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+#include "params_file.hpp"
+#include "revode/fields/registry.hpp"
+#include "revode/nn/mlp.hpp"
+#include "revode/solvers/integrate.hpp"
+#include "revode/solvers/registry.hpp"
+#include "text_parsing.hpp"
+
+namespace revode::cli {
+namespace {
+
+constexpr std::string_view mlp_prefix = "mlp:";
+
+bool given(const CLI::Option* flag) { return flag != nullptr && flag->count() > 0; }
+bool is_mlp(std::string_view field) { return field.substr(0, 3) == "mlp"; }
+
+/// n standard normal draws: Box–Muller over std::mt19937_64, both values of each pair used.
+/// Written out rather than std::normal_distribution, whose algorithm differs between standard
+/// libraries, so a seed gives the same y0 everywhere. The stream is offset from the one that
+/// draws θ so that y0 and the first weights are not built from the same numbers.
+std::vector<double> standard_normal(std::uint64_t seed, Index n) {
+  std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ULL);
+  const auto uniform = [&rng] { return double(rng() >> 11) * 0x1.0p-53; };  // [0, 1)
+  std::vector<double> out;
+  while (Index(out.size()) < n) {
+    const double radius = std::sqrt(-2.0 * std::log(1.0 - uniform()));  // 1 − u ∈ (0, 1]
+    const double angle = 2.0 * std::numbers::pi * uniform();
+    out.push_back(radius * std::cos(angle));
+    if (Index(out.size()) < n) out.push_back(radius * std::sin(angle));
+  }
+  return out;
+}
+
+Init parse_init(const std::string& name) {
+  if (name == "pytorch") return Init::pytorch_default;
+  if (name == "glorot") return Init::glorot;
+  throw Error(fmt::format("--init '{}': expected pytorch or glorot", name));
+}
+
+/// The field, its default θ and its default y0 column.
+template <class T>
+void build_field(const ProblemOptions& o, Problem<T>& p, std::vector<double>& y0_column) {
+  if (is_mlp(o.field)) {
+    require(o.field.substr(0, mlp_prefix.size()) == mlp_prefix,
+            "--field '{}': expected mlp:WIDTHS such as mlp:2,64,64,2, or an analytic field",
+            o.field);
+    auto mlp = std::make_unique<Mlp<T>>(parse_mlp_spec(
+        o.field.substr(mlp_prefix.size()), parse_activation(o.activation), o.time_input));
+    p.theta = mlp->init_params(parse_init(o.init), o.seed);
+    y0_column = standard_normal(o.seed, mlp->state_dim());
+    p.field = std::move(mlp);
+    return;
+  }
+  for (const CLI::Option* flag : o.mlp_only_flags)
+    require(!given(flag), "{} applies to mlp fields only; '{}' is an analytic field",
+            flag->get_name(), o.field);
+  const AnalyticFieldInfo& info = analytic_field_info(o.field);
+  p.field = make_analytic_field<T>(o.field);
+  p.theta = Eigen::Map<const Vector<double>>(info.default_params.data(),
+                                             Index(info.default_params.size()))
+                .template cast<T>();
+  y0_column = info.default_y0;
+}
+
+/// y0 from --y0 (or the default column), repeated over the batch; finite in T.
+template <class T>
+Batch<T> build_y0(const ProblemOptions& o, Index dim, std::vector<double> column) {
+  require(o.batch >= 1, "--batch {}; required: >= 1", o.batch);
+  if (!o.y0.empty()) {
+    column = parse_number_list(o.y0, "--y0");
+    require(Index(column.size()) == dim,
+            "--y0 has {} entries; expected {} (the state dimension of field '{}')", column.size(),
+            dim, o.field);
+  }
+  Vector<T> y(dim);
+  for (Index i = 0; i < dim; ++i) {
+    y[i] = T(column[std::size_t(i)]);
+    require(std::isfinite(y[i]), "--y0 entry {} is {}; required: finite in {}", i,
+            column[std::size_t(i)], dtype_name<T>());
+  }
+  return y.replicate(1, o.batch);
+}
+
+StepControl build_control(const ProblemOptions& o) {
+  const bool adaptive = given(o.rtol_flag) || given(o.atol_flag);
+  require(!(adaptive && given(o.steps_flag)),
+          "--steps {} and --rtol/--atol exclude each other: give a number of fixed steps or "
+          "tolerances for adaptive steps, not both",
+          o.steps);
+  if (!adaptive) {
+    require(!given(o.max_steps_flag) && !given(o.dtmin_flag),
+            "--max-steps and --dtmin apply to adaptive steps only; add --rtol/--atol or drop them");
+    require(o.steps >= 1, "--steps {}; required: >= 1", o.steps);
+    return FixedSteps{o.steps, 0.0};
+  }
+  AdaptiveSteps a;
+  a.rtol = o.rtol;
+  a.atol = o.atol;
+  a.dtmin = o.dtmin;
+  a.max_steps = o.max_steps;
+  return a;
+}
+
+SaveAt build_save_at(const ProblemOptions& o, double t0, double t1) {
+  SaveAt s;
+  if (o.saveat == "final") {
+    s = SaveAt::final_time(t1);
+  } else if (o.saveat == "steps") {
+    s = SaveAt::every_step();
+  } else if (o.saveat.find(',') != std::string::npos) {
+    s.ts = parse_number_list(o.saveat, "--saveat");
+  } else {
+    const auto count = parse_count(o.saveat);
+    require(count.has_value() && *count >= 1,
+            "--saveat '{}': expected final, steps, a count K >= 1 of equally spaced times from "
+            "t0 to t1, or comma-separated times",
+            o.saveat);
+    s = SaveAt::linspace(t0, t1, Index(*count));
+  }
+  s.dense = o.dense;
+  return s;
+}
+
+std::string activation_help() {
+  std::vector<std::string_view> names;
+  for (Activation a : all_activations) names.push_back(activation_name(a));
+  return fmt::format("MLP hidden activation: {}", fmt::join(names, ", "));
+}
+
+}  // namespace
+
+void add_problem_options(CLI::App& c, ProblemOptions& o) {
+  c.add_option("--field", o.field,
+               fmt::format("mlp:W0,W1,...,W0 (an MLP with these layer widths) or an analytic "
+                           "field: {}",
+                           fmt::join(analytic_field_names(), ", ")))
+      ->capture_default_str();
+  o.mlp_only_flags[0] =
+      c.add_option("--activation", o.activation, activation_help())->capture_default_str();
+  o.mlp_only_flags[1] =
+      c.add_option("--init", o.init, "MLP initialiser: pytorch or glorot")->capture_default_str();
+  o.mlp_only_flags[2] = c.add_flag("--time-input", o.time_input, "MLP takes [t; y] as input");
+  c.add_option("--seed", o.seed, "seed of the MLP parameters and the default y0")
+      ->capture_default_str();
+  c.add_option("--params", o.params_file,
+               "JSON file {\"params\": [...]} overriding the parameters θ (length checked)");
+  c.add_option("--y0", o.y0,
+               "initial state v1,v2,... repeated over the batch; default: a standard normal draw "
+               "from --seed for mlp fields, the field's "
+               "own for analytic ones");
+  c.add_option("--batch", o.batch, "number of samples")->capture_default_str();
+  c.add_option("--dtype", o.dtype, "float32 or float64")->capture_default_str();
+  c.add_option("--solver", o.solver, fmt::format("{}", fmt::join(solver_names(), ", ")))
+      ->capture_default_str();
+  c.add_option("--coupling", o.coupling, "McCallum–Foster coupling λ (reversible solvers)")
+      ->capture_default_str();
+  c.add_option("--damping", o.damping, "asynchronous leapfrog damping η (reversible solvers)")
+      ->capture_default_str();
+  o.t0_flag = c.add_option("--t0", o.t0, "start time (default 0, or the analytic field's)");
+  o.t1_flag = c.add_option("--t1", o.t1, "end time (default 1, or the analytic field's)");
+  o.steps_flag = c.add_option("--steps", o.steps,
+                              "number of fixed steps (the default, 100, when neither --steps "
+                              "nor --rtol/--atol is given)");
+  o.rtol_flag = c.add_option("--rtol", o.rtol,
+                             "relative tolerance: adaptive steps (default 1e-6 when only --atol "
+                             "is given)");
+  o.atol_flag = c.add_option("--atol", o.atol,
+                             "absolute tolerance: adaptive steps (default 1e-8 when only --rtol "
+                             "is given)");
+  o.max_steps_flag = c.add_option("--max-steps", o.max_steps,
+                                  "adaptive: accepted + rejected steps allowed (default 10000)");
+  o.dtmin_flag = c.add_option("--dtmin", o.dtmin, "adaptive: smallest step allowed (default 0)");
+  c.add_option("--saveat", o.saveat,
+               "final (the state at t1), steps (t0 and every step endpoint), K (K equally spaced "
+               "times from t0 to t1), or T1,T2,... (those times)")
+      ->capture_default_str();
+  c.add_flag("--dense", o.dense,
+             "reach save times by dense output instead of shortening steps to land on them");
+  c.add_flag("--json", o.json, "print one JSON object");
+}
+
+template <class T>
+Problem<T> build_problem(const ProblemOptions& o) {
+  Problem<T> p;
+  std::vector<double> y0_column;
+  build_field<T>(o, p, y0_column);
+  const AnalyticFieldInfo* info = is_mlp(o.field) ? nullptr : &analytic_field_info(o.field);
+  p.t0 = info != nullptr && !given(o.t0_flag) ? info->t0 : o.t0;
+  p.t1 = info != nullptr && !given(o.t1_flag) ? info->t1 : o.t1;
+  require(std::isfinite(p.t0) && std::isfinite(p.t1) && p.t0 != p.t1,
+          "--t0 {} --t1 {}: required: finite and different", p.t0, p.t1);
+  p.y0 = build_y0<T>(o, p.field->state_dim(), std::move(y0_column));
+  if (!o.params_file.empty()) p.theta = read_params_file<T>(o.params_file, *p.field);
+  p.stepper = make_stepper<T>(o.solver, SolverOptions{o.coupling, o.damping});
+  p.control = build_control(o);
+  validate(p.control);
+  p.save_at = build_save_at(o, p.t0, p.t1);
+  validate(p.save_at, p.t0, p.t1);
+  validate_inputs<T>(*p.field, p.y0, p.theta);
+  return p;
+}
+
+template Problem<float> build_problem<float>(const ProblemOptions&);
+template Problem<double> build_problem<double>(const ProblemOptions&);
+
+}  // namespace revode::cli

@@ -1,0 +1,178 @@
+// Reversible backprop: the same gradient as direct backprop through the same reversible solver
+// (every solver × fixed/adaptive × batch 1/8), central finite differences with dense saves,
+// memory independent of the number of steps, and the errors it reports.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "revode/fields/linear.hpp"
+#include "revode/gradients/registry.hpp"
+#include "revode/gradients/reversible_backprop.hpp"
+#include "revode/nn/mlp.hpp"
+#include "revode/solvers/registry.hpp"
+#include "revode/solvers/reversible_stepper.hpp"
+#include "support/finite_difference.hpp"
+
+namespace revode {
+namespace {
+
+using testing::central_differences;
+using testing::relative_error;
+
+constexpr SolverOptions kOptions{.coupling = 0.999, .damping = 1.0};
+
+struct Case {
+  std::string solver;
+  bool adaptive;
+  Index batch;
+};
+
+std::vector<Case> every_case() {
+  std::vector<Case> cases;
+  for (const auto& name : solver_names()) {
+    const auto stepper = make_stepper<double>(name, kOptions);
+    if (dynamic_cast<const ReversibleStepper<double>*>(stepper.get()) == nullptr) continue;
+    for (bool adaptive : {false, true})
+      for (Index batch : {1, 8})
+        if (!adaptive || stepper->error_order() > 0) cases.push_back({name, adaptive, batch});
+  }
+  return cases;
+}
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  std::string s = info.param.solver + (info.param.adaptive ? "_adaptive" : "_fixed") + "_batch" +
+                  std::to_string(info.param.batch);
+  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);  // ≠ reversible-heun
+  for (char& c : s)
+    if (c == '-') c = '_';
+  return s;
+}
+
+Batch<double> initial_states(Index batch) {
+  Batch<double> y0(2, batch);
+  for (Index j = 0; j < batch; ++j) y0.col(j) << 1.0 - 0.2 * double(j), 0.3 * double(j) - 0.5;
+  return y0;
+}
+
+class ReversibleMatchesBackprop : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ReversibleMatchesBackprop, OnAnMlpField) {
+  const Case& c = GetParam();
+  const Mlp<double> f(parse_mlp_spec("2,16,16,2"));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 11);
+  const Batch<double> y0 = initial_states(c.batch);
+  const auto stepper = make_stepper<double>(c.solver, kOptions);
+  const StepControl control = c.adaptive ? StepControl(AdaptiveSteps{.rtol = 1e-6, .atol = 1e-8})
+                                         : StepControl(FixedSteps{1000});
+  // Batch 1 saves at a few times, batch 8 at every step: both save walks are exercised.
+  const SaveAt save = c.batch == 1 ? SaveAt::linspace(0.0, 1.0, 5) : SaveAt::every_step();
+  MseZero<double> loss;
+  const GradientProblem<double> p{f, *stepper, control, save, 0.0, 1.0, y0, theta, loss};
+  const auto reference = DirectBackprop<double>().compute(p);
+  const auto r = ReversibleBackprop<double>().compute(p);
+  const double e_theta = relative_error(r.grad_params, reference.grad_params);
+  const double e_y0 = relative_error(r.grad_y0, reference.grad_y0);
+  RecordProperty("grad_params_rel_error", fmt::format("{:.3e}", e_theta));
+  RecordProperty("grad_y0_rel_error", fmt::format("{:.3e}", e_y0));
+  RecordProperty("reconstruction_error", fmt::format("{:.3e}", r.stats.reconstruction_error));
+  EXPECT_LE(e_theta, 1e-8);
+  EXPECT_LE(e_y0, 1e-8);
+  EXPECT_NEAR(r.loss, reference.loss, 1e-14 * std::abs(reference.loss));
+  EXPECT_EQ(r.ts, reference.ts);
+  EXPECT_EQ(r.stats.steps, reference.stats.steps);
+  EXPECT_EQ(r.stats.recomputed_steps, r.stats.steps);
+  EXPECT_LT(r.stats.reconstruction_error, 1e-10);
+  EXPECT_LT(r.stats.stored_floats, reference.stats.stored_floats);
+}
+
+INSTANTIATE_TEST_SUITE_P(EverySolver, ReversibleMatchesBackprop, ::testing::ValuesIn(every_case()),
+                         case_name);
+
+TEST(ReversibleBackprop, MatchesFiniteDifferencesWithDenseSaves) {
+  const Mlp<double> f(parse_mlp_spec("2,6,2"));
+  const Vector<double> theta = f.init_params(Init::glorot, 2);
+  const Batch<double> y0 = initial_states(2);
+  SaveAt save = SaveAt::linspace(0.0, 1.0, 4);  // 1/3 and 2/3 fall inside steps
+  save.dense = true;
+  MseZero<double> loss;
+  for (const char* name : {"reversible:midpoint", "reversible-heun", "alf"}) {
+    const auto stepper = make_stepper<double>(name, kOptions);
+    const GradientProblem<double> p{f, *stepper, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
+    const auto r = ReversibleBackprop<double>().compute(p);
+    const auto fd = central_differences(p);
+    EXPECT_LT(relative_error(r.grad_params, fd.grad_params), 1e-7) << name;
+    EXPECT_LT(relative_error(r.grad_y0, fd.grad_y0), 1e-7) << name;
+  }
+}
+
+TEST(ReversibleBackprop, StoredFloatsDoNotGrowWithTheNumberOfFixedSteps) {
+  LinearField<double> f(2);
+  const Vector<double> theta = f.default_params();
+  const Batch<double> y0 = initial_states(1);
+  MseZero<double> loss;
+  for (const char* name : {"reversible:euler", "reversible-heun", "alf"}) {
+    const auto stepper = make_stepper<double>(name, kOptions);
+    Index stored[2];
+    for (int i = 0; i < 2; ++i) {
+      const Index steps = i == 0 ? 1000 : 100000;
+      const GradientProblem<double> p{f, *stepper, FixedSteps{steps}, SaveAt::linspace(0, 1, 3),
+                                      0.0, 1.0, y0, theta, loss};
+      const auto r = ReversibleBackprop<double>().compute(p);
+      EXPECT_EQ(r.stats.steps, steps);
+      stored[i] = r.stats.stored_floats;
+    }
+    EXPECT_EQ(stored[0], stored[1]) << name;
+    // Two states and two adjoints, pending and the save cotangent, one tape, one split pair.
+    const Index rows = 2 * stepper->state_copies();
+    EXPECT_EQ(stored[0], 4 * rows + 2 * 2 + 2 * stepper->tape_cols(1) + 2) << name;
+  }
+}
+
+TEST(ReversibleBackprop, AdaptiveStepsCountTheirStepTimes) {
+  LinearField<double> f(2);
+  const Vector<double> theta = f.default_params();
+  const auto stepper = make_stepper<double>("alf", kOptions);
+  MseZero<double> loss;
+  const GradientProblem<double> p{f, *stepper, AdaptiveSteps{.rtol = 1e-5, .atol = 1e-7},
+                                  SaveAt::final_time(1.0), 0.0, 1.0, initial_states(1), theta,
+                                  loss};
+  const auto r = ReversibleBackprop<double>().compute(p);
+  ASSERT_GT(r.stats.steps, 3);
+  EXPECT_EQ(r.stats.stored_floats, 4 * 4 + 2 * 2 + (r.stats.steps + 1));
+  EXPECT_NE(r.stats.brief().find("reconstruction_error"), std::string::npos);
+}
+
+TEST(ReversibleBackprop, FloatGradientsAgreeWithBackprop) {
+  const Mlp<float> f(parse_mlp_spec("2,8,2"));
+  const Vector<float> theta = f.init_params(Init::glorot, 4);
+  const Batch<float> y0 = initial_states(3).cast<float>();
+  MseZero<float> loss;
+  const auto stepper = make_stepper<float>("reversible:rk4", kOptions);
+  const GradientProblem<float> p{f, *stepper, FixedSteps{50}, SaveAt::every_step(), 0.0, 1.0,
+                                 y0, theta, loss};
+  const auto a = ReversibleBackprop<float>().compute(p);
+  const auto b = DirectBackprop<float>().compute(p);
+  const Vector<double> ga = a.grad_params.cast<double>(), gb = b.grad_params.cast<double>();
+  EXPECT_LT(relative_error(ga, gb), 1e-4);
+  EXPECT_LT(a.stats.reconstruction_error, 1e-5);
+}
+
+TEST(ReversibleBackprop, NonReversibleSolverIsAClearError) {
+  LinearField<double> f(2);
+  const Vector<double> theta = f.default_params();
+  const auto stepper = make_stepper<double>("dopri5");
+  MseZero<double> loss;
+  const GradientProblem<double> p{f, *stepper, FixedSteps{10}, SaveAt::final_time(1.0), 0.0, 1.0,
+                                  initial_states(1), theta, loss};
+  try {
+    make_gradient_method<double>("reversible")->compute(p);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'dopri5' is not"), std::string::npos) << what;
+    EXPECT_NE(what.find("reversible-heun"), std::string::npos) << what;
+    EXPECT_NE(what.find("alf"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace revode

@@ -1,0 +1,218 @@
+// Every reversible solver in the registry: exact inversion over a thousand steps, the fused
+// backward hook's tape, convergence at the stated order, adaptive steps, and option checks.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "revode/fields/kepler.hpp"
+#include "revode/nn/mlp.hpp"
+#include "revode/solvers/integrate.hpp"
+#include "revode/solvers/registry.hpp"
+#include "revode/solvers/reversible/alf.hpp"
+#include "revode/solvers/reversible/mccallum_foster.hpp"
+#include "revode/solvers/reversible/reversible_heun.hpp"
+#include "revode/solvers/tableaux/registry.hpp"
+
+namespace revode {
+namespace {
+
+constexpr SolverOptions kOptions{.coupling = 0.999, .damping = 1.0};
+
+/// Every registered solver that is reversible, found through the registry itself.
+std::vector<std::string> reversible_solver_names() {
+  std::vector<std::string> names;
+  for (const auto& name : solver_names())
+    if (dynamic_cast<ReversibleStepper<double>*>(make_stepper<double>(name, kOptions).get()))
+      names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<ReversibleStepper<double>> make_reversible(const std::string& name,
+                                                           SolverOptions options = kOptions) {
+  auto stepper = make_stepper<double>(name, options);
+  auto* reversible = dynamic_cast<ReversibleStepper<double>*>(stepper.get());
+  EXPECT_NE(reversible, nullptr) << name;
+  stepper.release();
+  return std::unique_ptr<ReversibleStepper<double>>(reversible);
+}
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string s = info.param;
+  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);  // ≠ reversible-heun
+  for (char& c : s)
+    if (c == '-') c = '_';
+  return s;
+}
+
+/// max |a − b| / max |b|.
+double max_relative(const Batch<double>& a, const Batch<double>& b) {
+  return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff();
+}
+
+/// Steps `steps` times over [0, 1] with an MLP field, then undoes every step; returns the
+/// relative distance between the rebuilt and the initial solver state.
+double round_trip_error(const ReversibleStepper<double>& stepper, Index steps) {
+  const Mlp<double> f(parse_mlp_spec("2,16,16,2"));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
+  Batch<double> y0(2, 3);
+  y0 << 1.0, -0.5, 0.3, 0.2, 0.8, -1.1;
+  const Index rows = stepper.state_copies() * 2;
+  Batch<double> start(rows, 3), x(rows, 3), next(rows, 3), tape(2, stepper.tape_cols(3));
+  stepper.initialize(f, 0.0, y0, theta, start);
+  x = start;
+  const double h = 1.0 / double(steps);
+  for (Index n = 0; n < steps; ++n) {
+    stepper.step(f, double(n) * h, double(n + 1) * h, x, theta, next, tape, nullptr, false);
+    x.swap(next);
+  }
+  for (Index n = steps - 1; n >= 0; --n) {
+    stepper.reverse_step(f, double(n) * h, double(n + 1) * h, x, theta, next);
+    x.swap(next);
+  }
+  return max_relative(x, start);
+}
+
+class EveryReversibleSolver : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryReversibleSolver, AThousandStepsForwardThenBackRebuildTheStart) {
+  const auto stepper = make_reversible(GetParam());
+  const double error = round_trip_error(*stepper, 1000);
+  RecordProperty("round_trip_error", fmt::format("{:.3e}", error));
+  // λ = 0.999 amplifies round-off by about e per 1000 steps; the others by O(1).
+  EXPECT_LT(error, 1e-11) << GetParam();
+}
+
+TEST_P(EveryReversibleSolver, FusedReverseWritesTheForwardTape) {
+  const auto stepper = make_reversible(GetParam());
+  const Mlp<double> f(parse_mlp_spec("2,8,2"));
+  const Vector<double> theta = f.init_params(Init::glorot, 5);
+  Batch<double> y0(2, 2);
+  y0 << 0.4, -0.3, 1.2, 0.7;
+  const Index rows = stepper->state_copies() * 2, cols = stepper->tape_cols(2);
+  Batch<double> x0(rows, 2), x1(rows, 2), back(rows, 2), tape(2, cols), tape_back(2, cols);
+  stepper->initialize(f, 0.1, y0, theta, x0);
+  stepper->step(f, 0.1, 0.35, x0, theta, x1, tape, nullptr, false);
+  stepper->reverse_step_with_tape(f, 0.1, 0.35, x1, theta, back, tape_back);
+  EXPECT_LT(max_relative(back, x0), 1e-14);
+  if (cols > 0) {
+    EXPECT_LT(max_relative(tape_back, tape), 1e-14);
+  }
+}
+
+/// The Kepler orbit of eccentricity e (GM = 1, semi-major axis 1) from perihelion, exact
+/// through Kepler's equation (as in explicit_rk_test.cpp).
+Vector<double> kepler_orbit(double t, double e) {
+  double big_e = t;
+  for (int i = 0; i < 50; ++i) big_e -= (big_e - e * std::sin(big_e) - t) / (1 - e * std::cos(big_e));
+  const double d = 1 - e * std::cos(big_e), s = std::sqrt(1 - e * e);
+  Vector<double> y(4);
+  y << std::cos(big_e) - e, s * std::sin(big_e), -std::sin(big_e) / d, s * std::cos(big_e) / d;
+  return y;
+}
+
+/// Least-squares slope of log(final error) against log(h) over n0, 2n0, 4n0, 8n0 steps.
+double fitted_order(const Stepper<double>& stepper, Index n0) {
+  KeplerField<double> f;
+  const Vector<double> theta = f.default_params();
+  const Batch<double> y0 = kepler_orbit(0.0, 0.3);
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const int m = 4;
+  for (int i = 0; i < m; ++i) {
+    const Index n = n0 << i;
+    const auto sol =
+        solve<double>(f, stepper, FixedSteps{n}, SaveAt::final_time(3.0), 0.0, 3.0, y0, theta);
+    const double x = std::log(1.0 / double(n));
+    const double y = std::log((sol.ys.back().col(0) - kepler_orbit(3.0, 0.3)).norm());
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  return (m * sxy - sx * sy) / (m * sxx - sx * sx);
+}
+
+TEST_P(EveryReversibleSolver, ConvergesAtTheStatedOrder) {
+  // Why λ = 1 − 1e-6 here: for an odd-order base, Φ_h and the inverse of Φ_{−h} make local
+  // errors of opposite sign in Y and Z, and the Y − Z mode decays like λ^n. The error constant
+  // of Y therefore changes sign as n(1 − λ) passes O(1), i.e. around n = 1000 steps for
+  // λ = 0.999: the error is O(h^p) on both sides of that transition, but a fit straddling it
+  // reads too high an order. With λ → 1 the transition is far beyond the fitted step counts.
+  // Even orders have no such cancellation and are also fitted at the usual λ = 0.999.
+  const auto stepper = make_reversible(GetParam(), {.coupling = 1.0 - 1e-6, .damping = 1.0});
+  const int order = stepper->order();
+  const Index n0 = order == 1 ? 256 : 64;
+  const double slope = fitted_order(*stepper, n0);
+  RecordProperty("fitted_order", fmt::format("{:.3e}", slope));
+  EXPECT_NEAR(slope, order, 0.2) << GetParam();
+  if (order % 2 == 0) {
+    EXPECT_NEAR(fitted_order(*make_reversible(GetParam()), n0), order, 0.2);
+  }
+}
+
+TEST_P(EveryReversibleSolver, AdaptiveStepsConvergeWithTheTolerance) {
+  const auto stepper = make_reversible(GetParam());
+  if (stepper->error_order() == 0) GTEST_SKIP() << "no error estimate";
+  KeplerField<double> f;
+  const Vector<double> theta = f.default_params();
+  const Batch<double> y0 = kepler_circular_orbit<double>(0.0);
+  double previous = INFINITY;
+  for (double tol : {1e-4, 1e-6}) {
+    const auto sol = solve<double>(f, *stepper, AdaptiveSteps{.rtol = tol, .atol = tol},
+                                   SaveAt::final_time(3.0), 0.0, 3.0, y0, theta);
+    const double error = (sol.ys.back().col(0) - kepler_circular_orbit<double>(3.0)).norm();
+    EXPECT_LT(error, previous / 4) << "tol " << tol;
+    previous = error;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, EveryReversibleSolver,
+                         ::testing::ValuesIn(reversible_solver_names()), test_name);
+
+TEST(ReversibleRegistry, ListsMcCallumFosterOverEveryTableauAndTheNativeSolvers) {
+  const auto names = reversible_solver_names();
+  EXPECT_EQ(names.size(), builtin_tableaux.size() + 2);
+  for (const ButcherTableau* t : builtin_tableaux) {
+    const auto s = make_stepper<double>("reversible:" + std::string(t->name));
+    EXPECT_EQ(s->name(), "reversible:" + std::string(t->name));
+    EXPECT_EQ(s->order(), t->order);
+    EXPECT_EQ(s->error_order(), t->embedded_order);
+  }
+  EXPECT_EQ(make_stepper<float>("reversible-heun")->name(), "reversible-heun");
+  EXPECT_EQ(make_stepper<float>("alf")->name(), "alf");
+  EXPECT_THROW(make_stepper<double>("reversible:nope"), Error);
+}
+
+TEST(AlfDamping, DampedStepsStillInvertExactlyOverAFewSteps) {
+  // The damped inverse amplifies v's round-off by 1/|1 − 2η| per step, so only a short trip
+  // stays exact: here (1/0.6)^20 ≈ 3e4 times round-off.
+  const AsynchronousLeapfrog<double> alf(0.8);
+  EXPECT_EQ(alf.order(), 1);
+  EXPECT_LT(round_trip_error(alf, 20), 1e-10);
+}
+
+TEST(ReversibleOptions, CouplingOutsideTheUnitIntervalIsAClearError) {
+  for (double coupling : {0.0, -0.5, 1.5, double(NAN)}) {
+    try {
+      McCallumFoster<double>(tableaux::rk4, coupling);
+      FAIL() << coupling;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("coupling λ"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(McCallumFoster<double>(tableaux::rk4, 1.0));
+  EXPECT_THROW(make_stepper<double>("reversible:rk4", {.coupling = 2.0}), Error);
+}
+
+TEST(ReversibleOptions, DampingOutsideTheUnitIntervalOrOneHalfIsAClearError) {
+  for (double damping : {0.0, -1.0, 1.01, 0.5, double(NAN)}) {
+    try {
+      AsynchronousLeapfrog<double> alf(damping);
+      FAIL() << damping;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("damping η"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(make_stepper<double>("alf", {.damping = 0.0}), Error);
+  EXPECT_NO_THROW(make_stepper<double>("alf", {.damping = 0.25}));
+}
+
+}  // namespace
+}  // namespace revode
