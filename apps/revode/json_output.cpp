@@ -31,7 +31,8 @@ Json stats_json(const SolveStats& s) {
               {"steps", s.steps},
               {"rejected", s.rejected},
               {"stored_floats", s.stored_floats},
-              {"recomputed_steps", s.recomputed_steps}};
+              {"recomputed_steps", s.recomputed_steps},
+              {"reconstruction_error", s.reconstruction_error}};
 }
 
 template <class T>

@@ -152,9 +152,8 @@ void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_option("--params", o.params_file,
                "JSON file {\"params\": [...]} overriding the parameters θ (length checked)");
   c.add_option("--y0", o.y0,
-               "initial state v1,v2,... repeated over the batch; default: a standard normal draw "
-               "from --seed for mlp fields, the field's "
-               "own for analytic ones");
+               "initial state v1,v2,... repeated over the batch; default: a standard normal "
+               "draw from --seed for mlp fields, the field's own for analytic ones");
   c.add_option("--batch", o.batch, "number of samples")->capture_default_str();
   c.add_option("--dtype", o.dtype, "float32 or float64")->capture_default_str();
   c.add_option("--solver", o.solver, fmt::format("{}", fmt::join(solver_names(), ", ")))

@@ -50,8 +50,14 @@ class BackwardWalk {
  public:
   BackwardWalk(const GradientProblem<T>& p, const ReversibleStepper<T>& stepper,
                Batch<T> final_state, double scale, Batch<T>& y_bar, GradientResult<T>& out)
-      : p_(p), stepper_(stepper), f_(p.field), axis_(p.t0, p.t1), scale_(scale),
-        dim_(p.field.state_dim()), batch_(p.y0.cols()), x1_(std::move(final_state)),
+      : p_(p),
+        stepper_(stepper),
+        f_(p.field),
+        axis_(p.t0, p.t1),
+        scale_(scale),
+        dim_(p.field.state_dim()),
+        batch_(p.y0.cols()),
+        x1_(std::move(final_state)),
         out_(out) {
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
@@ -90,8 +96,7 @@ class BackwardWalk {
     for (; next_save_ >= 0; --next_save_)
       add_initial_save(next_save_, p_.save_at.ts[std::size_t(next_save_)]);
     out_.grad_y0.resize(dim_, batch_);
-    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar_, out_.grad_y0,
-                            out_.grad_params);
+    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar_, out_.grad_y0, out_.grad_params);
     const auto y0 = p_.y0.template cast<double>();
     const double diff = (x1_.topRows(dim_).template cast<double>() - y0).cwiseAbs().maxCoeff();
     out_.stats.reconstruction_error = diff / std::max(y0.cwiseAbs().maxCoeff(), 1e-300);
@@ -209,8 +214,10 @@ GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) co
     for (std::size_t i = ts.size() - 1; i > 0; --i) walk.undo(--n, ts[i - 1], ts[i]);
     replay_floats = Index(ts.size());
   }
-  require(n == 0, "reversible backprop replayed {} steps of {}; the step replay is out of step "
-          "with integrate (a bug)", result.stats.steps - n, result.stats.steps);
+  require(n == 0,
+          "reversible backprop replayed {} steps of {}; the step replay is out of step "
+          "with integrate (a bug)",
+          result.stats.steps - n, result.stats.steps);
   walk.finish(result.stats.steps);
   result.stats.stored_floats = walk.stored_floats() + replay_floats;
   return result;

@@ -9,8 +9,7 @@ TimeAxis::TimeAxis(double t0, double t1)
     : direction(t1 > t0 ? 1.0 : -1.0), snap(1e-9 * std::abs(t1 - t0)) {}
 
 FixedGrid::FixedGrid(const FixedSteps& fixed, const SaveAt& save_at, double t0, double t1)
-    : axis_(t0, t1), ts_(save_at.ts), split_(!save_at.dense && !save_at.steps), t0_(t0),
-      t1_(t1) {
+    : axis_(t0, t1), ts_(save_at.ts), split_(!save_at.dense && !save_at.steps), t0_(t0), t1_(t1) {
   const double span = t1 - t0;
   // The 1e-9 keeps a span that is a whole multiple of dt (up to rounding) from gaining a
   // sliver of a last step.

@@ -1,14 +1,13 @@
 /// Linear stability by applying the stepper to basis vectors (see stability.hpp).
 #include "revode/solvers/stability.hpp"
 
-#include <Eigen/Eigenvalues>
+#include <fmt/format.h>
 
+#include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <ostream>
-
-#include <fmt/format.h>
 
 #include "revode/core/error.hpp"
 

@@ -1,12 +1,13 @@
 // Reversible backprop: the same gradient as direct backprop through the same reversible solver
 // (every solver × fixed/adaptive × batch 1/8), central finite differences with dense saves,
 // memory independent of the number of steps, and the errors it reports.
+#include "revode/gradients/reversible_backprop.hpp"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "revode/fields/linear.hpp"
 #include "revode/gradients/registry.hpp"
-#include "revode/gradients/reversible_backprop.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
@@ -114,8 +115,8 @@ TEST(ReversibleBackprop, StoredFloatsDoNotGrowWithTheNumberOfFixedSteps) {
     Index stored[2];
     for (int i = 0; i < 2; ++i) {
       const Index steps = i == 0 ? 1000 : 100000;
-      const GradientProblem<double> p{f, *stepper, FixedSteps{steps}, SaveAt::linspace(0, 1, 3),
-                                      0.0, 1.0, y0, theta, loss};
+      const GradientProblem<double> p{
+          f, *stepper, FixedSteps{steps}, SaveAt::linspace(0, 1, 3), 0.0, 1.0, y0, theta, loss};
       const auto r = ReversibleBackprop<double>().compute(p);
       EXPECT_EQ(r.stats.steps, steps);
       stored[i] = r.stats.stored_floats;
@@ -131,14 +132,39 @@ TEST(ReversibleBackprop, AdaptiveStepsCountTheirStepTimes) {
   LinearField<double> f(2);
   const Vector<double> theta = f.default_params();
   const auto stepper = make_stepper<double>("alf", kOptions);
+  const Batch<double> y0 = initial_states(1);  // GradientProblem holds a view: keep it alive
   MseZero<double> loss;
-  const GradientProblem<double> p{f, *stepper, AdaptiveSteps{.rtol = 1e-5, .atol = 1e-7},
-                                  SaveAt::final_time(1.0), 0.0, 1.0, initial_states(1), theta,
+  const GradientProblem<double> p{f,
+                                  *stepper,
+                                  AdaptiveSteps{.rtol = 1e-5, .atol = 1e-7},
+                                  SaveAt::final_time(1.0),
+                                  0.0,
+                                  1.0,
+                                  y0,
+                                  theta,
                                   loss};
   const auto r = ReversibleBackprop<double>().compute(p);
   ASSERT_GT(r.stats.steps, 3);
   EXPECT_EQ(r.stats.stored_floats, 4 * 4 + 2 * 2 + (r.stats.steps + 1));
   EXPECT_NE(r.stats.brief().find("reconstruction_error"), std::string::npos);
+}
+
+TEST(ReversibleBackprop, ReconstructionErrorShowsTheInverseAmplifyingRoundOff) {
+  // The McCallum–Foster inverse multiplies round-off by about 1/λ per step: 0.5^-200 ≈ 1.6e60
+  // swamps y0 entirely, while λ = 0.999 stays at round-off.
+  const Mlp<double> f(parse_mlp_spec("2,8,2"));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 9);
+  const Batch<double> y0 = initial_states(2);
+  MseZero<double> loss;
+  double error[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto stepper = make_stepper<double>("reversible:rk4", {.coupling = i == 0 ? 0.999 : 0.5});
+    const GradientProblem<double> p{
+        f, *stepper, FixedSteps{200}, SaveAt::final_time(2.0), 0.0, 2.0, y0, theta, loss};
+    error[i] = ReversibleBackprop<double>().compute(p).stats.reconstruction_error;
+  }
+  EXPECT_LT(error[0], 1e-12);
+  EXPECT_GT(error[1], 1e-3);
 }
 
 TEST(ReversibleBackprop, FloatGradientsAgreeWithBackprop) {
@@ -147,8 +173,8 @@ TEST(ReversibleBackprop, FloatGradientsAgreeWithBackprop) {
   const Batch<float> y0 = initial_states(3).cast<float>();
   MseZero<float> loss;
   const auto stepper = make_stepper<float>("reversible:rk4", kOptions);
-  const GradientProblem<float> p{f, *stepper, FixedSteps{50}, SaveAt::every_step(), 0.0, 1.0,
-                                 y0, theta, loss};
+  const GradientProblem<float> p{
+      f, *stepper, FixedSteps{50}, SaveAt::every_step(), 0.0, 1.0, y0, theta, loss};
   const auto a = ReversibleBackprop<float>().compute(p);
   const auto b = DirectBackprop<float>().compute(p);
   const Vector<double> ga = a.grad_params.cast<double>(), gb = b.grad_params.cast<double>();
@@ -160,9 +186,10 @@ TEST(ReversibleBackprop, NonReversibleSolverIsAClearError) {
   LinearField<double> f(2);
   const Vector<double> theta = f.default_params();
   const auto stepper = make_stepper<double>("dopri5");
+  const Batch<double> y0 = initial_states(1);
   MseZero<double> loss;
-  const GradientProblem<double> p{f, *stepper, FixedSteps{10}, SaveAt::final_time(1.0), 0.0, 1.0,
-                                  initial_states(1), theta, loss};
+  const GradientProblem<double> p{
+      f, *stepper, FixedSteps{10}, SaveAt::final_time(1.0), 0.0, 1.0, y0, theta, loss};
   try {
     make_gradient_method<double>("reversible")->compute(p);
     FAIL() << "no error";

@@ -104,7 +104,8 @@ TEST_P(EveryReversibleSolver, FusedReverseWritesTheForwardTape) {
 /// through Kepler's equation (as in explicit_rk_test.cpp).
 Vector<double> kepler_orbit(double t, double e) {
   double big_e = t;
-  for (int i = 0; i < 50; ++i) big_e -= (big_e - e * std::sin(big_e) - t) / (1 - e * std::cos(big_e));
+  for (int i = 0; i < 50; ++i)
+    big_e -= (big_e - e * std::sin(big_e) - t) / (1 - e * std::cos(big_e));
   const double d = 1 - e * std::cos(big_e), s = std::sqrt(1 - e * e);
   Vector<double> y(4);
   y << std::cos(big_e) - e, s * std::sin(big_e), -std::sin(big_e) / d, s * std::cos(big_e) / d;

@@ -1,18 +1,18 @@
 // Linear stability measured from the step matrices, against closed forms: explicit RK's
 // stability polynomials, McCallum–Foster over Euler, reversible Heun, and (damped) ALF.
+#include "revode/solvers/stability.hpp"
+
 #include <gtest/gtest.h>
 
+#include <Eigen/LU>
 #include <algorithm>
 #include <sstream>
-
-#include <Eigen/LU>
 
 #include "revode/core/error.hpp"
 #include "revode/solvers/explicit_rk.hpp"
 #include "revode/solvers/reversible/alf.hpp"
 #include "revode/solvers/reversible/mccallum_foster.hpp"
 #include "revode/solvers/reversible/reversible_heun.hpp"
-#include "revode/solvers/stability.hpp"
 #include "revode/solvers/tableaux/euler.hpp"
 #include "revode/solvers/tableaux/rk4.hpp"
 
@@ -76,8 +76,8 @@ TEST(Stability, DampedAlfIsStableOnMinusTwoOneMinusEtaOverEtaToZero) {
 
 TEST(Stability, SamplesTheWindowAndWritesCsv) {
   const ExplicitRK<double> euler(tableaux::euler);
-  const StabilityWindow window{.re_min = -3, .re_max = 1, .im_min = -1, .im_max = 1,
-                               .re_points = 5, .im_points = 3};
+  const StabilityWindow window{
+      .re_min = -3, .re_max = 1, .im_min = -1, .im_max = 1, .re_points = 5, .im_points = 3};
   const auto samples = sample_stability(euler, window);
   ASSERT_EQ(samples.size(), 15u);
   EXPECT_EQ(samples.front().re, -3.0);

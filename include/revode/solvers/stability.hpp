@@ -5,11 +5,10 @@
 /// block alone looks fine.
 #pragma once
 
+#include <Eigen/Core>
 #include <complex>
 #include <iosfwd>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "revode/core/types.hpp"
 #include "revode/solvers/stepper.hpp"

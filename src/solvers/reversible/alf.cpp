@@ -48,9 +48,8 @@ void AsynchronousLeapfrog<T>::step(const VectorField<T>& f, T t0, T t1, ConstBat
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
-                                           ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-                                           BatchRef<T> x0) const {
+void AsynchronousLeapfrog<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
+                                           ConstVectorRef<T> theta, BatchRef<T> x0) const {
   const Index d = f.state_dim();
   const T h = t1 - t0, eta = T(damping_);
   auto v = x0.bottomRows(d);
@@ -69,7 +68,7 @@ void AsynchronousLeapfrog<T>::step_vjp(const VectorField<T>& f, T t0, T t1, Cons
   const Index d = f.state_dim();
   const T h = t1 - t0, eta = T(damping_);
   const auto z1_bar = x1_bar.topRows(d);
-  k_ = x0.topRows(d) + (h / T(2)) * x0.bottomRows(d);  // as in `step`
+  k_ = x0.topRows(d) + (h / T(2)) * x0.bottomRows(d);    // as in `step`
   v1_bar_ = x1_bar.bottomRows(d) + (h / T(2)) * z1_bar;  // z1 = k + h v1 / 2
   u_bar_ = (T(2) * eta) * v1_bar_;                       // v1 = (1 − 2η) v + 2η u
   k_bar_.resize(d, x0.cols());

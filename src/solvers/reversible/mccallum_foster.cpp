@@ -20,8 +20,8 @@ std::string McCallumFoster<T>::name() const {
 }
 
 template <class T>
-void McCallumFoster<T>::initialize(const VectorField<T>&, T, ConstBatchRef<T> y0,
-                                   ConstVectorRef<T>, BatchRef<T> x0) const {
+void McCallumFoster<T>::initialize(const VectorField<T>&, T, ConstBatchRef<T> y0, ConstVectorRef<T>,
+                                   BatchRef<T> x0) const {
   const Index dim = y0.rows();
   x0.topRows(dim) = y0;
   x0.bottomRows(dim) = y0;

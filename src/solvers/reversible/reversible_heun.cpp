@@ -24,8 +24,8 @@ void ReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatch
 
 template <class T>
 void ReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>,
-                             Batch<T>* error, bool) const {
+                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>, Batch<T>* error,
+                             bool) const {
   const Index d = f.state_dim();
   const T h = t1 - t0;
   const auto y = x0.topRows(d), f_hat = x0.bottomRows(d);
@@ -50,9 +50,8 @@ void ReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstB
 
 template <class T>
 void ReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                 ConstVectorRef<T> theta, ConstBatchRef<T>,
-                                 ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
-                                 VectorRef<T> theta_bar) const {
+                                 ConstVectorRef<T> theta, ConstBatchRef<T>, ConstBatchRef<T> x1_bar,
+                                 BatchRef<T> x0_bar, VectorRef<T> theta_bar) const {
   const Index d = f.state_dim();
   const T h = t1 - t0;
   const auto y_bar1 = x1_bar.topRows(d);

@@ -37,8 +37,8 @@ class AsynchronousLeapfrog final : public ReversibleStepper<T> {
 
   void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
                   BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                      ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
+  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
+                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
                       VectorRef<T> theta_bar) const override;
   void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
             BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
