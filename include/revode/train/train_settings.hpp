@@ -1,0 +1,76 @@
+/// Everything that determines a training run's result (dataset, model, solver, step control,
+/// gradient method, optimizer, schedule, iterations, seed) and its JSON form: the flat object
+/// of config files, checkpoints and parameter files (keys documented in docs/training.md).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "revode/nn/mlp.hpp"
+#include "revode/solvers/registry.hpp"
+#include "revode/solvers/step_control.hpp"
+#include "revode/train/adam.hpp"
+#include "revode/train/lr_schedule.hpp"
+
+namespace revode {
+
+struct TrainSettings {
+  std::string dataset;  ///< "white-dwarf", "oscillator", "pendulum" or a CSV path
+  MlpSpec model;
+  Init init = Init::pytorch_default;
+  /// The solver. With method "reversible" a plain tableau name (e.g. "midpoint") means
+  /// McCallum–Foster over it ("reversible:midpoint", coupling below), the paper's pairing;
+  /// other methods use the name as given. See `effective_solver`.
+  std::string solver = "midpoint";
+  double coupling = 0.999;  ///< McCallum–Foster λ
+  StepControl control = FixedSteps{100, 0.0};
+  /// Reach data times inside a step by dense output instead of shortening steps onto them.
+  bool dense = false;
+  std::string method = "reversible";  ///< a make_gradient_method spec
+  AdamOptions optimizer{};
+  double lr = 1e-2;
+  ScheduleKind schedule = ScheduleKind::constant;
+  double final_lr = 0.0;  ///< cosine schedule only
+  double clip = std::numeric_limits<double>::infinity();  ///< global-norm bound; inf: none
+  Index iterations = 1000;
+  std::uint64_t seed = 0;
+
+  /// The schedule these settings describe.
+  LrSchedule schedule_spec() const { return {schedule, lr, final_lr, iterations}; }
+};
+
+/// The solver name actually built: "reversible:<solver>" when method is "reversible" and
+/// solver names a plain tableau, `solver` otherwise.
+std::string effective_solver(const TrainSettings& settings);
+
+/// Checks every value and combination that needs no dataset (the trainer checks the model
+/// against the data). Throws revode::Error naming the setting, its value and the rule.
+void validate(const TrainSettings& settings);
+
+/// The settings as one JSON object, keys in a fixed order, numbers round-tripping exactly.
+std::string settings_to_json(const TrainSettings& settings);
+
+/// Applies the keys present in the JSON object `text` on top of `base` (absent keys keep
+/// base's values). `source` names the text in errors ("config 'run.json'"). Unknown keys, wrong
+/// types and out-of-range values throw revode::Error with the key and its line; a syntax error
+/// with nlohmann's line and column.
+TrainSettings apply_settings_json(TrainSettings base, std::string_view text,
+                                  std::string_view source);
+
+/// Reads the file and applies it as apply_settings_json does; throws revode::Error when the
+/// file cannot be read.
+TrainSettings apply_config_file(TrainSettings base, const std::string& path);
+
+/// The value of "dataset" in the JSON object `text` ("" when absent), checked as
+/// apply_settings_json checks it, so that a dataset's defaults can be loaded first.
+std::string dataset_in_json(std::string_view text, std::string_view source);
+
+/// "" when equal; otherwise the differing keys, "lr: 0.01 vs 0.02; seed: 0 vs 1".
+std::string settings_difference(const TrainSettings& a, const TrainSettings& b);
+
+/// Reads a whole text file; throws revode::Error naming `what` and the path.
+std::string read_text_file(const std::string& path, std::string_view what);
+
+}  // namespace revode
