@@ -3,10 +3,9 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
-#include <numbers>
-#include <random>
 
 #include "params_file.hpp"
+#include "revode/core/random.hpp"
 #include "revode/fields/registry.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/integrate.hpp"
@@ -20,23 +19,6 @@ constexpr std::string_view mlp_prefix = "mlp:";
 
 bool given(const CLI::Option* flag) { return flag != nullptr && flag->count() > 0; }
 bool is_mlp(std::string_view field) { return field.substr(0, 3) == "mlp"; }
-
-/// n standard normal draws: Box–Muller over std::mt19937_64, both values of each pair used.
-/// Written out rather than std::normal_distribution, whose algorithm differs between standard
-/// libraries, so a seed gives the same y0 everywhere. The stream is offset from the one that
-/// draws θ so that y0 and the first weights are not built from the same numbers.
-std::vector<double> standard_normal(std::uint64_t seed, Index n) {
-  std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ULL);
-  const auto uniform = [&rng] { return double(rng() >> 11) * 0x1.0p-53; };  // [0, 1)
-  std::vector<double> out;
-  while (Index(out.size()) < n) {
-    const double radius = std::sqrt(-2.0 * std::log(1.0 - uniform()));  // 1 − u ∈ (0, 1]
-    const double angle = 2.0 * std::numbers::pi * uniform();
-    out.push_back(radius * std::cos(angle));
-    if (Index(out.size()) < n) out.push_back(radius * std::sin(angle));
-  }
-  return out;
-}
 
 Init parse_init(const std::string& name) {
   if (name == "pytorch") return Init::pytorch_default;

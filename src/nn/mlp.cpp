@@ -84,7 +84,7 @@ void validate(const MlpSpec& spec) {
   for (std::size_t i = 0; i < w.size(); ++i)
     require(w[i] > 0, "MLP widths [{}]: width {} is {}, expected a positive integer",
             join_widths(w), i, w[i]);
-  require(w.front() == w.back(),
+  require(spec.rectangular || w.front() == w.back(),
           "MLP widths [{}]: first width {} differs from last width {}; the output is dy/dt, so "
           "both must equal the state dimension",
           join_widths(w), w.front(), w.back());
@@ -193,9 +193,13 @@ void Mlp<T>::forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta,
 template <class T>
 void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
   // name() formats a string, so it is only built once a check has failed.
-  if (y.rows() != state_dim() || dy.rows() != y.rows() || dy.cols() != y.cols())
-    throw Error(fmt::format("{}: eval got y {}×{} and dy {}×{}; expected both {}×batch", name(),
-                            y.rows(), y.cols(), dy.rows(), dy.cols(), state_dim()));
+  if (y.rows() != state_dim() || dy.rows() != output_dim() || dy.cols() != y.cols())
+    throw Error(fmt::format(
+        "{}: eval got y {}×{} and dy {}×{}; expected {}", name(), y.rows(), y.cols(), dy.rows(),
+        dy.cols(),
+        output_dim() == state_dim()
+            ? fmt::format("both {}×batch", state_dim())
+            : fmt::format("y {}×batch and dy {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   reserve(std::min(y.cols(), slab_));
   for (Index c = 0; c < y.cols(); c += slab_) {
@@ -217,11 +221,14 @@ void Mlp<T>::eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<
 template <class T>
 void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
                  BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
-  if (y.rows() != state_dim() || a.rows() != y.rows() || a.cols() != y.cols() ||
+  if (y.rows() != state_dim() || a.rows() != output_dim() || a.cols() != y.cols() ||
       y_bar.rows() != y.rows() || y_bar.cols() != y.cols())
-    throw Error(fmt::format("{}: vjp got y {}×{}, a {}×{}, y_bar {}×{}; expected all {}×batch",
-                            name(), y.rows(), y.cols(), a.rows(), a.cols(), y_bar.rows(),
-                            y_bar.cols(), state_dim()));
+    throw Error(fmt::format(
+        "{}: vjp got y {}×{}, a {}×{}, y_bar {}×{}; expected {}", name(), y.rows(), y.cols(),
+        a.rows(), a.cols(), y_bar.rows(), y_bar.cols(),
+        output_dim() == state_dim()
+            ? fmt::format("all {}×batch", state_dim())
+            : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   reserve(std::min(y.cols(), slab_));
   for (Index c = 0; c < y.cols(); c += slab_) {

@@ -19,9 +19,14 @@ struct MlpSpec {
   std::vector<Index> widths;
   Activation activation = Activation::tanh;  ///< every hidden layer; the last layer is linear
   bool time_input = false;  ///< feed [t; y]: the first layer takes state_dim + 1 inputs
+  /// Allow widths.front() ≠ widths.back(): a map ℝ^first → ℝ^last rather than a vector field
+  /// (a DEQ's f on [z; x], deq/deq_layer.hpp). state_dim() is then the input width and eval's
+  /// dy, vjp's a have output_dim() rows. Solvers and gradient methods need a square Mlp.
+  bool rectangular = false;
 };
 
-/// Throws revode::Error unless widths has ≥ 2 entries, all positive, first == last.
+/// Throws revode::Error unless widths has ≥ 2 entries, all positive, and first == last
+/// (unless spec.rectangular).
 void validate(const MlpSpec& spec);
 
 /// Parses comma-separated widths such as "2,64,64,2" (spaces around numbers allowed) and
@@ -55,13 +60,17 @@ class Mlp final : public VectorField<T> {
   explicit Mlp(MlpSpec spec);
 
   Index state_dim() const override { return spec_.widths.front(); }
+  /// Rows of eval's output: widths.back() (== state_dim() unless spec.rectangular).
+  Index output_dim() const { return spec_.widths.back(); }
   Index param_count() const override { return param_count_; }
   /// e.g. "mlp:2,64,64,2 tanh", or "mlp:2,10,2 tanh time-input".
   std::string name() const override;
 
-  /// dy = f(t, y; θ). y, dy: state_dim × batch; theta: param_count. dy must not alias y.
+  /// dy = f(t, y; θ). y: state_dim × batch, dy: output_dim × batch; theta: param_count. dy
+  /// must not alias y.
   void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. y_bar must not alias a.
+  /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. a: output_dim × batch,
+  /// y_bar like y. y_bar must not alias a.
   void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
            VectorRef<T> theta_bar) const override;
   /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
