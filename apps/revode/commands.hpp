@@ -12,6 +12,15 @@ void add_solve_command(CLI::App& app);
 /// `revode grad`: the loss on the saved states and its gradient with respect to θ and y0.
 void add_grad_command(CLI::App& app);
 
+/// `revode stability`: the linear stability region of a solver (PNG and real interval).
+void add_stability_command(CLI::App& app);
+
+/// `revode bench complexity`: time and memory per gradient method against the number of steps.
+void add_bench_complexity_command(CLI::App& bench);
+
+/// `revode deq train`: a DEQ classifier trained with each DEQ gradient method, compared.
+void add_deq_command(CLI::App& app);
+
 /// Wall time since `start`, in seconds (what the commands report as "seconds").
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

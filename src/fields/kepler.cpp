@@ -1,4 +1,4 @@
-// Kepler field, its hand-written VJP and the circular orbit.
+// Kepler field, its hand-written VJP and the circular and eccentric orbits.
 #include "revode/fields/kepler.hpp"
 
 #include "revode/core/error.hpp"
@@ -64,9 +64,29 @@ Vector<T> kepler_circular_orbit(T t, std::type_identity_t<T> radius, std::type_i
   return state;
 }
 
+template <class T>
+Vector<T> kepler_eccentric_orbit(T t, std::type_identity_t<T> e) {
+  require(e >= 0 && e < 1, "kepler_eccentric_orbit: eccentricity e = {}; required: 0 ≤ e < 1", e);
+  // Newton on E − e sin E = t from E = t (or π for e > 0.8, where E = t can overshoot).
+  const double ed = double(e), td = double(t);
+  double big_e = ed > 0.8 ? 3.141592653589793 : td;
+  for (int i = 0; i < 60; ++i) {
+    const double delta = (big_e - ed * std::sin(big_e) - td) / (1 - ed * std::cos(big_e));
+    big_e -= delta;
+    if (std::abs(delta) <= 1e-16 * (1 + std::abs(big_e))) break;
+  }
+  const double d = 1 - ed * std::cos(big_e), s = std::sqrt(1 - ed * ed);
+  Vector<T> state(4);
+  state << T(std::cos(big_e) - ed), T(s * std::sin(big_e)), T(-std::sin(big_e) / d),
+      T(s * std::cos(big_e) / d);
+  return state;
+}
+
 template class KeplerField<float>;
 template class KeplerField<double>;
 template Vector<float> kepler_circular_orbit<float>(float, float, float);
 template Vector<double> kepler_circular_orbit<double>(double, double, double);
+template Vector<float> kepler_eccentric_orbit<float>(float, float);
+template Vector<double> kepler_eccentric_orbit<double>(double, double);
 
 }  // namespace revode

@@ -10,6 +10,7 @@
 
 #include "revode/core/error.hpp"
 #include "revode/fields/kepler.hpp"
+#include "revode/fields/lennard_jones.hpp"
 #include "revode/fields/linear.hpp"
 #include "revode/fields/lotka_volterra.hpp"
 #include "revode/fields/van_der_pol.hpp"
@@ -70,6 +71,11 @@ const std::vector<Entry>& entries() {
                               "q' = p, p' = −GM q/|q|³; GM = 1, eccentricity-0.6 orbit of "
                               "Hairer–Lubich–Wanner §I.2.3, period 2π",
                               {0.4, 0.0, 0.0, 2.0}, 2.0 * std::numbers::pi),
+      make_entry<LennardJonesField>(
+          "lennard-jones",
+          "3 atoms in 2-D, q' = p, p' = −∇Σ 4ε((σ/r)¹² − (σ/r)⁶); ε = σ = 1, a vibrating "
+          "triangle near its equilibrium side 2^(1/6)",
+          {0.0, 0.0, 1.1, 0.0, 0.55, 1.0, -0.1, -0.02, 0.1, -0.02, 0.0, 0.04}, 10.0),
       make_entry<WhiteDwarfField>(
           "white-dwarf",
           "Chandrasekhar: y1' = y2, y2' = −max(y1² − C, 0)^(3/2) − 2 y2/(t + 0.5); C = 0.001",

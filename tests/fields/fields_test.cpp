@@ -98,7 +98,7 @@ TEST(AnalyticFieldRegistry, UnknownNameListsKnownNames) {
       EXPECT_NE(message.find(name), std::string::npos) << message;
   }
   EXPECT_THROW(analytic_field_info("lorenz"), Error);
-  EXPECT_EQ(analytic_field_names().size(), 5u);
+  EXPECT_EQ(analytic_field_names().size(), 6u);
 }
 
 TEST(LinearField, ClosedFormSatisfiesOde) {

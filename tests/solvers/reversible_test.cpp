@@ -10,6 +10,7 @@
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/reversible/alf.hpp"
+#include "revode/solvers/reversible/composition_coefficients.hpp"
 #include "revode/solvers/reversible/mccallum_foster.hpp"
 #include "revode/solvers/reversible/reversible_heun.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
@@ -139,7 +140,8 @@ TEST_P(EveryReversibleSolver, ConvergesAtTheStatedOrder) {
   // Even orders have no such cancellation and are also fitted at the usual λ = 0.999.
   const auto stepper = make_reversible(GetParam(), {.coupling = 1.0 - 1e-6, .damping = 1.0});
   const int order = stepper->order();
-  const Index n0 = order == 1 ? 256 : 64;
+  // Order 6 starts lower: its error at 512 steps nears round-off.
+  const Index n0 = order == 1 ? 256 : order >= 6 ? 32 : 64;
   const double slope = fitted_order(*stepper, n0);
   RecordProperty("fitted_order", fmt::format("{:.3e}", slope));
   EXPECT_NEAR(slope, order, 0.2) << GetParam();
@@ -169,7 +171,8 @@ INSTANTIATE_TEST_SUITE_P(Registry, EveryReversibleSolver,
 
 TEST(ReversibleRegistry, ListsMcCallumFosterOverEveryTableauAndTheNativeSolvers) {
   const auto names = reversible_solver_names();
-  EXPECT_EQ(names.size(), builtin_tableaux.size() + 2);
+  // + reversible Heun, ALF, every composition over ALF and the triple jump over reversible Heun.
+  EXPECT_EQ(names.size(), builtin_tableaux.size() + 2 + compositions::builtin.size() + 1);
   for (const ButcherTableau* t : builtin_tableaux) {
     const auto s = make_stepper<double>("reversible:" + std::string(t->name));
     EXPECT_EQ(s->name(), "reversible:" + std::string(t->name));

@@ -25,9 +25,6 @@ struct DeqSpec {
 /// Throws revode::Error naming the field and its value unless every width is positive.
 void validate(const DeqSpec& spec);
 
-/// Parses "STATE,INPUT:H1,H2,..." e.g. "16,2:32" (hidden part may be empty: "4,2:").
-DeqSpec parse_deq_spec(const std::string& text, Activation activation = Activation::tanh);
-
 /// θ is the Mlp's flat θ (layout on Mlp); the first layer's weight W₁ = [W_z | W_x] has its
 /// state_dim z-columns first. Scratch per instance: one instance per thread.
 template <class T>

@@ -52,9 +52,18 @@ template <class T>
 Vector<T> kepler_circular_orbit(T t, std::type_identity_t<T> radius = 1,
                                 std::type_identity_t<T> gm = 1);
 
+/// The orbit of eccentricity e ∈ [0, 1) with GM = 1 and semi-major axis 1 (period 2π) from
+/// perihelion q = (1 − e, 0) at t = 0, counter-clockwise: exact through Kepler's equation
+/// t = E − e sin E (solved by Newton to round-off), q = (cos E − e, √(1 − e²) sin E).
+/// @throws revode::Error unless 0 ≤ e < 1.
+template <class T>
+Vector<T> kepler_eccentric_orbit(T t, std::type_identity_t<T> e);
+
 extern template class KeplerField<float>;
 extern template class KeplerField<double>;
 extern template Vector<float> kepler_circular_orbit<float>(float, float, float);
 extern template Vector<double> kepler_circular_orbit<double>(double, double, double);
+extern template Vector<float> kepler_eccentric_orbit<float>(float, float);
+extern template Vector<double> kepler_eccentric_orbit<double>(double, double);
 
 }  // namespace revode

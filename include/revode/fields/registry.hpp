@@ -1,6 +1,7 @@
-/// The one list of built-in analytic fields (linear, Lotka–Volterra, Van der Pol, Kepler, white
-/// dwarf): factories by name plus each field's suggested initial state and time span. Tests, the
-/// CLI and the benchmarks iterate over it (shared/STYLE.md E2, after SUNDIALS' .def tables).
+/// The one list of built-in analytic fields (linear, Lotka–Volterra, Van der Pol, Kepler,
+/// Lennard-Jones, white dwarf): factories by name plus each field's suggested initial state and
+/// time span. Tests, the CLI and the benchmarks iterate over it (shared/STYLE.md E2, after
+/// SUNDIALS' .def tables).
 #pragma once
 
 #include <memory>

@@ -1,6 +1,8 @@
 /// Solvers by name: every built-in tableau as an explicit RK stepper, and the reversible
 /// solvers: "reversible:<tableau>" (McCallum–Foster over that tableau), "reversible-heun" and
-/// "alf" (asynchronous leapfrog). The CLI and the Python module resolve `--solver` through this.
+/// "alf" (asynchronous leapfrog), and the symmetric compositions "alf-yoshida4", "alf-suzuki4",
+/// "alf-yoshida6" and "reversible-heun-yoshida4" (reversible/composition.hpp). The CLI and the
+/// Python module resolve `--solver` through this.
 #pragma once
 
 #include <memory>

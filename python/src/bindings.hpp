@@ -1,0 +1,15 @@
+/// The parts of the module, one per concept; module.cpp calls them in this order (exceptions
+/// first, so every later part's errors translate).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace revode::python {
+
+void bind_errors(pybind11::module_& m);    // errors.cpp: revode.Error, revode.SolveError
+void bind_fields(pybind11::module_& m);    // fields.cpp: Field, MLP, PythonField, field(), check_vjp
+void bind_solve(pybind11::module_& m);     // solve.cpp: solve(), Solution
+void bind_gradient(pybind11::module_& m);  // gradient.cpp: gradient(), Gradient
+void bind_train(pybind11::module_& m);     // train.cpp: Adam, clip_global_norm
+
+}  // namespace revode::python

@@ -1,0 +1,101 @@
+// The training loop: a few iterations lower the loss on every dataset (shrunk where that keeps
+// the test fast), and failures are reported with the iteration.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "revode/core/error.hpp"
+#include "revode/train/trainer.hpp"
+#include "temp_file.hpp"
+
+namespace revode {
+namespace {
+
+/// Trains `iterations` iterations and expects the last loss below the first.
+void expect_loss_falls(Dataset data, TrainSettings s, Index iterations) {
+  s.iterations = iterations;
+  Trainer trainer(std::move(data), s);
+  Index calls = 0;
+  trainer.run([&](const TrainProgress& p) {
+    ++calls;
+    EXPECT_EQ(p.iteration, calls);
+    EXPECT_LE(p.best_loss, p.loss);
+  });
+  ASSERT_EQ(Index(trainer.losses().size()), iterations);
+  EXPECT_LT(trainer.losses().back(), 0.9 * trainer.losses().front()) << s.dataset;
+  EXPECT_EQ(trainer.best_loss(), *std::min_element(trainer.losses().begin(), trainer.losses().end()));
+  const Batch<double> prediction = trainer.predict();
+  EXPECT_EQ(prediction.rows(), trainer.dataset().dim());
+  EXPECT_EQ(prediction.cols(), trainer.dataset().points());
+}
+
+TEST(Trainer, WhiteDwarfLossFalls) {
+  Dataset d = make_dataset("white-dwarf");
+  TrainSettings s = d.suggested;
+  s.control = FixedSteps{100, 0.0};  // 10× coarser than published, for speed
+  expect_loss_falls(std::move(d), s, 20);
+}
+
+TEST(Trainer, WhiteDwarfLossFallsWithCheckpointing) {
+  Dataset d = make_dataset("white-dwarf");
+  TrainSettings s = d.suggested;
+  s.control = FixedSteps{100, 0.0};
+  s.method = "checkpoint:4";
+  expect_loss_falls(std::move(d), s, 20);
+}
+
+TEST(Trainer, OscillatorLossFalls) {
+  Dataset d = make_dataset("oscillator");
+  expect_loss_falls(std::move(d), d.suggested, 15);
+}
+
+TEST(Trainer, PendulumLossFalls) {
+  Dataset d = make_dataset("pendulum");
+  TrainSettings s = d.suggested;
+  s.lr = 3e-2;
+  expect_loss_falls(std::move(d), s, 15);
+}
+
+TEST(Trainer, CsvLossFalls) {
+  std::string csv = "t,a,b\n";
+  for (int k = 0; k <= 40; ++k) {  // a slow rotation
+    const double t = 0.05 * k;
+    csv += fmt::format("{},{},{}\n", t, std::cos(t), std::sin(t));
+  }
+  testing::TempFile file("rotation.csv", csv);
+  Dataset d = make_dataset(file.path());
+  TrainSettings s = d.suggested;
+  s.method = "backprop";
+  expect_loss_falls(std::move(d), s, 30);
+}
+
+TEST(Trainer, RejectsAModelOfTheWrongDimension) {
+  Dataset d = make_dataset("oscillator");
+  TrainSettings s = d.suggested;
+  s.model.widths = {2, 10, 2};
+  try {
+    Trainer trainer(std::move(d), s);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4 state columns"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, DivergenceNamesTheIteration) {
+  Dataset d = make_dataset("white-dwarf");
+  TrainSettings s = d.suggested;
+  s.control = FixedSteps{20, 0.0};
+  s.lr = 1e300;  // the first update throws θ to 1e300: the next solve overflows
+  s.iterations = 50;
+  Trainer trainer(std::move(d), s);
+  try {
+    trainer.run();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("iteration"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace revode
