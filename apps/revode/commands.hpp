@@ -21,6 +21,12 @@ void add_bench_complexity_command(CLI::App& bench);
 /// `revode deq train`: a DEQ classifier trained with each DEQ gradient method, compared.
 void add_deq_command(CLI::App& app);
 
+/// `revode train`: fit a neural ODE to a dataset, with checkpoints and resume.
+void add_train_command(CLI::App& app);
+
+/// `revode bench paper`: reversible vs checkpointed training on the published experiments.
+void add_bench_paper_command(CLI::App& bench);
+
 /// Wall time since `start`, in seconds (what the commands report as "seconds").
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -56,17 +56,16 @@ std::vector<std::string> split_list(const std::string& text) {
   std::stringstream stream(text);
   for (std::string item; std::getline(stream, item, ',');)
     if (!item.empty()) out.push_back(item);
-  require(!out.empty(), "--method '{}': expected a comma-separated list of gradient methods",
-          text);
+  require(!out.empty(), "--method '{}': expected a comma-separated list of gradient methods", text);
   return out;
 }
 
 DeqOptions deq_options(const DeqTrainOptions& o, DeqGradient gradient) {
   DeqOptions d;
   d.gradient = gradient;
-  d.solver = o.solver != "auto"                   ? parse_fixed_point_solver(o.solver)
+  d.solver = o.solver != "auto"                  ? parse_fixed_point_solver(o.solver)
              : gradient == DeqGradient::implicit ? FixedPointSolver::plain
-                                                  : FixedPointSolver::reversible;
+                                                 : FixedPointSolver::reversible;
   d.beta = o.beta, d.tol = o.tol, d.max_steps = o.max_steps;
   validate(d);
   return d;
@@ -141,8 +140,8 @@ void run_deq_train(const DeqTrainOptions& o) {
   const std::string model = fmt::format("deq:{},2:{}", o.state_dim, fmt::join(o.hidden, ","));
   if (o.json) {
     nlohmann::ordered_json j{{"task", fmt::format("spirals, {} classes × {} points, {} turns, "
-                                                  "noise {}", o.classes, o.points, o.turns,
-                                                  o.noise)},
+                                                  "noise {}",
+                                                  o.classes, o.points, o.turns, o.noise)},
                              {"model", model},
                              {"dtype", o.dtype},
                              {"beta", o.beta},
@@ -155,18 +154,19 @@ void run_deq_train(const DeqTrainOptions& o) {
     fmt::print("{}\n", j.dump());
     return;
   }
-  fmt::print("{} on spirals ({} classes × {} points), {}, beta {}, tol {}, max_steps {}, {} "
-             "AdamW iterations\n",
-             model, o.classes, o.points, o.dtype, o.beta, o.tol, o.max_steps, o.iterations);
+  fmt::print(
+      "{} on spirals ({} classes × {} points), {}, beta {}, tol {}, max_steps {}, {} "
+      "AdamW iterations\n",
+      model, o.classes, o.points, o.dtype, o.beta, o.tol, o.max_steps, o.iterations);
   fmt::print("{:<11} {:<10} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8}\n", "method",
              "solver", "train", "test", "iters", "fwd-nfe", "bwd-nfe", "vjp", "floats", "recon",
              "seconds");
   for (const RunReport& r : reports)
-    fmt::print("{:<11} {:<10} {:>6.3f} {:>6.3f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>9} "
-               "{:>8.1e} {:>8.2f}\n",
-               r.method, r.solver, r.train_accuracy, r.test_accuracy, r.mean_iterations,
-               r.forward_nfe, r.backward_nfe, r.nvjp, r.stored_floats, r.reconstruction_error,
-               r.seconds);
+    fmt::print(
+        "{:<11} {:<10} {:>6.3f} {:>6.3f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>9} "
+        "{:>8.1e} {:>8.2f}\n",
+        r.method, r.solver, r.train_accuracy, r.test_accuracy, r.mean_iterations, r.forward_nfe,
+        r.backward_nfe, r.nvjp, r.stored_floats, r.reconstruction_error, r.seconds);
 }
 
 }  // namespace
@@ -198,8 +198,7 @@ void add_deq_command(CLI::App& app) {
   cmd->add_option("--hidden", o->hidden, "Hidden widths of f, comma-separated")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--contraction", o->contraction,
-                  "Initial Lipschitz bound of f in z, in (0, 1)")
+  cmd->add_option("--contraction", o->contraction, "Initial Lipschitz bound of f in z, in (0, 1)")
       ->capture_default_str();
   cmd->add_option("--lr", o->lr, "Peak learning rate (cosine decay to lr/10)")
       ->capture_default_str();

@@ -16,11 +16,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   revode::cli::add_solve_command(app);
   revode::cli::add_grad_command(app);
+  revode::cli::add_train_command(app);
   revode::cli::add_deq_command(app);
   revode::cli::add_stability_command(app);
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks and reproductions (see README)");
   bench->require_subcommand(1);
   revode::cli::add_bench_complexity_command(*bench);
+  revode::cli::add_bench_paper_command(*bench);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {

@@ -14,6 +14,7 @@ Arrays are float64 or float32; states are (state_dim,) or (state_dim, batch).
 
 from ._core import (
     Adam,
+    Dataset,
     Error,
     Field,
     Gradient,
@@ -21,10 +22,13 @@ from ._core import (
     PythonField,
     Solution,
     SolveError,
+    TrainResult,
     __version__,
     activations,
     check_vjp,
     clip_global_norm,
+    dataset,
+    datasets,
     field,
     fields,
     gradient,
@@ -32,10 +36,12 @@ from ._core import (
     solve,
     solvers,
     standard_normal,
+    train,
 )
 
 __all__ = [
     "Adam",
+    "Dataset",
     "Error",
     "Field",
     "Gradient",
@@ -43,10 +49,13 @@ __all__ = [
     "PythonField",
     "Solution",
     "SolveError",
+    "TrainResult",
     "__version__",
     "activations",
     "check_vjp",
     "clip_global_norm",
+    "dataset",
+    "datasets",
     "field",
     "fields",
     "gradient",
@@ -54,4 +63,5 @@ __all__ = [
     "solve",
     "solvers",
     "standard_normal",
+    "train",
 ]

@@ -10,6 +10,7 @@ void bind_errors(pybind11::module_& m);    // errors.cpp: revode.Error, revode.S
 void bind_fields(pybind11::module_& m);    // fields.cpp: Field, MLP, PythonField, field(), check_vjp
 void bind_solve(pybind11::module_& m);     // solve.cpp: solve(), Solution
 void bind_gradient(pybind11::module_& m);  // gradient.cpp: gradient(), Gradient
-void bind_train(pybind11::module_& m);     // train.cpp: Adam, clip_global_norm
+void bind_optimizers(pybind11::module_& m);  // optimizers.cpp: Adam, clip_global_norm
+void bind_trainer(pybind11::module_& m);     // trainer.cpp: datasets, train(), TrainResult
 
 }  // namespace revode::python

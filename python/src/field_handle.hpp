@@ -53,6 +53,13 @@ struct MlpHandle final : FieldHandle {
   std::uint64_t seed = 0;
 };
 
+/// An MLP field with θ drawn from `seed` (what revode.MLP builds); `init` is "pytorch" or
+/// "glorot" (ValueError otherwise).
+std::shared_ptr<MlpHandle> make_mlp_handle(const MlpSpec& spec, const std::string& init,
+                                           std::uint64_t seed);
+/// The Python name of an initialiser: "pytorch" or "glorot".
+std::string init_name(Init init);
+
 /// Runs `body` with the GIL released and the field's lock held. Arguments must already be C++
 /// values; Python-defined fields and losses take the GIL back inside their callbacks.
 template <class Body>

@@ -31,18 +31,7 @@ Init parse_init(const std::string& name) {
 
 std::shared_ptr<MlpHandle> make_mlp(const std::vector<Index>& widths, const std::string& activation,
                                     std::uint64_t seed, bool time_input, const std::string& init) {
-  auto h = std::make_shared<MlpHandle>();
-  h->spec = MlpSpec{widths, parse_activation(activation), time_input};
-  validate(h->spec);
-  h->init = init;
-  h->seed = seed;
-  auto mlp = std::make_unique<Mlp<double>>(h->spec);
-  h->params = mlp->init_params(parse_init(init), seed);
-  h->f64 = std::move(mlp);
-  h->f32 = std::make_unique<Mlp<float>>(h->spec);
-  h->default_y0 = standard_normal(seed, widths.front());
-  h->description = fmt::format("{}, {} initialisation, seed {}", h->f64->name(), init, seed);
-  return h;
+  return make_mlp_handle(MlpSpec{widths, parse_activation(activation), time_input}, init, seed);
 }
 
 std::shared_ptr<FieldHandle> make_analytic(const std::string& name, std::optional<Index> dim) {
@@ -143,6 +132,24 @@ py::object optional_array(const std::optional<std::vector<double>>& values) {
 }
 
 }  // namespace
+
+std::string init_name(Init init) { return init == Init::glorot ? "glorot" : "pytorch"; }
+
+std::shared_ptr<MlpHandle> make_mlp_handle(const MlpSpec& spec, const std::string& init,
+                                           std::uint64_t seed) {
+  validate(spec);
+  auto h = std::make_shared<MlpHandle>();
+  h->spec = spec;
+  h->init = init;
+  h->seed = seed;
+  auto mlp = std::make_unique<Mlp<double>>(spec);
+  h->params = mlp->init_params(parse_init(init), seed);
+  h->f64 = std::move(mlp);
+  h->f32 = std::make_unique<Mlp<float>>(spec);
+  h->default_y0 = standard_normal(seed, spec.widths.front());
+  h->description = fmt::format("{}, {} initialisation, seed {}", h->f64->name(), init, seed);
+  return h;
+}
 
 void bind_fields(py::module_& m) {
   py::class_<FieldHandle, std::shared_ptr<FieldHandle>>(

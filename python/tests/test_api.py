@@ -127,9 +127,8 @@ def test_gil_is_released_during_builtin_solves():
     worker = threading.Thread(
         target=lambda: revode.solve(field, y0, [0.0, 1.0], solver="rk4", steps=steps))
     ticks, longest_gap = 0, 0.0
+    began = last = time.perf_counter()
     worker.start()
-    last = time.perf_counter()
-    began = last
     while worker.is_alive():
         now = time.perf_counter()
         longest_gap = max(longest_gap, now - last)

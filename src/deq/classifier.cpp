@@ -64,9 +64,10 @@ typename DeqClassifier<T>::Evaluation DeqClassifier<T>::loss_and_gradient(
 }
 
 template <class T>
-typename DeqClassifier<T>::Evaluation DeqClassifier<T>::evaluate(
-    ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,
-    const DeqOptions& options) const {
+typename DeqClassifier<T>::Evaluation DeqClassifier<T>::evaluate(ConstBatchRef<T> x,
+                                                                 const std::vector<int>& labels,
+                                                                 ConstVectorRef<T> theta,
+                                                                 const DeqOptions& options) const {
   DeqOptions forward_only = options;
   if (forward_only.gradient == DeqGradient::backprop) forward_only.gradient = DeqGradient::implicit;
   return run(x, labels, theta, forward_only, false);
@@ -81,8 +82,8 @@ typename DeqClassifier<T>::Evaluation DeqClassifier<T>::run(ConstBatchRef<T> x,
   const Index batch = x.cols(), dim = layer_.state_dim(), nf = layer_.param_count();
   require(theta.size() == param_count(), "DeqClassifier: theta has {} entries, expected {}",
           theta.size(), param_count());
-  require(Index(labels.size()) == batch, "DeqClassifier: {} labels for {} points",
-          labels.size(), batch);
+  require(Index(labels.size()) == batch, "DeqClassifier: {} labels for {} points", labels.size(),
+          batch);
   for (std::size_t j = 0; j < labels.size(); ++j)
     require(labels[j] >= 0 && labels[j] < classes_,
             "DeqClassifier: label {} of point {} is outside [0, {})", labels[j], j, classes_);
@@ -105,7 +106,7 @@ typename DeqClassifier<T>::Evaluation DeqClassifier<T>::run(ConstBatchRef<T> x,
     col = (col.array() - top).exp().matrix();
     const double total = col.sum();
     out.loss -= std::log(col(labels[std::size_t(j)]) / total) / double(batch);
-    col /= total * double(batch);                // p / batch …
+    col /= total * double(batch);                        // p / batch …
     col(labels[std::size_t(j)]) -= 1.0 / double(batch);  // … − onehot / batch = ∂loss/∂logits
   }
   out.accuracy = double(correct) / double(batch);

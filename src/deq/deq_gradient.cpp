@@ -26,8 +26,14 @@ struct Walk {
 
   Walk(const DeqLayer<T>& l, ConstBatchRef<T> x_, ConstVectorRef<T> th, double b,
        ConstBatchRef<T> z_bar0, DeqGradientResult<T>& r)
-      : layer(l), x(x_), theta(th), beta(T(b)), y_bar(Batch<T>::Zero(z_bar0.rows(), z_bar0.cols())),
-        z_bar(z_bar0), scaled(z_bar0.rows(), z_bar0.cols()), vjp_out(z_bar0.rows(), z_bar0.cols()),
+      : layer(l),
+        x(x_),
+        theta(th),
+        beta(T(b)),
+        y_bar(Batch<T>::Zero(z_bar0.rows(), z_bar0.cols())),
+        z_bar(z_bar0),
+        scaled(z_bar0.rows(), z_bar0.cols()),
+        vjp_out(z_bar0.rows(), z_bar0.cols()),
         result(r) {}
 
   /// into += β J_f(at)ᵀ from; θ̄ += β (∂f/∂θ)ᵀ from; x̄ += β (∂f/∂x)ᵀ from.
@@ -42,7 +48,7 @@ struct Walk {
   void step_back(const Batch<T>& y_next, const Batch<T>& z_k) {
     add_vjp(y_next, z_bar, y_bar);  // z_{k+1} = (1−β) z_k + β f(y_{k+1})
     z_bar *= T(1) - beta;
-    add_vjp(z_k, y_bar, z_bar);     // y_{k+1} = (1−β) y_k + β f(z_k)
+    add_vjp(z_k, y_bar, z_bar);  // y_{k+1} = (1−β) y_k + β f(z_k)
     y_bar *= T(1) - beta;
   }
 
@@ -57,12 +63,12 @@ void reversible_walk(const DeqForward<T>& fwd, Walk<T>& walk) {
   for (Index k = fwd.stats.iterations; k-- > 0;) {
     walk.layer.eval(y, walk.x, walk.theta, f);  // f(y_{k+1})
     ++stats.backward_nfe;
-    z = (z - beta * f) / keep;                  // z_k
+    z = (z - beta * f) / keep;  // z_k
     walk.add_vjp(y, walk.z_bar, walk.y_bar);
     walk.z_bar *= keep;
     walk.layer.eval(z, walk.x, walk.theta, f);  // f(z_k)
     ++stats.backward_nfe;
-    y = (y - beta * f) / keep;                  // y_k
+    y = (y - beta * f) / keep;  // y_k
     walk.add_vjp(z, walk.y_bar, walk.z_bar);
     walk.y_bar *= keep;
   }
@@ -80,8 +86,8 @@ void backprop_walk(const DeqForward<T>& fwd, Walk<T>& walk) {
   } else {
     // z_{k+1} = f(z_k): z̄ ← J_f(z_k)ᵀ z̄ (β = 1 in Walk's terms, so no scaled copy).
     for (Index k = n; k-- > 0;) {
-      walk.layer.vjp(fwd.tape[k], walk.x, walk.theta, walk.z_bar, walk.vjp_out,
-                     walk.result.grad_x, walk.result.grad_params);
+      walk.layer.vjp(fwd.tape[k], walk.x, walk.theta, walk.z_bar, walk.vjp_out, walk.result.grad_x,
+                     walk.result.grad_params);
       ++walk.result.stats.nvjp;
       std::swap(walk.z_bar, walk.vjp_out);
     }
@@ -132,8 +138,8 @@ DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>&
   require(x.rows() == layer.input_dim() && forward.z.rows() == dim && forward.z.cols() == batch,
           "{} backward: x is {}×{} and the forward's z {}×{}; expected x {}×batch and z {}×batch "
           "from deq_forward on the same x",
-          layer.name(), x.rows(), x.cols(), forward.z.rows(), forward.z.cols(),
-          layer.input_dim(), dim);
+          layer.name(), x.rows(), x.cols(), forward.z.rows(), forward.z.cols(), layer.input_dim(),
+          dim);
   require(theta.size() == layer.param_count(), "{} backward: theta has {} entries, expected {}",
           layer.name(), theta.size(), layer.param_count());
   require(z_bar.rows() == dim && z_bar.cols() == batch,
@@ -169,8 +175,8 @@ DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>&
 template DeqGradientResult<float> deq_backward(const DeqLayer<float>&, const DeqForward<float>&,
                                                ConstBatchRef<float>, ConstVectorRef<float>,
                                                ConstBatchRef<float>);
-template DeqGradientResult<double> deq_backward(const DeqLayer<double>&,
-                                                const DeqForward<double>&, ConstBatchRef<double>,
-                                                ConstVectorRef<double>, ConstBatchRef<double>);
+template DeqGradientResult<double> deq_backward(const DeqLayer<double>&, const DeqForward<double>&,
+                                                ConstBatchRef<double>, ConstVectorRef<double>,
+                                                ConstBatchRef<double>);
 
 }  // namespace revode

@@ -84,8 +84,8 @@ void DeqLayer<T>::eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T>
                        BatchRef<T> out) const {
   check("eval", z.rows(), x.rows(), z.cols(), x.cols(), theta.size());
   if (out.rows() != spec_.state_dim || out.cols() != z.cols())
-    throw Error(fmt::format("{} eval: out is {}×{}, expected {}×{}", name(), out.rows(),
-                            out.cols(), spec_.state_dim, z.cols()));
+    throw Error(fmt::format("{} eval: out is {}×{}, expected {}×{}", name(), out.rows(), out.cols(),
+                            spec_.state_dim, z.cols()));
   stack(z, x);
   mlp_.eval(T(0), stacked_, theta, out);
 }
@@ -95,9 +95,9 @@ void DeqLayer<T>::vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> 
                       ConstBatchRef<T> a, BatchRef<T> z_bar, BatchRef<T> x_bar,
                       VectorRef<T> theta_bar) const {
   check("vjp", z.rows(), x.rows(), z.cols(), x.cols(), theta.size());
-  const bool shapes_ok = a.rows() == z.rows() && a.cols() == z.cols() &&
-                         z_bar.rows() == z.rows() && z_bar.cols() == z.cols() &&
-                         x_bar.rows() == x.rows() && x_bar.cols() == x.cols();
+  const bool shapes_ok = a.rows() == z.rows() && a.cols() == z.cols() && z_bar.rows() == z.rows() &&
+                         z_bar.cols() == z.cols() && x_bar.rows() == x.rows() &&
+                         x_bar.cols() == x.cols();
   if (!shapes_ok || theta_bar.size() != param_count())
     throw Error(fmt::format(
         "{} vjp: got a {}×{}, z_bar {}×{}, x_bar {}×{}, theta_bar {}; expected a, z_bar like z "

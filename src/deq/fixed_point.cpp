@@ -90,7 +90,8 @@ std::string DeqStats::brief() const {
 
 template <class T>
 DeqForward<T> deq_forward(const DeqLayer<T>& layer, std::type_identity_t<ConstBatchRef<T>> x,
-                          std::type_identity_t<ConstVectorRef<T>> theta, const DeqOptions& options) {
+                          std::type_identity_t<ConstVectorRef<T>> theta,
+                          const DeqOptions& options) {
   validate(options);
   require(x.rows() == layer.input_dim() && x.cols() >= 1,
           "{} forward: x is {}×{}, expected {}×batch with batch >= 1", layer.name(), x.rows(),

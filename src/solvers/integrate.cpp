@@ -232,7 +232,8 @@ class KeepSaves final : public SolveObserver<T> {
 template <class T>
 SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
                      const StepControl& control, const SaveAt& save_at, double t0, double t1,
-                     ConstBatchRef<T> y0, ConstVectorRef<T> theta, SolveObserver<T>& observer) {
+                     NonDeduced<ConstBatchRef<T>> y0,
+                     NonDeduced<ConstVectorRef<T>> theta, SolveObserver<T>& observer) {
   validate_inputs(f, y0, theta);
   require(std::isfinite(t0) && std::isfinite(t1) && t0 != t1,
           "time interval [t0, t1] = [{}, {}]; required: finite and t0 != t1", t0, t1);
@@ -246,8 +247,8 @@ SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
 
 template <class T>
 Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
-                  const SaveAt& save_at, double t0, double t1, ConstBatchRef<T> y0,
-                  ConstVectorRef<T> theta) {
+                  const SaveAt& save_at, double t0, double t1, NonDeduced<ConstBatchRef<T>> y0,
+                  NonDeduced<ConstVectorRef<T>> theta) {
   Solution<T> out;
   KeepSaves<T> keep(out);
   out.stats = integrate(f, stepper, control, save_at, t0, t1, y0, theta, keep);

@@ -127,7 +127,8 @@ std::size_t line_of(std::string_view text, const std::string& key) {
 }
 
 std::string where(std::string_view source, std::string_view text, const std::string& key) {
-  const std::size_t line = line_of(text, key);
+  // A one-line text (a command-line flag turned into JSON) has no line worth naming.
+  const std::size_t line = text.find('\n') == std::string_view::npos ? 0 : line_of(text, key);
   return line > 0 ? fmt::format("{} line {}: '{}'", source, line, key)
                   : fmt::format("{}: '{}'", source, key);
 }

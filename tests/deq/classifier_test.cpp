@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <numbers>
+
+#include "revode/core/error.hpp"
 #include "support/finite_difference.hpp"
 
 namespace revode {

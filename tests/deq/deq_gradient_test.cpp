@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "revode/core/error.hpp"
 #include "support/deq_cases.hpp"
 #include "support/finite_difference.hpp"
 
@@ -16,15 +19,18 @@ using testing::linear_loss_gradient;
 using testing::relative_error;
 using testing::seeded_block;
 
-struct Setup {
+struct DeqCase {
   DeqLayer<double> layer;
   Vector<double> theta;
   Batch<double> x, w;
 };
 
-Setup setup(Index dim, Index input, std::vector<Index> hidden, Index batch, double contraction) {
-  Setup s{DeqLayer<double>({dim, input, std::move(hidden)}), {}, seeded_block(input, batch, 1),
-          seeded_block(dim, batch, 2)};
+DeqCase make_case(Index dim, Index input, std::vector<Index> hidden, Index batch,
+                  double contraction) {
+  DeqCase s{DeqLayer<double>({dim, input, std::move(hidden)}),
+            {},
+            seeded_block(input, batch, 1),
+            seeded_block(dim, batch, 2)};
   s.theta = s.layer.init_params(Init::pytorch_default, 7, contraction);
   return s;
 }
@@ -41,7 +47,7 @@ DeqOptions options(double beta, double tol, Index max_steps, DeqGradient gradien
 }
 
 TEST(DeqGradientTest, ReversibleMatchesBackpropThroughTheSameIteration) {
-  const Setup s = setup(4, 3, {8}, 5, 0.7);
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
   for (const double beta : {0.5, 0.8, 1.3})
     for (const double tol : {0.0, 1e-4}) {
       const auto rev = linear_loss_gradient(s.layer, s.x, s.theta,
@@ -54,8 +60,9 @@ TEST(DeqGradientTest, ReversibleMatchesBackpropThroughTheSameIteration) {
       EXPECT_LE(relative_error(rev.grad_params, bp.grad_params), 1e-10);
       EXPECT_LE(relative_error(rev.grad_x, bp.grad_x), 1e-10);
       EXPECT_GT(bp.grad_params.norm(), 1e-3);
-      // The walk back lands on y₀ = z₀ = 0 up to round-off, and says so.
-      EXPECT_LE(rev.stats.reconstruction_error, 1e-11);
+      // Exact even where the rebuilt iterates are not (β = 0.8: reconstruction error ~1e-5):
+      // an error mode the inverse amplifies by 1/λ is met by a cotangent shrinking by λ.
+      EXPECT_TRUE(std::isfinite(rev.stats.reconstruction_error));
       EXPECT_EQ(bp.stats.reconstruction_error, 0.0);
       const Index n = rev.stats.iterations;
       EXPECT_EQ(rev.stats.backward_nfe, 2 * n);
@@ -65,10 +72,30 @@ TEST(DeqGradientTest, ReversibleMatchesBackpropThroughTheSameIteration) {
     }
 }
 
+TEST(DeqGradientTest, ReconstructionErrorIsReportedAndGrowsWithTheInverseAmplification) {
+  // Each inverse step divides by 1 − β, so round-off grows roughly like ((1 + βL)/|1−β|)ⁿ.
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
+  const auto error = [&](double beta, Index steps) {
+    return linear_loss_gradient(s.layer, s.x, s.theta,
+                                options(beta, 0.0, steps, DeqGradient::reversible), s.w)
+        .stats.reconstruction_error;
+  };
+  double previous = 0.0;
+  for (const Index steps : {4, 8, 12}) {
+    const double e = error(0.5, steps);
+    EXPECT_LE(e, 1e-11) << steps << " steps";
+    EXPECT_GE(e, previous) << steps << " steps";
+    previous = e;
+  }
+  EXPECT_GT(previous, 0.0);
+  EXPECT_GT(error(0.8, 12), 100 * error(0.5, 12));
+  EXPECT_LT(error(0.8, 12), 1e-3);
+}
+
 TEST(DeqGradientTest, BothAgreeWithCentralDifferencesOnATinyCase) {
-  const Setup s = setup(2, 2, {3}, 2, 0.6);
+  const DeqCase s = make_case(2, 2, {3}, 2, 0.6);
   const Index steps = 6;  // tol 0: exactly 6 iterations for every perturbed θ and x
-  for (const auto [solver, gradient] :
+  for (const auto& [solver, gradient] :
        {std::pair{FixedPointSolver::reversible, DeqGradient::reversible},
         std::pair{FixedPointSolver::reversible, DeqGradient::backprop},
         std::pair{FixedPointSolver::plain, DeqGradient::backprop}}) {
@@ -81,14 +108,16 @@ TEST(DeqGradientTest, BothAgreeWithCentralDifferencesOnATinyCase) {
     for (Index i = 0; i < s.theta.size(); ++i) {
       Vector<double> plus = s.theta, minus = s.theta;
       plus[i] += h, minus[i] -= h;
-      fd_theta[i] = (linear_loss(s.layer, s.x, plus, o, s.w) -
-                     linear_loss(s.layer, s.x, minus, o, s.w)) / (2 * h);
+      fd_theta[i] =
+          (linear_loss(s.layer, s.x, plus, o, s.w) - linear_loss(s.layer, s.x, minus, o, s.w)) /
+          (2 * h);
     }
     for (Index i = 0; i < s.x.size(); ++i) {
       Batch<double> plus = s.x, minus = s.x;
       plus.data()[i] += h, minus.data()[i] -= h;
       fd_x.data()[i] = (linear_loss(s.layer, plus, s.theta, o, s.w) -
-                        linear_loss(s.layer, minus, s.theta, o, s.w)) / (2 * h);
+                        linear_loss(s.layer, minus, s.theta, o, s.w)) /
+                       (2 * h);
     }
     SCOPED_TRACE(::testing::Message() << solver_name(solver) << " + " << gradient_name(gradient));
     EXPECT_LE(relative_error(exact.grad_params, fd_theta), 1e-7);
@@ -97,7 +126,7 @@ TEST(DeqGradientTest, BothAgreeWithCentralDifferencesOnATinyCase) {
 }
 
 TEST(DeqGradientTest, ImplicitApproachesTheExactGradientAsTheToleranceTightens) {
-  const Setup s = setup(4, 3, {8}, 5, 0.7);
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
   // The gradient of L(z*): backprop through an iteration run to the rule's absolute floor.
   const auto exact = linear_loss_gradient(s.layer, s.x, s.theta,
                                           options(0.5, 0.0, 400, DeqGradient::backprop), s.w);
@@ -122,7 +151,7 @@ TEST(DeqGradientTest, ImplicitApproachesTheExactGradientAsTheToleranceTightens) 
 }
 
 TEST(DeqGradientTest, ReversibleMemoryIsIndependentOfTheIterations) {
-  const Setup s = setup(4, 3, {8}, 5, 0.7);
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
   const auto floats = [&](DeqGradient g, Index steps) {
     return linear_loss_gradient(s.layer, s.x, s.theta, options(0.5, 0.0, steps, g), s.w)
         .stats.stored_floats;
@@ -143,14 +172,15 @@ TEST(DeqGradientTest, Float32ReversibleMatchesBackpropToRoundOff) {
     const auto a = linear_loss_gradient(layer, x, theta, options(0.5, 1e-4, 12, g), w);
     const auto b =
         linear_loss_gradient(layer, x, theta, options(0.5, 1e-4, 12, DeqGradient::backprop), w);
-    EXPECT_LE(relative_error(a.grad_params, b.grad_params), g == DeqGradient::reversible ? 1e-4 : 1e-2)
+    EXPECT_LE(relative_error(a.grad_params.cast<double>(), b.grad_params.cast<double>()),
+              g == DeqGradient::reversible ? 1e-4 : 1e-2)
         << gradient_name(g);
-    EXPECT_LE(a.stats.reconstruction_error, 1e-4);
+    EXPECT_LE(a.stats.reconstruction_error, 1e-2);  // float32 ε ≈ 6e-8, amplified as above
   }
 }
 
 TEST(DeqGradientTest, BadShapesAreErrors) {
-  const Setup s = setup(4, 3, {8}, 5, 0.7);
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
   const DeqOptions o = options(0.5, 1e-6, 10, DeqGradient::reversible);
   const DeqForward<double> fwd = deq_forward(s.layer, s.x, s.theta, o);
   const Batch<double> wrong_bar(4, 4), wrong_x(2, 5);

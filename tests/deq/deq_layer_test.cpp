@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "revode/core/error.hpp"
 #include "support/deq_cases.hpp"
 
 namespace revode {

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <Eigen/LU>
 #include <cmath>
 #include <complex>
 #include <string>
 
+#include "revode/core/error.hpp"
 #include "support/deq_cases.hpp"
 
 namespace revode {
@@ -89,10 +91,10 @@ TEST(FixedPointTest, ReversibleRateMatchesTheLinearAnalysisWithinTheBound) {
     const double predicted = reversible_rate(c.beta, m.eigenvalue);
     const double bound = std::abs(1 - c.beta) + c.beta * c.lipschitz;
     const double rate = measured_rate(m, FixedPointSolver::reversible, c.beta, predicted);
-    SCOPED_TRACE(::testing::Message() << "beta " << c.beta << " L " << c.lipschitz
-                                      << (c.rotation ? " rotation" : " real") << ": measured "
-                                      << rate << ", predicted " << predicted << ", bound "
-                                      << bound);
+    SCOPED_TRACE(::testing::Message()
+                 << "beta " << c.beta << " L " << c.lipschitz
+                 << (c.rotation ? " rotation" : " real") << ": measured " << rate << ", predicted "
+                 << predicted << ", bound " << bound);
     EXPECT_NEAR(rate, predicted, 0.01 * predicted);
     EXPECT_LE(rate, bound + 1e-3);
     EXPECT_LE(predicted, bound);

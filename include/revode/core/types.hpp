@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace revode {
 
@@ -25,6 +26,11 @@ template <class T>
 using VectorRef = Eigen::Ref<Vector<T>>;
 template <class T>
 using ConstVectorRef = Eigen::Ref<const Vector<T>>;
+
+/// A parameter type excluded from template argument deduction, so that the scalar type is
+/// deduced from the vector field alone and owned matrices convert to views implicitly.
+template <class X>
+using NonDeduced = std::type_identity_t<X>;
 
 /// True when every entry is finite (no NaN, no ±Inf).
 template <class Derived>

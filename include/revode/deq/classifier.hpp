@@ -53,8 +53,8 @@ class DeqClassifier {
   Evaluation loss_and_gradient(ConstBatchRef<T> x, const std::vector<int>& labels,
                                ConstVectorRef<T> theta, const DeqOptions& options) const;
   /// Forward, loss and accuracy only (options.gradient is ignored: no tape is kept).
-  Evaluation evaluate(ConstBatchRef<T> x, const std::vector<int>& labels,
-                      ConstVectorRef<T> theta, const DeqOptions& options) const;
+  Evaluation evaluate(ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,
+                      const DeqOptions& options) const;
 
  private:
   Evaluation run(ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,

@@ -42,8 +42,7 @@ class DeqLayer {
   std::string name() const;
 
   /// out = f(z, x; θ). z, out: state_dim × batch; x: input_dim × batch. out must not alias z.
-  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
-            BatchRef<T> out) const;
+  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta, BatchRef<T> out) const;
 
   /// z_bar = aᵀ ∂f/∂z (overwritten); x_bar += aᵀ ∂f/∂x; theta_bar += aᵀ ∂f/∂θ (summed over
   /// the batch). a, z_bar: state_dim × batch; x_bar: input_dim × batch.

@@ -4,9 +4,9 @@
 #pragma once
 
 #include <optional>
-#include <type_traits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "revode/core/types.hpp"
@@ -58,14 +58,14 @@ void validate(const DeqOptions& options);
 inline constexpr double kDeqAbsoluteTol = 1e-8;
 
 struct DeqStats {
-  Index iterations = 0;     ///< forward iterations n (z_n is the output)
-  double residual = 0;      ///< max over samples of ‖z_n − f(z_n)‖ / ‖f(z_n)‖
-  bool converged = false;   ///< the stopping rule held (false: max_steps reached)
-  Index nfe = 0;            ///< forward evaluations of f: n + 1 plain, 2n + 1 reversible
-  Index backward_nfe = 0;   ///< evaluations of f in the backward pass (reconstruction)
-  Index nvjp = 0;           ///< VJPs of f in the backward pass
+  Index iterations = 0;          ///< forward iterations n (z_n is the output)
+  double residual = 0;           ///< max over samples of ‖z_n − f(z_n)‖ / ‖f(z_n)‖
+  bool converged = false;        ///< the stopping rule held (false: max_steps reached)
+  Index nfe = 0;                 ///< forward evaluations of f: n + 1 plain, 2n + 1 reversible
+  Index backward_nfe = 0;        ///< evaluations of f in the backward pass (reconstruction)
+  Index nvjp = 0;                ///< VJPs of f in the backward pass
   Index adjoint_iterations = 0;  ///< implicit: fixed-point iterations of the adjoint
-  double adjoint_residual = 0;   ///< implicit: max over samples of ‖g_{k+1} − g_k‖ / ‖g_{k+1}‖
+  double adjoint_residual = 0;  ///< implicit: max over samples of ‖g_{k+1} − g_k‖ / ‖g_{k+1}‖
   /// Peak scalars held by the gradient method: iterates, cotangents, scratch and the layer's
   /// workspace (DeqLayer::workspace_floats); the forward's when no backward has run.
   Index stored_floats = 0;

@@ -20,8 +20,10 @@ struct GradientProblem {
   StepControl control;
   SaveAt save_at;
   double t0, t1;
-  ConstBatchRef<T> y0;       ///< state_dim × batch
-  ConstVectorRef<T> theta;   ///< param_count
+  // Owned copies, not views: a view would dangle when built from a temporary, and copying a
+  // parameter vector costs nothing next to a solve.
+  Batch<T> y0;       ///< state_dim × batch
+  Vector<T> theta;   ///< param_count
   const Loss<T>& loss;
 };
 

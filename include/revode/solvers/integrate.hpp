@@ -58,7 +58,8 @@ void hermite_interpolate(double s, double delta, ConstBatchRef<T> y0, ConstBatch
 template <class T>
 SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
                      const StepControl& control, const SaveAt& save_at, double t0, double t1,
-                     ConstBatchRef<T> y0, ConstVectorRef<T> theta, SolveObserver<T>& observer);
+                     NonDeduced<ConstBatchRef<T>> y0,
+                     NonDeduced<ConstVectorRef<T>> theta, SolveObserver<T>& observer);
 
 /// Checks the shapes and finiteness of y0 and θ against the field (used by every entry point).
 template <class T>
@@ -75,7 +76,7 @@ struct Solution {
 /// Convenience over `integrate` that keeps the saved states.
 template <class T>
 Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
-                  const SaveAt& save_at, double t0, double t1, ConstBatchRef<T> y0,
-                  ConstVectorRef<T> theta);
+                  const SaveAt& save_at, double t0, double t1, NonDeduced<ConstBatchRef<T>> y0,
+                  NonDeduced<ConstVectorRef<T>> theta);
 
 }  // namespace revode

@@ -34,7 +34,7 @@ Eigen::Map<Vector<double>> writable_vector(py::handle obj, std::string_view what
 
 }  // namespace
 
-void bind_train(py::module_& m) {
+void bind_optimizers(py::module_& m) {
   py::class_<Adam>(m, "Adam",
                    "Adam (Kingma & Ba 2015) or AdamW (decoupled weight decay) on one flat "
                    "parameter vector; step() updates a float64 array such as field.params in "

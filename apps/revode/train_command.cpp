@@ -1,0 +1,236 @@
+/// `revode train`: fits a neural ODE to a dataset (the published white-dwarf, oscillator and
+/// pendulum experiments, or a CSV file) with any gradient method; settings come from the
+/// dataset's defaults, then --config, then the flags; checkpoints make a run resumable.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "commands.hpp"
+#include "json_output.hpp"
+#include "plotting.hpp"
+#include "revode/gradients/registry.hpp"
+#include "revode/train/checkpoint.hpp"
+#include "revode/train/params_file.hpp"
+#include "train_progress.hpp"
+
+namespace revode::cli {
+namespace {
+
+struct TrainOptions {
+  std::string dataset, config, resume, checkpoint, output, plot;
+  Index checkpoint_every = 100;
+  Index log_every = 0;
+  bool json = false;
+  /// The setting flags given, as {"key": value} in the order given (keys as in config files).
+  nlohmann::ordered_json flags = nlohmann::ordered_json::object();
+};
+
+/// Registers `--name` for setting `key`: its value is kept as JSON and applied like a config
+/// key, so flags, config files and checkpoints share one reader and one set of checks.
+template <class T>
+void setting_flag(CLI::App& c, TrainOptions& o, const std::string& name, const char* key,
+                  const std::string& help) {
+  c.add_option_function<T>(name, [&o, key](const T& v) { o.flags[key] = v; }, help);
+}
+
+void add_setting_flags(CLI::App& c, TrainOptions& o) {
+  c.add_option_function<std::string>(
+      "--widths",
+      [&o](const std::string& w) { o.flags["widths"] = parse_mlp_spec(w).widths; },
+      "MLP layer widths W0,W1,...,W0 (W0 = the data's state dimension)");
+  setting_flag<std::string>(c, o, "--activation", "activation", "MLP hidden activation");
+  setting_flag<bool>(c, o, "--time-input", "time_input", "MLP takes [t; y] (true/false)");
+  setting_flag<std::string>(c, o, "--init", "init", "MLP initialiser: pytorch or glorot");
+  setting_flag<std::string>(c, o, "--solver", "solver",
+                            "solver; with --method reversible a plain tableau such as midpoint "
+                            "means reversible:<tableau>");
+  setting_flag<double>(c, o, "--coupling", "coupling", "McCallum–Foster coupling λ");
+  setting_flag<Index>(c, o, "--steps", "steps", "number of fixed steps over the data's span");
+  setting_flag<double>(c, o, "--dt", "dt", "fixed step size");
+  setting_flag<double>(c, o, "--rtol", "rtol", "adaptive steps: relative tolerance");
+  setting_flag<double>(c, o, "--atol", "atol", "adaptive steps: absolute tolerance");
+  setting_flag<Index>(c, o, "--max-steps", "max_steps", "adaptive steps: most steps per solve");
+  setting_flag<bool>(c, o, "--dense", "dense",
+                     "reach data times inside a step by dense output (true/false)");
+  setting_flag<std::string>(c, o, "--method", "method",
+                            fmt::format("gradient method: {}",
+                                        fmt::join(gradient_method_names(), ", ")));
+  setting_flag<std::string>(c, o, "--optimizer", "optimizer", "adam or adamw");
+  setting_flag<double>(c, o, "--lr", "lr", "learning rate");
+  setting_flag<double>(c, o, "--weight-decay", "weight_decay",
+                       "weight decay (decoupled for adamw, L2 for adam)");
+  setting_flag<double>(c, o, "--beta1", "beta1", "Adam β1");
+  setting_flag<double>(c, o, "--beta2", "beta2", "Adam β2");
+  setting_flag<double>(c, o, "--eps", "eps", "Adam ε");
+  setting_flag<double>(c, o, "--clip", "clip", "clip the gradient to this global norm");
+  setting_flag<std::string>(c, o, "--schedule", "schedule", "learning rate: constant or cosine");
+  setting_flag<double>(c, o, "--final-lr", "final_lr", "cosine schedule: the last rate");
+  setting_flag<Index>(c, o, "--iterations", "iterations", "training iterations");
+  setting_flag<std::uint64_t>(c, o, "--seed", "seed", "seed of the initial parameters");
+}
+
+/// Defaults of the dataset (or the checkpoint), then the config file, then the flags.
+TrainSettings resolve_settings(const TrainOptions& o, const std::string& dataset,
+                               const TrainSettings& base) {
+  TrainSettings s = base;
+  if (!o.config.empty()) s = apply_config_file(s, o.config);
+  for (const auto& [key, value] : o.flags.items()) {
+    const nlohmann::ordered_json one = {{key, value}};
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    s = apply_settings_json(s, one.dump(), "--" + flag);
+  }
+  s.dataset = dataset;  // --dataset wins over the config's "dataset"
+  return s;
+}
+
+std::string control_text(const TrainSettings& s) {
+  if (const auto* f = std::get_if<FixedSteps>(&s.control))
+    return f->steps > 0 ? fmt::format("{} fixed steps", f->steps) : fmt::format("dt {}", f->dt);
+  const auto& a = std::get<AdaptiveSteps>(s.control);
+  return fmt::format("adaptive rtol {} atol {} max {} steps", a.rtol, a.atol, a.max_steps);
+}
+
+void print_header(const Trainer& t) {
+  const Dataset& d = t.dataset();
+  const TrainSettings& s = t.settings();
+  fmt::print("dataset {}: {} points of {} ({}), t = {} … {}\n", d.name, d.points(),
+             fmt::join(d.columns, ", "), d.dim(), d.times.front(), d.times.back());
+  fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.model().name(),
+             t.model().param_count(), t.solver_name(), control_text(s),
+             s.dense ? ", dense output" : "", s.method);
+  fmt::print("optimizer {} lr {} ({}) weight decay {}{}; {} iterations, seed {}\n",
+             optimizer_name(s.optimizer.kind), s.lr, schedule_name(s.schedule),
+             s.optimizer.weight_decay, std::isinf(s.clip) ? "" : fmt::format(", clip {}", s.clip),
+             s.iterations, s.seed);
+  std::fflush(stdout);
+}
+
+/// The loss curve and the fit against the data, drawn by scripts/plot_training.py.
+void plot(const Trainer& t, const std::string& png) {
+  Batch<double> prediction;
+  try {
+    prediction = t.predict();
+  } catch (const Error& e) {
+    fmt::print(stderr, "revode: warning: no plot: the trained model cannot be solved: {}\n",
+               e.what());
+    return;
+  }
+  const auto rows = [](const Batch<double>& b) {
+    std::vector<std::vector<double>> out(std::size_t(b.rows()));
+    for (Index i = 0; i < b.rows(); ++i) out[std::size_t(i)].assign(b.row(i).begin(), b.row(i).end());
+    return out;
+  };
+  const nlohmann::ordered_json j = {
+      {"title", fmt::format("{} — {} with {}", t.dataset().name, t.model().name(), t.settings().method)},
+      {"losses", t.losses()},          {"times", t.dataset().times},
+      {"columns", t.dataset().columns}, {"data", rows(t.dataset().states)},
+      {"prediction", rows(prediction)}};
+  const std::string input = (std::filesystem::temp_directory_path() /
+                             fmt::format("revode_train_plot_{}.json", ::getpid()))
+                                .string();
+  std::ofstream(input) << j.dump();
+  if (run_plot_script("plot_training.py", {input, png}))
+    fmt::print(stderr, "plot written to {}\n", png);
+  std::filesystem::remove(input);
+}
+
+void run_train(const TrainOptions& o) {
+  std::optional<Checkpoint> checkpoint;
+  if (!o.resume.empty()) checkpoint = load_checkpoint(o.resume);
+  const std::string config_text = o.config.empty() ? "" : read_text_file(o.config, "config file");
+  std::string name = o.dataset;
+  if (name.empty() && !o.config.empty())
+    name = dataset_in_json(config_text, fmt::format("config '{}'", o.config));
+  if (name.empty()) name = checkpoint ? checkpoint->settings.dataset : "white-dwarf";
+  Dataset data = make_dataset(name);
+  const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
+  Trainer trainer(std::move(data), resolve_settings(o, name, base));
+  if (checkpoint) resume(trainer, *checkpoint, o.resume);
+  const Index start = trainer.iteration();
+
+  if (!o.json) {
+    print_header(trainer);
+    if (checkpoint) fmt::print("resuming from '{}' at iteration {}\n", o.resume, start);
+  }
+  TrainProgressDisplay display(trainer.settings().iterations, o.log_every,
+                               ::isatty(STDERR_FILENO) == 1);
+  const std::string checkpoint_path = !o.checkpoint.empty() ? o.checkpoint : o.resume;
+  require(o.checkpoint_every >= 0, "--checkpoint-every {}; required: >= 0", o.checkpoint_every);
+  const auto begin = std::chrono::steady_clock::now();
+  trainer.run([&](const TrainProgress& p) { display.update(p); },
+              CheckpointOptions{checkpoint_path, o.checkpoint_every});
+  const double seconds = seconds_since(begin);
+  display.finish();
+
+  if (!o.output.empty()) save_params_file(o.output, trainer, seconds);
+  if (!o.plot.empty()) plot(trainer, o.plot);
+  const Index ran = trainer.iteration() - start;
+  const double final_loss = trainer.losses().back();
+  if (o.json) {
+    Json j;
+    j["command"] = "train";
+    j["dataset"] = trainer.dataset().name;
+    j["model"] = trainer.model().name();
+    j["solver"] = trainer.solver_name();
+    j["method"] = trainer.settings().method;
+    j["iterations"] = trainer.iteration();
+    j["start_iteration"] = start;
+    j["best_loss"] = trainer.best_loss();
+    j["best_iteration"] = trainer.best_iteration();
+    j["final_loss"] = final_loss;
+    j["seconds"] = seconds;
+    j["iterations_per_second"] = seconds > 0 ? double(ran) / seconds : 0.0;
+    j["stats"] = stats_json(trainer.last_stats());
+    j["params_file"] = o.output.empty() ? Json(nullptr) : Json(o.output);
+    j["checkpoint"] = checkpoint_path.empty() ? Json(nullptr) : Json(checkpoint_path);
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("best loss {:.6e} at iteration {}; final loss {:.6e}\n", trainer.best_loss(),
+             trainer.best_iteration(), final_loss);
+  fmt::print("{} iterations in {:.3f} s ({:.1f} it/s); last gradient: {}\n", ran, seconds,
+             seconds > 0 ? double(ran) / seconds : 0.0, trainer.last_stats().brief());
+  if (!checkpoint_path.empty()) fmt::print("checkpoint: {}\n", checkpoint_path);
+  if (!o.output.empty())
+    fmt::print("parameters: {}\n  revode solve {}\n", o.output,
+               solve_flags(load_params_file(o.output), o.output));
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* c = app.add_subcommand(
+      "train", "Fit a neural ODE to a dataset (the published experiments, or a CSV file).");
+  c->add_option("--dataset", o->dataset,
+                "white-dwarf, oscillator, pendulum, or FILE.csv (header row; time, then the "
+                "state); default white-dwarf");
+  c->add_option("--config", o->config,
+                "JSON file of settings {\"lr\": 0.01, ...} (keys: docs/training.md); flags win");
+  add_setting_flags(*c, *o);
+  c->add_option("--checkpoint", o->checkpoint, "write resumable checkpoints to FILE");
+  c->add_option("--checkpoint-every", o->checkpoint_every,
+                "iterations between checkpoints (0: only at the end)")
+      ->capture_default_str();
+  c->add_option("--resume", o->resume,
+                "continue from checkpoint FILE exactly (keeps checkpointing to it unless "
+                "--checkpoint is given)");
+  c->add_option("--output", o->output, "write the parameters and metadata to FILE.json");
+  c->add_option("--plot", o->plot, "draw the loss curve and the fit to FILE.png");
+  c->add_option("--log-every", o->log_every,
+                "without a terminal: a progress line every N iterations (default: 20 lines)");
+  c->add_flag("--json", o->json, "print a JSON summary as the last line");
+  c->callback([o] { run_train(*o); });
+}
+
+}  // namespace revode::cli

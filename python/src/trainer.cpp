@@ -1,0 +1,153 @@
+// Training from Python: the built-in datasets (and CSV files) and revode.train, which runs the
+// library's Trainer (include/revode/train/trainer.hpp) with the GIL released, calling a Python
+// progress callable after each iteration.
+#include <fmt/format.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "arrays.hpp"
+#include "bindings.hpp"
+#include "field_handle.hpp"
+#include "problem.hpp"
+#include "revode/train/checkpoint.hpp"
+#include "revode/train/dataset.hpp"
+#include "revode/train/trainer.hpp"
+
+namespace revode::python {
+
+using namespace pybind11::literals;
+
+namespace {
+
+py::object json_loads(const std::string& text) {
+  return py::module_::import("json").attr("loads")(text);
+}
+
+/// (K, dim): time-major, as NumPy users index trajectories (the library keeps dim × K).
+py::array_t<double> time_major(const Batch<double>& states) {
+  py::array_t<double> out({states.cols(), states.rows()});
+  auto view = out.mutable_unchecked<2>();
+  for (Index k = 0; k < states.cols(); ++k)
+    for (Index i = 0; i < states.rows(); ++i) view(k, i) = states(i, k);
+  return out;
+}
+
+struct TrainOutput {
+  py::array params;      ///< θ after training
+  py::array losses;      ///< the loss of every iteration, before its update
+  double best_loss = 0;
+  Index best_iteration = 0;
+  Index iterations = 0;  ///< completed
+  py::array times;       ///< the data times (K,)
+  py::array prediction;  ///< the trained model's trajectory at the data times (K, dim)
+  py::object model;      ///< a revode.MLP holding the trained θ
+  py::dict stats;        ///< of the last gradient
+  py::object settings;   ///< every setting as run (dict)
+  std::string solver;
+};
+
+Dataset dataset_of(py::handle dataset) {
+  if (py::isinstance<Dataset>(dataset)) return dataset.cast<Dataset>();
+  if (py::isinstance<py::str>(dataset)) return make_dataset(dataset.cast<std::string>());
+  throw py::type_error(fmt::format(
+      "dataset must be a name ({}), a CSV path or a revode.Dataset, not a {}",
+      fmt::join(dataset_names(), ", "),
+      std::string(py::str(py::type::handle_of(dataset).attr("__name__")))));
+}
+
+py::object train(py::handle dataset_arg, py::object progress, std::optional<std::string> checkpoint,
+                 Index checkpoint_every, std::optional<std::string> resume_from,
+                 const py::kwargs& settings_kwargs) {
+  if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
+    throw py::type_error("progress must be None or callable as progress(dict)");
+  Dataset dataset = dataset_of(dataset_arg);
+  std::optional<Checkpoint> saved;
+  if (resume_from) saved = load_checkpoint(*resume_from);
+  TrainSettings settings = saved ? saved->settings : dataset.suggested;
+  if (py::len(settings_kwargs) > 0) {
+    const std::string text = py::module_::import("json").attr("dumps")(settings_kwargs).cast<std::string>();
+    settings = apply_settings_json(settings, text, "revode.train keyword arguments");
+  }
+  auto trainer = std::make_unique<Trainer>(std::move(dataset), std::move(settings));
+  if (saved) resume(*trainer, *saved, *resume_from);
+
+  ProgressCallback callback;
+  if (!progress.is_none())
+    callback = [&progress](const TrainProgress& p) {
+      py::gil_scoped_acquire gil;
+      progress(py::dict("iteration"_a = p.iteration, "iterations"_a = p.iterations,
+                        "loss"_a = p.loss, "best_loss"_a = p.best_loss, "lr"_a = p.lr,
+                        "grad_norm"_a = p.grad_norm, "seconds"_a = p.seconds));
+    };
+  {
+    py::gil_scoped_release release;
+    trainer->run(callback, CheckpointOptions{checkpoint.value_or(""), checkpoint_every});
+  }
+
+  const TrainSettings& s = trainer->settings();
+  auto model = make_mlp_handle(s.model, init_name(s.init), s.seed);
+  model->params = trainer->params();
+  return py::cast(TrainOutput{
+      to_numpy<double>(trainer->params()), to_numpy(trainer->losses()), trainer->best_loss(),
+      trainer->best_iteration(), trainer->iteration(), to_numpy(trainer->dataset().times),
+      time_major(trainer->predict()), py::cast(model), stats_dict(trainer->last_stats()),
+      json_loads(settings_to_json(s)), trainer->solver_name()});
+}
+
+}  // namespace
+
+void bind_trainer(py::module_& m) {
+  py::class_<Dataset>(m, "Dataset",
+                      "One trajectory to fit: times (K,), states (K, state_dim), and the "
+                      "published settings of its experiment (suggested).")
+      .def_readonly("name", &Dataset::name)
+      .def_readonly("columns", &Dataset::columns)
+      .def_property_readonly("times", [](const Dataset& d) { return to_numpy(d.times); })
+      .def_property_readonly("states", [](const Dataset& d) { return time_major(d.states); })
+      .def_property_readonly("state_dim", &Dataset::dim)
+      .def_property_readonly("suggested",
+                             [](const Dataset& d) { return json_loads(settings_to_json(d.suggested)); })
+      .def_property_readonly("fingerprint", &Dataset::fingerprint)
+      .def("__repr__", [](const Dataset& d) {
+        return fmt::format("<revode.Dataset {}: {} points of {}>", d.name, d.points(),
+                           fmt::join(d.columns, ", "));
+      });
+  m.def("datasets", &dataset_names, "The built-in dataset names.");
+  m.def("dataset", [](const std::string& name) { return make_dataset(name); }, "name"_a,
+        "A built-in dataset (revode.datasets()) or a CSV file (header row, then t, state...).");
+
+  py::class_<TrainOutput>(m, "TrainResult", "What revode.train returns.")
+      .def_readonly("params", &TrainOutput::params)
+      .def_readonly("losses", &TrainOutput::losses)
+      .def_readonly("best_loss", &TrainOutput::best_loss)
+      .def_readonly("best_iteration", &TrainOutput::best_iteration)
+      .def_readonly("iterations", &TrainOutput::iterations)
+      .def_readonly("times", &TrainOutput::times)
+      .def_readonly("prediction", &TrainOutput::prediction,
+                    "the trained model's trajectory at the data times, (K, state_dim)")
+      .def_readonly("model", &TrainOutput::model, "a revode.MLP holding the trained params")
+      .def_readonly("stats", &TrainOutput::stats)
+      .def_readonly("settings", &TrainOutput::settings)
+      .def_readonly("solver", &TrainOutput::solver)
+      .def("__repr__", [](const TrainOutput& t) {
+        return fmt::format("<revode.TrainResult {} iterations with {}: best loss {:.6g} at {}>",
+                           t.iterations, t.solver, t.best_loss, t.best_iteration);
+      });
+
+  m.def("train", &train, "dataset"_a, py::kw_only(), "progress"_a = py::none(),
+        "checkpoint"_a = py::none(), "checkpoint_every"_a = 0, "resume"_a = py::none(),
+        R"(Fits an MLP field to a dataset with the library's trainer and returns a TrainResult.
+
+dataset: a name (revode.datasets()), a CSV path, or a revode.Dataset.
+Settings: the dataset's suggested ones, overridden by keyword arguments with the keys of
+    docs/training.md: widths, activation, time_input, init, solver, coupling, steps | dt |
+    rtol, atol, max_steps, dense, method, optimizer, lr, weight_decay, beta1, beta2, eps,
+    schedule, final_lr, clip (None: no clipping), iterations, seed.
+progress: called after each iteration with a dict (iteration, iterations, loss, best_loss, lr,
+    grad_norm, seconds).
+checkpoint, checkpoint_every: write a resumable checkpoint there every N iterations and at the
+    end; resume: continue from a checkpoint (same settings and data).
+The GIL is released while training, except during progress calls.)");
+}
+
+}  // namespace revode::python
