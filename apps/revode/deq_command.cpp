@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -31,6 +32,7 @@ struct DeqTrainOptions {
   Index state_dim = 16;
   std::vector<Index> hidden{32};
   double contraction = 0.5;
+  double max_lipschitz = 0.9;  // +inf: no projection
   double lr = 1e-2;
   int classes = 3;
   Index points = 200;  // per class
@@ -94,6 +96,8 @@ RunReport train_one(const DeqTrainOptions& o, DeqGradient gradient, const Labell
     r.stored_floats = std::max(r.stored_floats, step.stats.stored_floats);
     r.reconstruction_error = std::max(r.reconstruction_error, step.stats.reconstruction_error);
     adam.step(schedule.at(it), theta, step.grad.template cast<double>());
+    if (std::isfinite(o.max_lipschitz))
+      model.layer().limit_lipschitz(theta.head(model.layer().param_count()), o.max_lipschitz);
   }
   r.seconds = seconds_since(start);
   for (double* per_step : {&r.mean_iterations, &r.forward_nfe, &r.backward_nfe, &r.nvjp})
@@ -127,6 +131,8 @@ template <class T>
 void run_deq_train(const DeqTrainOptions& o) {
   require(o.iterations >= 1, "--iterations {}: required >= 1", o.iterations);
   require(o.lr > 0, "--lr {}: required > 0", o.lr);
+  require((o.max_lipschitz > 0 && o.max_lipschitz < 1) || o.max_lipschitz == HUGE_VAL,
+          "--max-lipschitz {}: required in (0, 1), or inf for no projection", o.max_lipschitz);
   std::vector<DeqGradient> gradients;
   for (const std::string& name : split_list(o.methods)) {
     gradients.push_back(parse_deq_gradient(name));
@@ -199,6 +205,9 @@ void add_deq_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--contraction", o->contraction, "Initial Lipschitz bound of f in z, in (0, 1)")
+      ->capture_default_str();
+  cmd->add_option("--max-lipschitz", o->max_lipschitz,
+                  "After each step, scale W_z so f stays a contraction with this bound (inf: off)")
       ->capture_default_str();
   cmd->add_option("--lr", o->lr, "Peak learning rate (cosine decay to lr/10)")
       ->capture_default_str();

@@ -30,7 +30,9 @@ struct FieldHandle {
   std::optional<std::pair<double, double>> t_span;  ///< a suggested [t0, t1]
   std::string description;
   /// A field's scratch is per instance: one computation at a time, taken without the GIL.
-  std::shared_ptr<std::mutex> busy = std::make_shared<std::mutex>();
+  /// Recursive, so that a Python callback (a loss, a PythonField) may use the same field again
+  /// from its own thread instead of deadlocking.
+  std::shared_ptr<std::recursive_mutex> busy = std::make_shared<std::recursive_mutex>();
 
   template <class T>
   const VectorField<T>& get() const {

@@ -96,3 +96,16 @@ def test_field_vjp_matches_check_vjp_and_eval():
     assert y_bar.shape == (3, 4) and theta_bar.shape == (field.param_count,)
     fd = central_difference(lambda z: np.sum(field.eval(0.3, z)), y)
     np.testing.assert_allclose(y_bar, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_callbacks_may_use_the_same_field_again(mlp, ts):
+    """A callable loss that solves with the field being differentiated does not deadlock."""
+
+    def loss(k, t, y):
+        revode.solve(mlp, y, [0.0, 0.1], steps=2)
+        return float(np.sum(y**2)), 2 * y
+
+    g = revode.gradient(mlp, [0.5, -0.5], ts, loss=loss, **STEPS)
+    reference = revode.gradient(mlp, [0.5, -0.5], ts, loss=lambda k, t, y: (float(np.sum(y**2)), 2 * y),
+                                **STEPS)
+    np.testing.assert_array_equal(g.grad_params, reference.grad_params)

@@ -117,13 +117,10 @@ Index DeqLayer<T>::workspace_floats(Index batch) const {
 }
 
 template <class T>
-double DeqLayer<T>::lipschitz_bound(ConstVectorRef<T> theta) const {
-  require(theta.size() == param_count(), "{} lipschitz_bound: theta has {} entries, expected {}",
-          name(), theta.size(), param_count());
-  const Vector<double> th = theta.template cast<double>();
+double DeqLayer<T>::bound_of(const double* theta) const {
   const auto& layers = mlp_.layers();
   const auto weight = [&](const LayerShape& s) {
-    return Eigen::Map<const Eigen::MatrixXd>(th.data() + s.weight_offset, s.outputs, s.inputs);
+    return Eigen::Map<const Eigen::MatrixXd>(theta + s.weight_offset, s.outputs, s.inputs);
   };
   double bound = spectral_norm(weight(layers.front()).leftCols(spec_.state_dim));
   for (std::size_t l = 1; l < layers.size(); ++l)
@@ -132,20 +129,38 @@ double DeqLayer<T>::lipschitz_bound(ConstVectorRef<T> theta) const {
 }
 
 template <class T>
+double DeqLayer<T>::lipschitz_bound(ConstVectorRef<T> theta) const {
+  require(theta.size() == param_count(), "{} lipschitz_bound: theta has {} entries, expected {}",
+          name(), theta.size(), param_count());
+  const Vector<double> th = theta.template cast<double>();
+  return bound_of(th.data());
+}
+
+template <class T>
+double DeqLayer<T>::limit_lipschitz(VectorRef<double> theta, double gamma) const {
+  require(theta.size() == param_count(), "{} limit_lipschitz: theta has {} entries, expected {}",
+          name(), theta.size(), param_count());
+  require(gamma > 0 && gamma < 1, "DeqLayer: contraction = {}; required: 0 < contraction < 1",
+          gamma);
+  const double bound = bound_of(theta.data());
+  if (bound > gamma) {
+    // The bound is linear in W_z, so one rescaling lands on γ; 1 − 1e-6 absorbs the rounding
+    // of float weights.
+    const LayerShape& first = mlp_.layers().front();
+    theta.segment(first.weight_offset, first.outputs * spec_.state_dim) *=
+        gamma / bound * (1 - 1e-6);
+  }
+  return bound;
+}
+
+template <class T>
 Vector<T> DeqLayer<T>::init_params(Init init, std::uint64_t seed,
                                    std::optional<double> contraction) const {
   Vector<T> theta = mlp_.init_params(init, seed);
   if (!contraction) return theta;
-  require(*contraction > 0 && *contraction < 1,
-          "DeqLayer::init_params contraction = {}; required: 0 < contraction < 1", *contraction);
-  const double bound = lipschitz_bound(theta);
-  if (bound <= *contraction) return theta;
-  // The bound is linear in W_z, so one rescaling lands on γ; 1 − 1e-6 absorbs the rounding
-  // of the scaled float weights.
-  const double scale = *contraction / bound * (1 - 1e-6);
-  const LayerShape& first = mlp_.layers().front();
-  theta.segment(first.weight_offset, first.outputs * spec_.state_dim) *= T(scale);
-  return theta;
+  Vector<double> th = theta.template cast<double>();
+  limit_lipschitz(th, *contraction);
+  return th.template cast<T>();
 }
 
 template class DeqLayer<float>;

@@ -73,9 +73,9 @@ const std::vector<Entry>& entries() {
                               {0.4, 0.0, 0.0, 2.0}, 2.0 * std::numbers::pi),
       make_entry<LennardJonesField>(
           "lennard-jones",
-          "3 atoms in 2-D, q' = p, p' = −∇Σ 4ε((σ/r)¹² − (σ/r)⁶); ε = σ = 1, a vibrating "
-          "triangle near its equilibrium side 2^(1/6)",
-          {0.0, 0.0, 1.1, 0.0, 0.55, 1.0, -0.1, -0.02, 0.1, -0.02, 0.0, 0.04}, 10.0),
+          "3 atoms in 2-D, q' = p, p' = −∇Σ 4ε((σ/r)¹² − (σ/r)⁶); ε = σ = 1, a triangle of "
+          "side 1.5 (equilibrium 2^(1/6)) about the origin that contracts and vibrates",
+          {-0.75, -0.433, 0.75, -0.433, 0.0, 0.866, -0.1, -0.02, 0.1, -0.02, 0.0, 0.04}, 10.0),
       make_entry<WhiteDwarfField>(
           "white-dwarf",
           "Chandrasekhar: y1' = y2, y2' = −max(y1² − C, 0)^(3/2) − 2 y2/(t + 0.5); C = 0.001",

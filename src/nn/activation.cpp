@@ -2,10 +2,6 @@
 /// evaluates double tanh one scalar std::tanh at a time, which dominated large-batch VJPs
 /// (DESIGN.md, "Why a native engine"); the others are Eigen array expressions.
 
-// GCC 12 reports the _mm512_undefined_* placeholders inside its own avx512fintrin.h as
-// "may be used uninitialized" once Eigen's packet math is inlined here (GCC PR 105593).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include "revode/nn/activation.hpp"
 
 #include <algorithm>

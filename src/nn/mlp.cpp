@@ -2,10 +2,6 @@
 /// Layout assumed by every kernel: θ blocks are column-major without padding; scratch blocks
 /// are the first `batch` columns of width × capacity matrices, hence contiguous.
 
-// GCC 12 false positive inside its own avx512fintrin.h once Eigen's packet code is inlined
-// (GCC PR 105593); see activation.cpp.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include "revode/nn/mlp.hpp"
 
 #include <algorithm>

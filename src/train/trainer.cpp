@@ -65,13 +65,12 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings)
       stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
       method_(make_gradient_method<double>(settings_.method)),
       loss_(std::make_unique<MseData<double>>(data_columns(dataset_))),
-      y0_(dataset_.states.col(0)),
-      params_(model_.init_params(settings_.init, settings_.seed)),
+      problem_(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
+          model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+          dataset_.times.front(), dataset_.times.back(), dataset_.states.col(0),
+          model_.init_params(settings_.init, settings_.seed), *loss_})),
       optimizer_(settings_.optimizer, model_.param_count()),
       rng_(settings_.seed) {
-  problem_ = std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-      model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
-      dataset_.times.front(), dataset_.times.back(), y0_, params_, *loss_});
   losses_.reserve(std::size_t(settings_.iterations));
 }
 
@@ -88,13 +87,13 @@ Index Trainer::best_iteration() const {
 }
 
 TrainState Trainer::state() const {
-  return TrainState{params_, optimizer_.state(), rng_, iteration_, losses_};
+  return TrainState{problem_->theta, optimizer_.state(), rng_, iteration_, losses_};
 }
 
 void Trainer::restore(const TrainState& state) {
-  require(state.params.size() == params_.size(),
+  require(state.params.size() == model_.param_count(),
           "the saved state has {} parameters; model {} has {}", state.params.size(),
-          model_.name(), params_.size());
+          model_.name(), model_.param_count());
   require(state.params.allFinite(), "the saved parameters contain NaN or Inf");
   require(state.iteration >= 0 && state.iteration <= settings_.iterations &&
               Index(state.losses.size()) == state.iteration,
@@ -102,7 +101,7 @@ void Trainer::restore(const TrainState& state) {
           "iteration",
           state.iteration, state.losses.size(), settings_.iterations);
   optimizer_.restore(state.optimizer);
-  params_ = state.params;  // same size: the buffer the problem refers to stays in place
+  problem_->theta = state.params;
   rng_ = state.rng;
   iteration_ = state.iteration;
   losses_ = state.losses;
@@ -122,7 +121,7 @@ double Trainer::step() {
           iteration_ + 1, result.loss, result.grad_params.allFinite() ? "is" : "is not");
   last_grad_norm_ = clip_global_norm(result.grad_params, settings_.clip);
   last_lr_ = settings_.schedule_spec().at(iteration_);
-  optimizer_.step(last_lr_, params_, result.grad_params);
+  optimizer_.step(last_lr_, problem_->theta, result.grad_params);  // θ in place
   losses_.push_back(result.loss);
   ++iteration_;
   last_stats_ = result.stats;
@@ -152,7 +151,7 @@ void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& che
 Batch<double> Trainer::predict() const {
   const Solution<double> solution =
       solve<double>(model_, *stepper_, settings_.control, problem_->save_at,
-                    problem_->t0, problem_->t1, y0_, params_);
+                    problem_->t0, problem_->t1, problem_->y0, problem_->theta);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);
   return out;

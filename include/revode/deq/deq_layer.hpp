@@ -66,10 +66,17 @@ class DeqLayer {
   Vector<T> init_params(Init init, std::uint64_t seed,
                         std::optional<double> contraction = 0.5) const;
 
+  /// Projects θ back into {lipschitz_bound ≤ γ}, γ ∈ (0, 1), by scaling W_z down (never up):
+  /// applied after each optimizer step it keeps f a γ-contraction during training as well (a
+  /// cheap cousin of spectral normalisation; the SVDs cost far less than one DEQ solve).
+  /// θ is double, an optimizer's master copy, whatever T is. @return the bound before.
+  double limit_lipschitz(VectorRef<double> theta, double gamma) const;
+
  private:
   void check(const char* what, Index z_rows, Index x_rows, Index z_cols, Index x_cols,
              Index theta_size) const;
   void stack(ConstBatchRef<T> z, ConstBatchRef<T> x) const;
+  double bound_of(const double* theta) const;  // lipschitz_bound of a double θ, unchecked
 
   DeqSpec spec_;
   Mlp<T> mlp_;

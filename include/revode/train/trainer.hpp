@@ -67,7 +67,7 @@ class Trainer {
   const Mlp<double>& model() const { return model_; }
   /// The solver actually run (effective_solver of the settings).
   const std::string& solver_name() const { return solver_name_; }
-  const Vector<double>& params() const { return params_; }
+  const Vector<double>& params() const { return problem_->theta; }
   Index iteration() const { return iteration_; }
   const std::vector<double>& losses() const { return losses_; }
   double best_loss() const;       ///< +inf before the first iteration
@@ -100,9 +100,8 @@ class Trainer {
   std::unique_ptr<Stepper<double>> stepper_;
   std::unique_ptr<GradientMethod<double>> method_;
   std::unique_ptr<Loss<double>> loss_;
-  Batch<double> y0_;
-  Vector<double> params_;
-  std::unique_ptr<GradientProblem<double>> problem_;  // refers to the members above
+  /// Refers to the members above and owns θ (updated in place) and y0 = the first data point.
+  std::unique_ptr<GradientProblem<double>> problem_;
   Adam optimizer_;
   std::mt19937_64 rng_;
   Index iteration_ = 0;

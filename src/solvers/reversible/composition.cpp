@@ -19,7 +19,6 @@ Composition<T>::Composition(std::unique_ptr<ReversibleStepper<T>> base,
           scheme.name, s, scheme.pair);
   c_.assign(1, 0.0);
   for (double g : scheme.gamma) c_.push_back(c_.back() + g);
-  tape_.resize(0, 0);
 }
 
 template <class T>

@@ -1,0 +1,81 @@
+"""revode.train runs the library's trainer: the same numbers as a NumPy loop over
+revode.gradient and revode.Adam, progress callbacks, checkpoints and resuming."""
+
+import numpy as np
+import pytest
+
+import revode
+
+FAST = dict(steps=50, iterations=3)  # the published 1000 steps × 1000 iterations, shrunk
+
+
+@pytest.fixture(scope="module")
+def white_dwarf():
+    return revode.dataset("white-dwarf")
+
+
+def test_datasets(white_dwarf):
+    assert {"white-dwarf", "oscillator", "pendulum"} <= set(revode.datasets())
+    assert white_dwarf.times.shape == (1000,) and white_dwarf.states.shape == (1000, 2)
+    np.testing.assert_array_equal(white_dwarf.states[0], [1.0, 0.0])
+    assert white_dwarf.suggested["widths"] == [2, 10, 2] and white_dwarf.suggested["time_input"]
+    assert len(white_dwarf.fingerprint) == 16
+
+
+def test_train_equals_a_numpy_loop(white_dwarf):
+    result = revode.train(white_dwarf, **FAST)
+    s = result.settings
+    model = revode.MLP(s["widths"], activation=s["activation"], seed=s["seed"],
+                       time_input=s["time_input"], init=s["init"])
+    adam = revode.Adam(model.param_count, kind=s["optimizer"], weight_decay=s["weight_decay"])
+    losses = []
+    for _ in range(s["iterations"]):
+        g = revode.gradient(model, white_dwarf.states[0], white_dwarf.times,
+                            loss=white_dwarf.states, method=s["method"], solver=result.solver,
+                            steps=s["steps"], dense=s["dense"], coupling=s["coupling"])
+        losses.append(g.loss)
+        adam.step(s["lr"], model.params, g.grad_params)
+    np.testing.assert_array_equal(result.losses, losses)
+    np.testing.assert_array_equal(result.params, model.params)
+    np.testing.assert_array_equal(result.model.params, model.params)
+    assert result.prediction.shape == (1000, 2) and result.iterations == 3
+
+
+def test_progress_checkpoint_and_resume(white_dwarf, tmp_path):
+    path = str(tmp_path / "run.json")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def progress(p):
+        seen.append(p)
+        if p["iteration"] == 2:
+            raise Stop
+
+    settings = dict(steps=30, iterations=4)
+    with pytest.raises(Stop):
+        revode.train(white_dwarf, progress=progress, checkpoint=path, checkpoint_every=2,
+                     **settings)
+    assert [p["iteration"] for p in seen] == [1, 2]
+    assert set(seen[0]) == {"iteration", "iterations", "loss", "best_loss", "lr", "grad_norm",
+                            "seconds"}
+    resumed = revode.train(white_dwarf, resume=path)
+    full = revode.train(white_dwarf, **settings)
+    np.testing.assert_array_equal(resumed.params, full.params)
+    np.testing.assert_array_equal(resumed.losses, full.losses)
+
+
+def test_train_errors(white_dwarf):
+    with pytest.raises(revode.Error, match="learning_rate"):
+        revode.train(white_dwarf, learning_rate=0.1)
+    with pytest.raises(revode.Error, match="lr"):
+        revode.train(white_dwarf, lr=-1.0)
+    with pytest.raises(revode.Error, match="widths"):
+        revode.train(white_dwarf, widths=[3, 10, 3], iterations=1)
+    with pytest.raises(TypeError, match="dataset must be a name"):
+        revode.train(42)
+    with pytest.raises(revode.Error):
+        revode.train("no-such-dataset.csv")
+    with pytest.raises(TypeError, match="progress must be None or callable"):
+        revode.train(white_dwarf, progress=3)
