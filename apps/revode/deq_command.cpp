@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -131,7 +132,7 @@ template <class T>
 void run_deq_train(const DeqTrainOptions& o) {
   require(o.iterations >= 1, "--iterations {}: required >= 1", o.iterations);
   require(o.lr > 0, "--lr {}: required > 0", o.lr);
-  require((o.max_lipschitz > 0 && o.max_lipschitz < 1) || o.max_lipschitz == HUGE_VAL,
+  require((o.max_lipschitz > 0 && o.max_lipschitz < 1) || o.max_lipschitz == std::numeric_limits<double>::infinity(),
           "--max-lipschitz {}: required in (0, 1), or inf for no projection", o.max_lipschitz);
   std::vector<DeqGradient> gradients;
   for (const std::string& name : split_list(o.methods)) {

@@ -81,6 +81,12 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
 /// Defaults of the dataset (or the checkpoint), then the config file, then the flags.
 TrainSettings resolve_settings(const TrainOptions& o, const std::string& dataset,
                                const TrainSettings& base) {
+  const auto given = [&](const char* key) { return o.flags.contains(key); };
+  require(!(given("steps") || given("dt")) ||
+              !(given("rtol") || given("atol") || given("max_steps")),
+          "--steps/--dt and --rtol/--atol/--max-steps exclude each other: give fixed steps or "
+          "adaptive tolerances, not both");
+  require(!(given("steps") && given("dt")), "--steps and --dt exclude each other");
   TrainSettings s = base;
   if (!o.config.empty()) s = apply_config_file(s, o.config);
   for (const auto& [key, value] : o.flags.items()) {

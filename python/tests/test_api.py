@@ -136,5 +136,6 @@ def test_gil_is_released_during_builtin_solves():
         ticks += 1
     duration = last - began
     worker.join()
-    # Holding the GIL would freeze this loop for the whole solve.
-    assert ticks > 100 and longest_gap < 0.5 * duration, (ticks, longest_gap, duration)
+    # Holding the GIL would freeze this loop for the whole solve (one or two ticks, one gap as
+    # long as the solve). The bounds are loose so that a loaded CI machine cannot fail them.
+    assert ticks > 10 and longest_gap < 0.9 * duration, (ticks, longest_gap, duration)

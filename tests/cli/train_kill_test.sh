@@ -14,7 +14,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 K=25
-N=1500
+N=1000
 common=(--dataset white-dwarf --steps 100 --iterations "$N" --method backprop --seed 3
         --schedule cosine --clip 1)
 
