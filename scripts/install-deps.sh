@@ -5,7 +5,7 @@ packages=(
   g++ cmake make
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
+  python3 python3-dev python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
 )
 missing=()
 for p in "${packages[@]}"; do

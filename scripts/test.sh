@@ -8,7 +8,7 @@ jobs=$(nproc)
 bash scripts/install-deps.sh
 
 echo "== release build and tests =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREVODE_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 

@@ -153,6 +153,7 @@ void write_outputs(const std::vector<Row>& rows, const PaperOptions& o) {
   }
   md << "\nEffective checkpoints as the paper counts them (reversible: 2, the states Y and Z); "
         "'published' is the whole training in the paper, on its machine.\n";
+  csv.close();  // the plot script reads it
   md.close();
   std::ifstream back(md_path);
   fmt::print("\n{}", std::string(std::istreambuf_iterator<char>(back), {}));

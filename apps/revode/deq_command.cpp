@@ -28,13 +28,14 @@ struct DeqTrainOptions {
   double beta = 0.5;
   double tol = 1e-4;
   Index max_steps = 30;
-  Index iterations = 300;
+  Index iterations = 500;
   std::uint64_t seed = 0;
   Index state_dim = 16;
   std::vector<Index> hidden{32};
   double contraction = 0.5;
   double max_lipschitz = 0.9;  // +inf: no projection
-  double lr = 1e-2;
+  Index check_every = 25;      // 0: never compare with backprop
+  double lr = 3e-2;
   int classes = 3;
   Index points = 200;  // per class
   double turns = 1.0, noise = 0.04;
@@ -50,7 +51,8 @@ struct RunReport {
   double forward_nfe = 0, backward_nfe = 0, nvjp = 0;  // per training step
   Index stored_floats = 0;                             // peak over the run
   double reconstruction_error = 0;                     // max over the run
-  double lipschitz_bound = 0;                          // of the trained f
+  double gradient_error = 0;   // max ‖g − g_backprop‖ / ‖g_backprop‖ over the checks
+  double lipschitz_bound = 0;  // of the trained f
   double seconds = 0;
 };
 
@@ -84,6 +86,9 @@ RunReport train_one(const DeqTrainOptions& o, DeqGradient gradient, const Labell
   const LrSchedule schedule{ScheduleKind::cosine, o.lr, 0.1 * o.lr, o.iterations};
   const Batch<T> x = train.x.template cast<T>(), x_test = test.x.template cast<T>();
   RunReport r{std::string(gradient_name(gradient)), std::string(solver_name(options.solver))};
+  DeqOptions reference = options;  // backprop through the same iteration
+  reference.gradient = DeqGradient::backprop;
+  double check_seconds = 0;
   const auto start = std::chrono::steady_clock::now();
   for (Index it = 0; it < o.iterations; ++it) {
     const Vector<T> theta_t = theta.template cast<T>();
@@ -96,11 +101,19 @@ RunReport train_one(const DeqTrainOptions& o, DeqGradient gradient, const Labell
     r.nvjp += double(step.stats.nvjp);
     r.stored_floats = std::max(r.stored_floats, step.stats.stored_floats);
     r.reconstruction_error = std::max(r.reconstruction_error, step.stats.reconstruction_error);
+    if (o.check_every > 0 && gradient != DeqGradient::backprop && it % o.check_every == 0) {
+      const auto check_start = std::chrono::steady_clock::now();
+      const Vector<double> exact =
+          model.loss_and_gradient(x, train.labels, theta_t, reference).grad.template cast<double>();
+      const double error = (step.grad.template cast<double>() - exact).norm() / exact.norm();
+      r.gradient_error = std::max(r.gradient_error, error);
+      check_seconds += seconds_since(check_start);
+    }
     adam.step(schedule.at(it), theta, step.grad.template cast<double>());
     if (std::isfinite(o.max_lipschitz))
       model.layer().limit_lipschitz(theta.head(model.layer().param_count()), o.max_lipschitz);
   }
-  r.seconds = seconds_since(start);
+  r.seconds = seconds_since(start) - check_seconds;
   for (double* per_step : {&r.mean_iterations, &r.forward_nfe, &r.backward_nfe, &r.nvjp})
     *per_step /= double(o.iterations);
   const Vector<T> final_theta = theta.template cast<T>();
@@ -124,6 +137,7 @@ nlohmann::ordered_json report_json(const RunReport& r) {
           {"nvjp_per_step", r.nvjp},
           {"stored_floats", r.stored_floats},
           {"max_reconstruction_error", r.reconstruction_error},
+          {"max_gradient_error_vs_backprop", r.gradient_error},
           {"lipschitz_bound", r.lipschitz_bound},
           {"seconds", r.seconds}};
 }
@@ -132,7 +146,9 @@ template <class T>
 void run_deq_train(const DeqTrainOptions& o) {
   require(o.iterations >= 1, "--iterations {}: required >= 1", o.iterations);
   require(o.lr > 0, "--lr {}: required > 0", o.lr);
-  require((o.max_lipschitz > 0 && o.max_lipschitz < 1) || o.max_lipschitz == std::numeric_limits<double>::infinity(),
+  require(o.check_every >= 0, "--check-every {}: required >= 0", o.check_every);
+  require((o.max_lipschitz > 0 && o.max_lipschitz < 1) ||
+              o.max_lipschitz == std::numeric_limits<double>::infinity(),
           "--max-lipschitz {}: required in (0, 1), or inf for no projection", o.max_lipschitz);
   std::vector<DeqGradient> gradients;
   for (const std::string& name : split_list(o.methods)) {
@@ -165,15 +181,16 @@ void run_deq_train(const DeqTrainOptions& o) {
       "{} on spirals ({} classes × {} points), {}, beta {}, tol {}, max_steps {}, {} "
       "AdamW iterations\n",
       model, o.classes, o.points, o.dtype, o.beta, o.tol, o.max_steps, o.iterations);
-  fmt::print("{:<11} {:<10} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8}\n", "method",
-             "solver", "train", "test", "iters", "fwd-nfe", "bwd-nfe", "vjp", "floats", "recon",
-             "seconds");
+  fmt::print("{:<11} {:<10} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8}\n",
+             "method", "solver", "train", "test", "iters", "fwd-nfe", "bwd-nfe", "vjp", "floats",
+             "recon", "grad-err", "seconds");
   for (const RunReport& r : reports)
     fmt::print(
         "{:<11} {:<10} {:>6.3f} {:>6.3f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>9} "
-        "{:>8.1e} {:>8.2f}\n",
+        "{:>8.1e} {:>8.1e} {:>8.2f}\n",
         r.method, r.solver, r.train_accuracy, r.test_accuracy, r.mean_iterations, r.forward_nfe,
-        r.backward_nfe, r.nvjp, r.stored_floats, r.reconstruction_error, r.seconds);
+        r.backward_nfe, r.nvjp, r.stored_floats, r.reconstruction_error, r.gradient_error,
+        r.seconds);
 }
 
 }  // namespace
@@ -209,6 +226,10 @@ void add_deq_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-lipschitz", o->max_lipschitz,
                   "After each step, scale W_z so f stays a contraction with this bound (inf: off)")
+      ->capture_default_str();
+  cmd->add_option("--check-every", o->check_every,
+                  "Every this many steps, compare the gradient with backprop's (0: never; the "
+                  "check is not timed)")
       ->capture_default_str();
   cmd->add_option("--lr", o->lr, "Peak learning rate (cosine decay to lr/10)")
       ->capture_default_str();

@@ -217,7 +217,9 @@ void run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = app.add_subcommand(
-      "train", "Fit a neural ODE to a dataset (the published experiments, or a CSV file).");
+      "train", "Fit a neural ODE to a dataset (the published experiments, or a CSV file); each "
+      "dataset brings its published settings (docs/training.md), which --config and flags "
+      "override.");
   c->add_option("--dataset", o->dataset,
                 "white-dwarf, oscillator, pendulum, or FILE.csv (header row; time, then the "
                 "state); default white-dwarf");

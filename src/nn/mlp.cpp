@@ -190,12 +190,11 @@ template <class T>
 void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
   // name() formats a string, so it is only built once a check has failed.
   if (y.rows() != state_dim() || dy.rows() != output_dim() || dy.cols() != y.cols())
-    throw Error(fmt::format(
-        "{}: eval got y {}×{} and dy {}×{}; expected {}", name(), y.rows(), y.cols(), dy.rows(),
-        dy.cols(),
-        output_dim() == state_dim()
-            ? fmt::format("both {}×batch", state_dim())
-            : fmt::format("y {}×batch and dy {}×batch", state_dim(), output_dim())));
+    throw Error(fmt::format("{}: eval got y {}×{} and dy {}×{}; expected {}", name(), y.rows(),
+                            y.cols(), dy.rows(), dy.cols(),
+                            output_dim() == state_dim() ? fmt::format("both {}×batch", state_dim())
+                                                        : fmt::format("y {}×batch and dy {}×batch",
+                                                                      state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   reserve(std::min(y.cols(), slab_));
   for (Index c = 0; c < y.cols(); c += slab_) {

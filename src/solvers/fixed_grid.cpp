@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "revode/core/error.hpp"
+
 namespace revode {
 
 TimeAxis::TimeAxis(double t0, double t1)
@@ -11,6 +13,8 @@ TimeAxis::TimeAxis(double t0, double t1)
 FixedGrid::FixedGrid(const FixedSteps& fixed, const SaveAt& save_at, double t0, double t1)
     : axis_(t0, t1), ts_(save_at.ts), split_(!save_at.dense && !save_at.steps), t0_(t0), t1_(t1) {
   const double span = t1 - t0;
+  require(fixed.steps > 0 || std::abs(span) / fixed.dt < 1e15,
+          "fixed steps: dt = {} would take more than 1e15 steps over [{}, {}]", fixed.dt, t0, t1);
   // The 1e-9 keeps a span that is a whole multiple of dt (up to rounding) from gaining a
   // sliver of a last step.
   intervals_ = fixed.steps > 0

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "revode/core/counting_field.hpp"
 #include "revode/core/status.hpp"
@@ -184,25 +185,38 @@ void Integration<T>::run_adaptive(const AdaptiveSteps& a) {
   if (h == 0) {
     Batch<T> f0(dim_, batch_);
     f_.eval(T(t0_), y(x0_), theta_, f0);
+    if (!all_finite(f0)) throw SolveError(Status::non_finite_state, t0_, " (f(t0, y0) is not finite)");
     h = initial_step<T>(f_, t0_, t1_, y(x0_), f0, theta_, stepper_.order(), a.rtol, a.atol);
+    if (!std::isfinite(h) || h <= 0)
+      throw SolveError(Status::non_finite_state, t0_, " (no finite first step: f is not finite near y0)");
   }
   h *= direction_;
   double t = t0_;
+  bool last_rejection_non_finite = false;
+  // Times are doubles, but the field sees them in T: a step shorter than T's resolution at t
+  // would be a step of length zero.
+  const double resolution = 4 * std::numeric_limits<T>::epsilon();
   while (direction_ * (t1_ - t) > 0) {
-    if (stats_.steps + stats_.rejected >= a.max_steps)
+    if (stats_.steps + stats_.rejected >= a.max_steps) {
+      if (last_rejection_non_finite) throw SolveError(Status::non_finite_state, t, "");
       throw SolveError(Status::max_steps_reached, t, fmt::format(" (max_steps = {})", a.max_steps));
+    }
     double tb = t + h;
     bool clipped = false;
     if (direction_ * (tb - t1_) >= -snap_) tb = t1_, clipped = true;
     if (!save_.dense && pending_save() && direction_ * (tb - next_save_time()) >= -snap_)
       tb = next_save_time(), clipped = true;
-    if (std::abs(tb - t) < std::max(a.dtmin, 4 * std::abs(t) * 2.2e-16) || tb == t)
+    if (std::abs(tb - t) < std::max(a.dtmin, resolution * std::abs(t)) || T(tb) == T(t)) {
+      if (last_rejection_non_finite) throw SolveError(Status::non_finite_state, t, "");
       throw SolveError(Status::step_size_underflow, t,
                        fmt::format(" (step {} < dtmin = {})", tb - t, a.dtmin));
+    }
     take_step(t, tb, &error_);
-    const StepDecision decision = controller.decide(error_norm(a), stepper_.error_order());
+    const double norm = error_norm(a);
+    const StepDecision decision = controller.decide(norm, stepper_.error_order());
     if (!decision.accept) {
       ++stats_.rejected;
+      last_rejection_non_finite = !std::isfinite(norm);
       h = decision.factor * (tb - t);
       continue;
     }
@@ -235,8 +249,9 @@ SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
                      NonDeduced<ConstBatchRef<T>> y0,
                      NonDeduced<ConstVectorRef<T>> theta, SolveObserver<T>& observer) {
   validate_inputs(f, y0, theta);
-  require(std::isfinite(t0) && std::isfinite(t1) && t0 != t1,
-          "time interval [t0, t1] = [{}, {}]; required: finite and t0 != t1", t0, t1);
+  require(std::isfinite(t0) && std::isfinite(t1) && std::isfinite(t1 - t0) && t0 != t1,
+          "time interval [t0, t1] = [{}, {}]; required: finite, with a finite length, and "
+          "t0 != t1", t0, t1);
   validate(control);
   validate(save_at, t0, t1);
   Integration<T> run(f, stepper, save_at, t0, t1, y0, theta, observer);

@@ -75,6 +75,22 @@ TEST(DeqLayerTest, ContractiveInitialisationBoundsTheLipschitzConstant) {
   EXPECT_THROW(layer.init_params(Init::pytorch_default, 5, 0.0), Error);
 }
 
+TEST(DeqLayerTest, LimitLipschitzProjectsBackAfterAStep) {
+  const DeqLayer<float> layer({8, 2, {32}});  // θ in double whatever T is
+  Vector<double> theta = layer.init_params(Init::pytorch_default, 5, 0.5).cast<double>();
+  const Vector<double> inside = theta;
+  EXPECT_LE(layer.limit_lipschitz(theta, 0.9), 0.5);
+  EXPECT_EQ(theta, inside);  // already a 0.9-contraction: untouched
+  theta *= 3.0;              // an optimizer step that grew every layer
+  const double before = layer.limit_lipschitz(theta, 0.9);
+  EXPECT_NEAR(before, 0.5 * 9, 1e-4);  // W_z and W_2 each grew 3×
+  EXPECT_LE(layer.lipschitz_bound(theta.cast<float>()), 0.9);
+  EXPECT_GT(layer.lipschitz_bound(theta.cast<float>()), 0.89);
+  EXPECT_THROW(layer.limit_lipschitz(theta, 1.5), Error);
+  Vector<double> short_theta(4);
+  EXPECT_THROW(layer.limit_lipschitz(short_theta, 0.5), Error);
+}
+
 TEST(DeqLayerTest, Float32AgreesWithFloat64) {
   const DeqLayer<double> f64({4, 3, {8}});
   const DeqLayer<float> f32({4, 3, {8}});

@@ -187,5 +187,30 @@ TEST(Failures, StepSizeUnderflowAndMaxSteps) {
   }
 }
 
+TEST(Failures, NonFiniteFieldAtTheStartIsReportedAsSuchInAdaptiveSolves) {
+  KeplerField<double> f;  // singular at q = 0
+  const Vector<double> theta = f.default_params();
+  const Batch<double> y0 = (Batch<double>(4, 1) << 0.0, 0.0, 1.0, 1.0).finished();
+  ExplicitRK<double> rk(tableaux::dopri5);
+  try {
+    solve<double>(f, rk, AdaptiveSteps{}, SaveAt::final_time(1.0), 0.0, 1.0, y0, theta);
+    FAIL() << "no error";
+  } catch (const SolveError& e) {
+    EXPECT_EQ(e.status(), Status::non_finite_state);
+    EXPECT_EQ(e.t_reached(), 0.0);
+  }
+}
+
+TEST(BadInput, TimeSpanAndStepCountMustBeRepresentable) {
+  LinearProblem p;
+  ExplicitRK<double> rk(tableaux::rk4);
+  EXPECT_THROW((solve<double>(p.f, rk, FixedSteps{4}, SaveAt::final_time(1e308), -1e308, 1e308,
+                              p.y0, p.theta)),
+               Error);
+  EXPECT_THROW((solve<double>(p.f, rk, FixedSteps{.dt = 1e-300}, SaveAt::final_time(1.0), 0.0,
+                              1.0, p.y0, p.theta)),
+               Error);
+}
+
 }  // namespace
 }  // namespace revode

@@ -26,9 +26,9 @@ class CountingField final : public VectorField<T> {
   Index intermediate_floats(Index batch) const override {
     return inner_.intermediate_floats(batch);
   }
-  std::unique_ptr<VectorField<T>> clone() const override {
-    return std::make_unique<CountingField>(inner_);
-  }
+  /// A counting wrapper cannot own a copy of the field it wraps, so its clone is a clone of
+  /// the wrapped field (with its own scratch space), uncounted.
+  std::unique_ptr<VectorField<T>> clone() const override { return inner_.clone(); }
 
   Index nfe() const { return nfe_; }
   Index nvjp() const { return nvjp_; }

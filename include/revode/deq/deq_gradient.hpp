@@ -24,9 +24,11 @@ struct DeqGradientResult {
 /// - reversible: from (y_n, z_n), for k = n−1 … 0 rebuild z_k = (z_{k+1} − β f(y_{k+1}))/(1−β)
 ///   and y_k = (y_{k+1} − β f(z_k))/(1−β), and apply the transpose of the step:
 ///   ȳ += β J_f(y_{k+1})ᵀ z̄, z̄ ← (1−β) z̄, then z̄ += β J_f(z_k)ᵀ ȳ, ȳ ← (1−β) ȳ, with θ̄ and
-///   x̄ picking up β times both VJPs. Gives backprop's gradient up to round-off; memory is
-///   independent of n; stats.reconstruction_error says how far (ỹ₀, z̃₀) landed from 0.
-///   Costs 2n evaluations and 2n VJPs.
+///   x̄ picking up β times both VJPs. Memory is independent of n; costs 2n evaluations and 2n
+///   VJPs. Each inverse step amplifies round-off by about 1/λ_min of the linearised step
+///   (≈ 2.8 at β = 0.5), so stats.reconstruction_error grows geometrically in n; the gradient
+///   error grows far more slowly (measured against backprop: 1e-14 at n = 10, 1e-11 at 20,
+///   3e-5 at 40 in float64, README), so keep n small, or watch the reported error.
 /// - implicit: solves g = J_f(z_n)ᵀ g + z̄ by fixed-point iteration from g₀ = z̄ (adjoint_tol,
 ///   adjoint_max_steps), then θ̄ = (∂f/∂θ)ᵀ g, x̄ = (∂f/∂x)ᵀ g at z_n. The exact gradient of
 ///   L(z*) when z_n = z* and the adjoint converges; an approximation of both otherwise.

@@ -70,8 +70,8 @@ struct DeqStats {
   /// workspace (DeqLayer::workspace_floats); the forward's when no backward has run.
   Index stored_floats = 0;
   /// Reversible: max(‖ỹ₀‖∞, ‖z̃₀‖∞) / max(‖z_n‖∞, tiny), where (ỹ₀, z̃₀) are the starting
-  /// iterates (exactly 0) as rebuilt by the backward walk: round-off amplified by up to
-  /// |1−β|⁻¹ per inverse step. 0 for the other methods.
+  /// iterates (exactly 0) as rebuilt by the backward walk: round-off amplified by about
+  /// 1/λ_min of the linearised step (≥ |1−β|⁻¹) per inverse step. 0 for the other methods.
   double reconstruction_error = 0;
 
   std::string brief() const;
