@@ -132,7 +132,7 @@ TEST(ReversibleBackprop, AdaptiveStepsCountTheirStepTimes) {
   LinearField<double> f(2);
   const Vector<double> theta = f.default_params();
   const auto stepper = make_stepper<double>("alf", kOptions);
-  const Batch<double> y0 = initial_states(1);  // GradientProblem holds a view: keep it alive
+  const Batch<double> y0 = initial_states(1);
   MseZero<double> loss;
   const GradientProblem<double> p{f,
                                   *stepper,
