@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "revode/core/error.hpp"
+#include "dense_kernels.hpp"
 
 namespace revode {
 namespace {
@@ -23,10 +24,6 @@ template <class T>
 using ConstVectorMap = Eigen::Map<const Vector<T>>;
 template <class T>
 using VectorMap = Eigen::Map<Vector<T>>;
-
-/// Batch-1 VJPs of layers with at least this many outputs take the fused column pass; on
-/// narrower layers (the 2-row output layer) per-column calls cost more than they save.
-constexpr Index kFusedMinRows = 8;
 
 /// Wider batches run in slabs of at most this many columns. Eigen's GEMM keeps its packing
 /// workspace (about depth × columns scalars for the right-hand side) on the stack only up to
@@ -47,12 +44,16 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-/// out = W x + b·1ᵀ (out: outputs × batch). The bias is written first and the product added
-/// in place, so gemv/gemm accumulate into out without a temporary. Eigen picks gemv at
-/// batch 1 at run time and a coefficient-based product for tiny layers; measured faster than
-/// forcing lazyProduct at batch 1 (64×64 double: 212 ns vs 422 ns).
+/// out = W x + b·1ᵀ (out: outputs × batch). Batch 1 takes the hand-written kernel
+/// (dense_kernels.hpp: 64×64 double 150 ns against Eigen's gemv 212 ns). Wider batches write
+/// the bias first and add the product in place, so the GEMM accumulates into out without a
+/// temporary.
 template <class W, class X, class Out>
 void affine(const W& w, const X& x, const typename W::Scalar* bias, Out&& out) {
+  if (x.cols() == 1) {
+    dense::forward(w.data(), w.rows(), w.cols(), x.data(), bias, out.data());
+    return;
+  }
   out.colwise() = ConstVectorMap<typename W::Scalar>(bias, w.rows());
   out.noalias() += w * x;
 }
@@ -249,30 +250,18 @@ void Mlp<T>::vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const Cons
     const ConstMatrixMap<T> w(theta + s.weight_offset, s.outputs, s.inputs);
     MatrixMap<T> w_bar(theta_bar + s.weight_offset, s.outputs, s.inputs);
     VectorMap<T> b_bar(theta_bar + s.bias_offset, s.outputs);
-    if (batch == 1 && s.outputs >= kFusedMinRows) {
-      // One pass over W's columns does both halves: g_in[j] = W[:, j]·g (⊙ σ'), and
-      // W̄[:, j] += x[j] g, so W and W̄ stream through cache once (64×64 double: 860 ns vs
-      // 960 ns for gemv + outer product). x[j] is read before g_in[j] is written, so y may
-      // alias y_bar.
+    if (batch == 1) {
       const auto g1 = g.col(0);
       b_bar += g1;
       if (skip == 1) w_bar.col(0) += t * g1;
-      const T* x = l == 0 ? y.data() : hidden_[l - 1].data();
-      const T* d = l == 0 ? nullptr : derivative_[l - 1].data();
-      T* g_in = l == 0 ? y_bar.data() : cotangent_[(l - 1) % 2].data();
-      for (Index j = 0; j < n_in; ++j) {
-        const T dot = w.col(j + skip).dot(g1);
-        w_bar.col(j + skip) += x[j] * g1;
-        g_in[j] = d != nullptr ? dot * d[j] : dot;
-      }
+      dense::backward_columns(w.col(skip).data(), w_bar.col(skip).data(), s.outputs, n_in,
+                              g1.data(), l == 0 ? y.data() : hidden_[l - 1].data(),
+                              l == 0 ? nullptr : derivative_[l - 1].data(),
+                              l == 0 ? y_bar.data() : cotangent_[(l - 1) % 2].data());
       return;
     }
     const auto accumulate = [&](const auto& x) {
-      // Batch 1 spelled as a compile-time outer product: a runtime 1-deep GEMM packs panels.
-      if (batch == 1)
-        w_bar.rightCols(n_in).noalias() += g.col(0) * x.col(0).transpose();
-      else
-        w_bar.rightCols(n_in).noalias() += g * x.transpose();
+      w_bar.rightCols(n_in).noalias() += g * x.transpose();
     };
     if (l == 0)
       accumulate(y);

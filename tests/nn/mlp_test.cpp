@@ -283,6 +283,50 @@ TEST(MlpTest, WideBatchesRunInSlabsWithTheSameResult) {
   EXPECT_EQ(f.intermediate_floats(1000), 2 * 16 * 256);
 }
 
+// Batch 1 runs the hand-written kernels (src/nn/dense_kernels.hpp), wider batches Eigen's
+// GEMM, so each column of a wide call is an independent check of the batch-1 result. The
+// widths exercise every kernel branch: whole 8-packet row blocks and a partial block (70,
+// 137), leftover scalar rows (70 % 8, 13, 9), thin output layers, and column counts that
+// are and are not multiples of the four-column blocking, with and without the time column.
+template <class T>
+void expect_batch1_matches_wide(const char* widths, bool time_input, double tolerance) {
+  const Mlp<T> f(parse_mlp_spec(widths, Activation::tanh, time_input));
+  const Vector<T> theta = f.init_params(Init::pytorch_default, 21);
+  const Index dim = f.state_dim(), batch = 3;
+  std::srand(8);
+  const Batch<T> y = Batch<double>::Random(dim, batch).cast<T>();
+  const Batch<T> a = Batch<double>::Random(dim, batch).cast<T>();
+  Batch<T> dy(dim, batch), y_bar(dim, batch);
+  Vector<T> theta_bar = Vector<T>::Zero(theta.size());
+  f.eval(T(0.4), y, theta, dy);
+  f.vjp(T(0.4), y, theta, a, y_bar, theta_bar);
+  Vector<T> theta_bar_columns = Vector<T>::Zero(theta.size());
+  for (Index j = 0; j < batch; ++j) {
+    Batch<T> one(dim, 1), one_bar(dim, 1);
+    f.eval(T(0.4), y.col(j), theta, one);
+    f.vjp(T(0.4), y.col(j), theta, a.col(j), one_bar, theta_bar_columns);
+    EXPECT_LT(max_relative_error(one.template cast<double>(), dy.col(j).template cast<double>()),
+              tolerance)
+        << widths << " column " << j;
+    EXPECT_LT(max_relative_error(one_bar.template cast<double>(),
+                                 y_bar.col(j).template cast<double>()),
+              tolerance)
+        << widths << " column " << j;
+  }
+  EXPECT_LT(max_relative_error(theta_bar_columns.template cast<double>(),
+                               theta_bar.template cast<double>()),
+            tolerance)
+      << widths;
+}
+
+TEST(MlpTest, Batch1KernelsAgreeWithTheBatchedPath) {
+  for (const bool time : {false, true})
+    for (const char* widths : {"3,70,13,3", "5,137,9,5", "2,64,64,2", "1,1", "9,17,9"}) {
+      expect_batch1_matches_wide<double>(widths, time, 1e-13);
+      expect_batch1_matches_wide<float>(widths, time, 1e-5);
+    }
+}
+
 TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
   const MlpSpec spec = parse_mlp_spec("2,64,64,2");
   const Mlp<double> fd(spec);
