@@ -45,7 +45,8 @@ std::string_view trim(std::string_view s) {
 }
 
 /// out = W x + b·1ᵀ (out: outputs × batch). Batch 1 takes the hand-written kernel
-/// (dense_kernels.hpp: 64×64 double 150 ns against Eigen's gemv 212 ns). Wider batches write
+/// (dense_kernels.hpp; MLP 2→64→64→2 double eval 0.62 µs through Eigen's gemv, 0.54 µs through
+/// the kernel). Wider batches write
 /// the bias first and add the product in place, so the GEMM accumulates into out without a
 /// temporary.
 template <class W, class X, class Out>
