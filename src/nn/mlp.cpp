@@ -30,6 +30,11 @@ using VectorMap = Eigen::Map<Vector<T>>;
 /// EIGEN_STACK_ALLOCATION_LIMIT (128 KiB) and mallocs beyond it, so the slab shrinks with the
 /// widest layer; slabs keep warm calls allocation-free and in cache.
 constexpr Index kMaxSlab = 256;
+
+/// Limits that turn an absurd spec into a named error rather than a failed allocation: no
+/// layer wider than 2^20 units, no more than 2^31 parameters (16 GiB of float64).
+constexpr Index kMaxWidth = Index{1} << 20;
+constexpr Index kMaxParams = Index{1} << 31;
 constexpr Index kPackBytes = 128 * 1024;
 
 std::string join_widths(const std::vector<Index>& widths) {
@@ -82,6 +87,15 @@ void validate(const MlpSpec& spec) {
   for (std::size_t i = 0; i < w.size(); ++i)
     require(w[i] > 0, "MLP widths [{}]: width {} is {}, expected a positive integer",
             join_widths(w), i, w[i]);
+  for (std::size_t i = 0; i < w.size(); ++i)
+    require(w[i] <= kMaxWidth, "MLP widths [{}]: width {} is {}, above the limit {}",
+            join_widths(w), i, w[i], kMaxWidth);
+  // Widths ≤ 2^20 keep every product below in range of a 64-bit Index.
+  Index params = 0;
+  for (std::size_t l = 0; l + 1 < w.size(); ++l)
+    params += (w[l] + (l == 0 && spec.time_input ? 1 : 0) + 1) * w[l + 1];
+  require(params <= kMaxParams, "MLP widths [{}]: {} parameters, above the limit {}",
+          join_widths(w), params, kMaxParams);
   require(spec.rectangular || w.front() == w.back(),
           "MLP widths [{}]: first width {} differs from last width {}; the output is dy/dt, so "
           "both must equal the state dimension",

@@ -102,6 +102,7 @@ expect_error "unknown solver 'dopri7';known: euler;dopri5;tsit5" solve --solver 
 expect_error "unknown analytic field 'foo';lotka-volterra" solve --field foo
 expect_error "MLP spec;'x';positive integer" solve --field mlp:2,x,2
 expect_error "first width 2;last width 3" solve --field mlp:2,64,3
+expect_error "width 1 is 99999999999, above the limit" solve --field mlp:2,99999999999,2
 expect_error "--field 'mlp2';mlp:WIDTHS" solve --field mlp2
 expect_error "--y0 has 3 entries;expected 2" solve --field mlp:2,8,2 --y0 1,2,3
 expect_error "--y0 entry 1 is nan;finite" solve --y0 1,nan

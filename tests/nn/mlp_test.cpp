@@ -134,6 +134,8 @@ TEST(MlpSpecTest, MalformedSpecsNameTheProblem) {
   expect_error([] { parse_mlp_spec("2,0,2"); }, "width 1 is 0");
   expect_error([] { parse_mlp_spec("-2,4,-2"); }, "width 0 is -2");
   expect_error([] { parse_mlp_spec("2,64,3"); }, "first width 2 differs from last width 3");
+  expect_error([] { parse_mlp_spec("2,99999999999,2"); }, "width 1 is 99999999999, above the limit");
+  expect_error([] { parse_mlp_spec("2,1000000,1000000,2"); }, "parameters, above the limit");
   expect_error([] { Mlp<double>(MlpSpec{{3, 4}}); }, "first width 3");
 }
 

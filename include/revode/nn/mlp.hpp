@@ -25,8 +25,8 @@ struct MlpSpec {
   bool rectangular = false;
 };
 
-/// Throws revode::Error unless widths has ≥ 2 entries, all positive, and first == last
-/// (unless spec.rectangular).
+/// Throws revode::Error unless widths has ≥ 2 entries, all positive and at most 2^20, at most
+/// 2^31 parameters in all, and first == last (unless spec.rectangular).
 void validate(const MlpSpec& spec);
 
 /// Parses comma-separated widths such as "2,64,64,2" (spaces around numbers allowed) and
