@@ -30,11 +30,28 @@ template <class T>
 void ExplicitRK<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                          ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                          Batch<T>* error, bool first_stage_ready) const {
+  run_step(f, t0, t1, x0, theta, x1, tape, error, first_stage_ready, false);
+}
+
+template <class T>
+void ExplicitRK<T>::step_unchained(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
+                                   ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+                                   Batch<T>* error) const {
+  run_step(f, t0, t1, x0, theta, x1, tape, error, false, fsal_ && error == nullptr);
+}
+
+template <class T>
+void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
+                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+                             Batch<T>* error, bool first_stage_ready, bool skip_fsal_stage) const {
   const Index batch = x0.cols();
   const T h = t1 - t0;
   const int s = tableau_.stages;
   stage_state_.resize(x0.rows(), batch);
-  for (int i = 0; i < s; ++i) {
+  // An FSAL tableau's last stage has b_s = 0: it feeds only the error estimate and the next
+  // step, so a caller wanting neither may skip it.
+  const int evaluated = skip_fsal_stage ? s - 1 : s;
+  for (int i = 0; i < evaluated; ++i) {
     if (i == 0 && first_stage_ready) continue;
     auto k_i = tape.middleCols(i * batch, batch);
     if (i == 0) {

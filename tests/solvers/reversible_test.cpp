@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "revode/core/counting_field.hpp"
 #include "revode/fields/kepler.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/integrate.hpp"
@@ -91,13 +92,40 @@ TEST_P(EveryReversibleSolver, FusedReverseWritesTheForwardTape) {
   Batch<double> y0(2, 2);
   y0 << 0.4, -0.3, 1.2, 0.7;
   const Index rows = stepper->state_copies() * 2, cols = stepper->tape_cols(2);
-  Batch<double> x0(rows, 2), x1(rows, 2), back(rows, 2), tape(2, cols), tape_back(2, cols);
+  Batch<double> x0(rows, 2), x1(rows, 2), back(rows, 2);
+  // Zeroed alike: an FSAL base's trailing stage slot is never written (step_unchained).
+  Batch<double> tape = Batch<double>::Zero(2, cols), tape_back = tape;
   stepper->initialize(f, 0.1, y0, theta, x0);
   stepper->step(f, 0.1, 0.35, x0, theta, x1, tape, nullptr, false);
   stepper->reverse_step_with_tape(f, 0.1, 0.35, x1, theta, back, tape_back);
   EXPECT_LT(max_relative(back, x0), 1e-14);
   if (cols > 0) {
     EXPECT_LT(max_relative(tape_back, tape), 1e-14);
+  }
+}
+
+// An FSAL base's trailing stage feeds only an error estimate or a next base step, and
+// McCallum–Foster chains neither, so its base steps skip it unless an error is asked for.
+TEST(McCallumFosterCost, BaseStepsSkipTheUnusedFsalStage) {
+  const Mlp<double> mlp(parse_mlp_spec("2,8,2"));
+  const CountingField<double> f(mlp);
+  const Vector<double> theta = mlp.init_params(Init::glorot, 5);
+  Batch<double> y0(2, 1);
+  y0 << 0.4, -0.3;
+  for (const auto& [base, evals] : {std::pair{"dopri5", 12}, {"bosh3", 6}, {"rk4", 8}}) {
+    const auto stepper = make_reversible(std::string("reversible:") + base);
+    EXPECT_EQ(stepper->evals_per_step(), evals) << base;
+    Batch<double> x0(4, 1), x1(4, 1), back(4, 1), tape(2, stepper->tape_cols(1));
+    Batch<double> error;
+    stepper->initialize(f, 0.0, y0, theta, x0);
+    const Index before = f.nfe();
+    stepper->step(f, 0.0, 0.1, x0, theta, x1, tape, nullptr, false);
+    EXPECT_EQ(f.nfe() - before, evals) << base;
+    stepper->step(f, 0.0, 0.1, x0, theta, x1, tape, &error, false);
+    EXPECT_EQ(f.nfe() - before, 2 * evals + (std::string(base) == "rk4" ? 0 : 1)) << base;
+    stepper->reverse_step(f, 0.0, 0.1, x1, theta, back);
+    EXPECT_EQ(f.nfe() - before, 3 * evals + (std::string(base) == "rk4" ? 0 : 1)) << base;
+    EXPECT_LT(max_relative(back, x0), 1e-14) << base;
   }
 }
 

@@ -28,6 +28,13 @@ class ExplicitRK final : public Stepper<T> {
             BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
             bool first_stage_ready) const override;
   void carry_fsal(BatchRef<T> tape) const override;
+  /// step() for a caller that never carries the FSAL stage into a next step (McCallum–Foster's
+  /// base steps, forwards and in reconstruction): unless an error estimate is asked for, the
+  /// trailing FSAL stage feeds nothing, so it is not evaluated (dopri5 7 → 6 evaluations,
+  /// bosh3 4 → 3) and its tape slot is left as it was. step_vjp never reads that slot.
+  void step_unchained(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
+                      ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+                      Batch<T>* error) const;
   void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
                 ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
@@ -38,6 +45,10 @@ class ExplicitRK final : public Stepper<T> {
   /// every stage goes through).
   void stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape, Index batch,
                    BatchRef<T> out) const;
+  /// step()'s body; `skip_fsal_stage` leaves out the trailing FSAL stage (step_unchained).
+  void run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
+                BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool first_stage_ready,
+                bool skip_fsal_stage) const;
 
   ButcherTableau tableau_;
   bool fsal_;

@@ -42,12 +42,12 @@ void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
   const Index dim = f.state_dim(), batch = x0.cols(), cols = base_.tape_cols(batch);
   auto y1 = x1.topRows(dim);
   phi_.resize(dim, batch);
-  base_.step(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols), nullptr,
-             false);
+  base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
+                       nullptr);
   y1 = T(coupling_) * (x0.topRows(dim) - x0.bottomRows(dim)) + phi_;
   tape.leftCols(batch) = y1;
   // The base step runs from t1 back to t0, i.e. with step −h.
-  base_.step(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), error, false);
+  base_.step_unchained(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), error);
   x1.bottomRows(dim) = x0.bottomRows(dim) + (y1 - phi_);
 }
 
@@ -60,9 +60,9 @@ void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T 
   auto z0 = x0.bottomRows(dim);
   phi_.resize(dim, batch);
   tape.leftCols(batch) = y1;
-  base_.step(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), nullptr, false);
+  base_.step_unchained(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), nullptr);
   z0 = x1.bottomRows(dim) - (y1 - phi_);
-  base_.step(f, t0, t1, z0, theta, phi_, tape.middleCols(batch, cols), nullptr, false);
+  base_.step_unchained(f, t0, t1, z0, theta, phi_, tape.middleCols(batch, cols), nullptr);
   x0.topRows(dim) = (y1 - phi_) / T(coupling_) + z0;
 }
 

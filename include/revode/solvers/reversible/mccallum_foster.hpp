@@ -41,7 +41,9 @@ class McCallumFoster final : public ReversibleStepper<T> {
   std::string name() const override;
   int order() const override { return base_.order(); }
   int error_order() const override { return base_.error_order(); }
-  int evals_per_step() const override { return 2 * base_.tableau().stages; }
+  /// Two base steps, each without the trailing FSAL stage of an FSAL base (base().step_unchained;
+  /// an adaptive step evaluates it once more, for the error estimate).
+  int evals_per_step() const override { return 2 * base_.evals_per_step(); }
   int state_copies() const override { return 2; }
   Index tape_cols(Index batch) const override { return batch + 2 * base_.tape_cols(batch); }
 
