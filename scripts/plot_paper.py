@@ -1,5 +1,5 @@
-"""Plots `revode bench paper`: training time and best loss per method for each experiment
-(reversible vs checkpointing with C slots), from the CSV the command writes."""
+"""Plots `revode bench paper`: training time and final loss (mean ± std over the seeds) per
+method for each experiment (reversible vs checkpointing with C slots), from its CSV."""
 import csv
 import sys
 from collections import defaultdict
@@ -26,8 +26,9 @@ for column, (experiment, rows) in enumerate(runs.items()):
     axes[0][column].bar(labels, [float(r["seconds"]) for r in rows], color=colours)
     axes[0][column].set_title(f"{experiment} ({rows[0]['iterations']} iterations)")
     axes[0][column].set_ylabel("training time (s)")
-    axes[1][column].bar(labels, [float(r["best_loss"]) for r in rows], color=colours)
-    axes[1][column].set_ylabel("best loss")
+    axes[1][column].bar(labels, [float(r["final_loss"]) for r in rows],
+                        yerr=[float(r["final_loss_std"]) for r in rows], capsize=3, color=colours)
+    axes[1][column].set_ylabel(f"final loss (seeds: {rows[0]['seeds']})")
     axes[1][column].set_yscale("log")
     for ax in axes[:, column]:
         ax.tick_params(axis="x", labelrotation=45)

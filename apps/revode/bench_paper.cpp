@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <tuple>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -29,35 +31,53 @@ namespace {
 struct PaperOptions {
   std::string experiment = "all";
   int repeats = 1;
+  int seeds = 1;  // initial parameters from seeds 0 … seeds − 1
   Index iterations = 0;  // 0: the published count
   std::string out = "paper-bench";
 };
 
-/// The published comparison: checkpoint counts C and the published minutes (NaN: not given).
+/// The published comparison: checkpoint counts C, the published minutes (NaN: not given) and
+/// the published losses (the paper's mean over a few seeds: final loss for the white dwarf and
+/// the oscillator, best loss for the pendulum).
 struct Experiment {
   std::string dataset;
   std::vector<Index> checkpoints;
   double reversible_minutes;
   std::vector<double> checkpoint_minutes;
+  std::string reversible_loss, checkpoint_loss;
 };
 
 const std::vector<Experiment>& experiments() {
   static const std::vector<Experiment> list{
-      {"white-dwarf", {2, 4, 8, 16, 32, 44}, 1.7, {280, 30.3, 10.6, 9.6, 8.7, 5.5}},
-      {"oscillator", {2, 4, 8, 16, 31}, 14.3, {632, NAN, NAN, NAN, 36.6}},
-      {"pendulum", {2, 4, 8, 16, 32}, 21.9, {818, 135, 82.8, 70.8, 62.4}},
+      {"white-dwarf", {2, 4, 8, 16, 32, 44}, 1.7, {280, 30.3, 10.6, 9.6, 8.7, 5.5}, "0.9e-4",
+       "0.9e-4"},
+      {"oscillator", {2, 4, 8, 16, 31}, 14.3, {632, NAN, NAN, NAN, 36.6}, "1.0e-3", "1.0e-3"},
+      {"pendulum", {2, 4, 8, 16, 32}, 21.9, {818, 135, 82.8, 70.8, 62.4}, "8.3e-3",
+       "7.8–12.8e-3"},
   };
   return list;
+}
+
+/// Mean and population standard deviation (the paper's ± convention).
+std::pair<double, double> mean_and_std(const std::vector<double>& v) {
+  double mean = 0, square = 0;
+  for (const double x : v) mean += x / double(v.size());
+  for (const double x : v) square += (x - mean) * (x - mean) / double(v.size());
+  return {mean, std::sqrt(square)};
 }
 
 struct Row {
   std::string experiment, method, solver;
   Index effective_checkpoints = 0;
   Index iterations = 0;
-  double best_loss = 0, final_loss = 0, seconds = 0;  // seconds: median over the repeats
+  int seeds = 1;
+  // Losses: mean and population standard deviation over the seeds. Seconds: median over
+  // seeds × repeats.
+  double best_loss = 0, best_loss_std = 0, final_loss = 0, final_loss_std = 0, seconds = 0;
   Index stored_floats = 0;
   double peak_rss_mib = 0;
   double published_minutes = NAN;
+  std::string published_loss;
 };
 
 /// Trains in a child process; returns its summary and sets `peak_rss_kib` from wait4.
@@ -105,23 +125,40 @@ nlohmann::json train_in_child(const Dataset& data, const TrainSettings& settings
 }
 
 Row measure(const Dataset& data, TrainSettings s, const std::string& method, Index effective,
-            double published, int repeats) {
+            const PaperOptions& o) {
   s.method = method;
-  Row row{data.name, method, effective_solver(s), effective, s.iterations};
-  row.published_minutes = published;
-  std::vector<double> seconds;
-  for (int r = 0; r < repeats; ++r) {
-    long rss = 0;
-    const nlohmann::json j = train_in_child(data, s, rss);
-    seconds.push_back(j["seconds"].get<double>());
-    row.best_loss = j["best_loss"].get<double>();
-    row.final_loss = j["final_loss"].get<double>();
-    row.stored_floats = j["stored_floats"].get<Index>();
-    row.peak_rss_mib = std::max(row.peak_rss_mib, double(rss) / 1024.0);
+  Row row;
+  row.experiment = data.name;
+  row.method = method;
+  row.solver = effective_solver(s);
+  row.effective_checkpoints = effective;
+  row.iterations = s.iterations;
+  row.seeds = o.seeds;
+  std::vector<double> seconds, best, final;
+  for (int seed = 0; seed < o.seeds; ++seed) {
+    s.seed = std::uint64_t(seed);
+    for (int r = 0; r < o.repeats; ++r) {
+      long rss = 0;
+      const nlohmann::json j = train_in_child(data, s, rss);
+      seconds.push_back(j["seconds"].get<double>());
+      if (r == 0) {  // repeats of a seed give the same losses, bit for bit
+        best.push_back(j["best_loss"].get<double>());
+        final.push_back(j["final_loss"].get<double>());
+      }
+      row.stored_floats = std::max(row.stored_floats, j["stored_floats"].get<Index>());
+      row.peak_rss_mib = std::max(row.peak_rss_mib, double(rss) / 1024.0);
+    }
   }
+  std::tie(row.best_loss, row.best_loss_std) = mean_and_std(best);
+  std::tie(row.final_loss, row.final_loss_std) = mean_and_std(final);
   std::sort(seconds.begin(), seconds.end());
   row.seconds = seconds[seconds.size() / 2];
   return row;
+}
+
+/// "1.234e-04", or "1.234e-04 ± 5.6e-05" over several seeds.
+std::string loss_text(double mean, double std, int seeds) {
+  return seeds > 1 ? fmt::format("{:.3e} ± {:.1e}", mean, std) : fmt::format("{:.3e}", mean);
 }
 
 std::string published_text(double minutes) {
@@ -133,26 +170,34 @@ void write_outputs(const std::vector<Row>& rows, const PaperOptions& o) {
   const std::string csv_path = o.out + "/paper.csv", md_path = o.out + "/paper.md";
   std::ofstream csv(csv_path), md(md_path);
   require(csv.good() && md.good(), "bench paper: cannot write into '{}'", o.out);
-  csv << "experiment,method,solver,effective_checkpoints,iterations,best_loss,final_loss,"
-         "seconds,stored_floats,peak_rss_mib,published_minutes\n";
-  md << "| experiment | method | solver | effective checkpoints | iterations | best loss | "
-        "final loss | seconds | × reversible | stored floats | peak RSS (MiB) | published |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  csv << "experiment,method,solver,effective_checkpoints,iterations,seeds,best_loss,best_loss_std,"
+         "final_loss,final_loss_std,seconds,stored_floats,peak_rss_mib,published_minutes,"
+         "published_loss\n";
+  md << "| experiment | method | solver | effective checkpoints | iterations | seeds | best loss | "
+        "final loss | seconds | × reversible | stored floats | peak RSS (MiB) | published time | "
+        "published loss |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   double reversible_seconds = NAN;
   for (const Row& r : rows) {
     if (r.method == "reversible") reversible_seconds = r.seconds;
-    csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", r.experiment, r.method, r.solver,
-                       r.effective_checkpoints, r.iterations, r.best_loss, r.final_loss,
-                       r.seconds, r.stored_floats, r.peak_rss_mib,
-                       std::isnan(r.published_minutes) ? "" : fmt::format("{}", r.published_minutes));
-    md << fmt::format("| {} | {} | {} | {} | {} | {:.3e} | {:.3e} | {:.3f} | {:.2f} | {} | {:.1f} | "
-                      "{} |\n",
+    csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.experiment, r.method,
+                       r.solver, r.effective_checkpoints, r.iterations, r.seeds, r.best_loss,
+                       r.best_loss_std, r.final_loss, r.final_loss_std, r.seconds,
+                       r.stored_floats, r.peak_rss_mib,
+                       std::isnan(r.published_minutes) ? "" : fmt::format("{}", r.published_minutes),
+                       r.published_loss);
+    md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.2f} | {} | {:.1f} | "
+                      "{} | {} |\n",
                       r.experiment, r.method, r.solver, r.effective_checkpoints, r.iterations,
-                      r.best_loss, r.final_loss, r.seconds, r.seconds / reversible_seconds,
-                      r.stored_floats, r.peak_rss_mib, published_text(r.published_minutes));
+                      r.seeds, loss_text(r.best_loss, r.best_loss_std, r.seeds),
+                      loss_text(r.final_loss, r.final_loss_std, r.seeds), r.seconds,
+                      r.seconds / reversible_seconds, r.stored_floats, r.peak_rss_mib,
+                      published_text(r.published_minutes), r.published_loss);
   }
-  md << "\nEffective checkpoints as the paper counts them (reversible: 2, the states Y and Z); "
-        "'published' is the whole training in the paper, on its machine.\n";
+  md << "\nLosses: mean ± population standard deviation over the seeds (initial parameters); "
+        "seconds: the median run. Effective checkpoints as the paper counts them (reversible: 2, "
+        "the states Y and Z); 'published' is the paper's whole training on its machine and its "
+        "loss (final loss for the white dwarf and the oscillator, best loss for the pendulum).\n";
   csv.close();  // the plot script reads it
   md.close();
   std::ifstream back(md_path);
@@ -163,6 +208,7 @@ void write_outputs(const std::vector<Row>& rows, const PaperOptions& o) {
 
 void run_paper(const PaperOptions& o) {
   require(o.repeats >= 1, "--repeats {}; required: >= 1", o.repeats);
+  require(o.seeds >= 1, "--seeds {}; required: >= 1", o.seeds);
   require(o.iterations >= 0, "--iterations {}; required: >= 1 (or 0 for the published count)",
           o.iterations);
   std::vector<Row> rows;
@@ -173,18 +219,26 @@ void run_paper(const PaperOptions& o) {
     const Dataset data = make_dataset(e.dataset);
     TrainSettings s = data.suggested;
     if (o.iterations > 0) s.iterations = o.iterations;
-    fmt::print("{}: {} iterations per run, {} run(s) each\n", e.dataset, s.iterations, o.repeats);
+    fmt::print("{}: {} iterations per run, seeds 0…{}, {} run(s) each\n", e.dataset, s.iterations,
+               o.seeds - 1, o.repeats);
     std::fflush(stdout);
     const auto report = [&](const Row& r) {
       rows.push_back(r);
-      fmt::print("  {:<14} {:<22} best loss {:.3e}  {:8.3f} s  stored {:>8}  RSS {:.1f} MiB\n",
-                 r.method, r.solver, r.best_loss, r.seconds, r.stored_floats, r.peak_rss_mib);
+      fmt::print("  {:<14} {:<22} final loss {:<20} {:8.3f} s  stored {:>8}  RSS {:.1f} MiB\n",
+                 r.method, r.solver, loss_text(r.final_loss, r.final_loss_std, r.seeds), r.seconds,
+                 r.stored_floats, r.peak_rss_mib);
       std::fflush(stdout);
     };
-    report(measure(data, s, "reversible", 2, e.reversible_minutes, o.repeats));
-    for (std::size_t i = 0; i < e.checkpoints.size(); ++i)
-      report(measure(data, s, fmt::format("checkpoint:{}", e.checkpoints[i]), e.checkpoints[i],
-                     e.checkpoint_minutes[i], o.repeats));
+    Row reversible = measure(data, s, "reversible", 2, o);
+    reversible.published_minutes = e.reversible_minutes;
+    reversible.published_loss = e.reversible_loss;
+    report(reversible);
+    for (std::size_t i = 0; i < e.checkpoints.size(); ++i) {
+      Row r = measure(data, s, fmt::format("checkpoint:{}", e.checkpoints[i]), e.checkpoints[i], o);
+      r.published_minutes = e.checkpoint_minutes[i];
+      r.published_loss = e.checkpoint_loss;
+      report(r);
+    }
   }
   require(found, "--experiment '{}': expected white-dwarf, oscillator, pendulum or all",
           o.experiment);
@@ -199,7 +253,11 @@ void add_bench_paper_command(CLI::App& bench) {
       "paper", "Reversible vs checkpointed training on the published experiments (§6)");
   c->add_option("--experiment", o->experiment, "white-dwarf, oscillator, pendulum or all")
       ->capture_default_str();
-  c->add_option("--repeats", o->repeats, "runs per configuration (the median time counts)")
+  c->add_option("--repeats", o->repeats, "runs per configuration and seed (the median time counts)")
+      ->capture_default_str();
+  c->add_option("--seeds", o->seeds,
+                "train from the initial parameters of seeds 0…K-1; losses are reported as mean ± "
+                "std (the paper used 3 seeds for the white dwarf, 6 and 5 for the others)")
       ->capture_default_str();
   c->add_option("--iterations", o->iterations,
                 "training iterations per run (default: the published 1000 / 10,000)");

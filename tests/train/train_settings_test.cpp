@@ -79,9 +79,9 @@ TEST(TrainSettings, ConfigFileAndDatasetKey) {
 TEST(TrainSettings, ValidationNamesTheSetting) {
   TrainSettings s = make_dataset("oscillator").suggested;
   s.method = "reversible";
-  EXPECT_EQ(effective_solver(s), "reversible:midpoint");
+  EXPECT_EQ(effective_solver(s), "reversible:ralston3");
   s.method = "checkpoint:8";
-  EXPECT_EQ(effective_solver(s), "midpoint");
+  EXPECT_EQ(effective_solver(s), "ralston3");
   s.method = "magic";
   EXPECT_THROW(validate(s), Error);
   s.method = "backprop";
