@@ -42,13 +42,13 @@ struct Workspace {
 };
 
 /// Forward observer: the schedule's first sweep (stores), the step times when they are not
-/// known in advance, the save cotangents, and the last step's states and tape.
+/// known in advance, the loss value, and the last step's states and tape.
 template <class T>
 class ForwardSweep final : public SolveObserver<T> {
  public:
   ForwardSweep(CheckpointSchedule& schedule, StepSequence& times, Workspace<T>& work,
                const Loss<T>& loss, const SaveAt& save_at)
-      : recorder(loss, save_at), schedule_(schedule), times_(times), work_(work) {}
+      : loss_value(loss, save_at), schedule_(schedule), times_(times), work_(work) {}
 
   void on_step(const StepRecord<T>& step) override {
     if (!times_.known_in_advance()) times_.record(step.t1);
@@ -63,9 +63,9 @@ class ForwardSweep final : public SolveObserver<T> {
       work_.current_step = step.n;
     }
   }
-  void on_save(const SaveRecord<T>& save) override { recorder.record(save); }
+  void on_save(const SaveRecord<T>& save) override { loss_value.record(save); }
 
-  LossRecorder<T> recorder;
+  LossValue<T> loss_value;
 
  private:
   CheckpointSchedule& schedule_;
@@ -106,12 +106,13 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
   ForwardSweep<T> sweep(*schedule, times, work, p.loss, p.save_at);
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, sweep);
-  result.loss = sweep.recorder.finish(dim, batch);
-  result.ts = sweep.recorder.times();
+  result.loss = sweep.loss_value.finish(dim, batch);
+  result.ts = sweep.loss_value.times();
   schedule->end_forward(times.steps());
 
   CountingField<T> f(p.field);
-  StepAdjoint<T> walk(p, f, sweep.recorder.cotangents());
+  SaveWalk<T> saves(p, f, sweep.loss_value);
+  StepAdjoint<T> walk(p, f, saves);
   using Kind = ScheduleAction::Kind;
   bool first = true;
   Index recomputed = 0;
@@ -141,7 +142,7 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
           ++recomputed;
         }
         first = false;
-        walk.step_vjp(n, times[n], times[n + 1], work.current, work.next, work.tape);
+        walk.step_vjp(times[n], times[n + 1], work.current, work.next, work.tape);
         work.current_step = -1;
         break;
       }
@@ -155,8 +156,8 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
   result.stats.nfe += f.nfe();
   result.stats.nvjp += f.nvjp();
   result.stats.recomputed_steps = recomputed;
-  result.stats.stored_floats = work.floats() + times.stored_floats() +
-                               sweep.recorder.stored_floats() + p.field.intermediate_floats(batch);
+  result.stats.stored_floats = work.floats() + times.stored_floats() + saves.stored_floats() +
+                               p.field.intermediate_floats(batch);
   return result;
 }
 

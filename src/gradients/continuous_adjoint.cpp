@@ -10,7 +10,8 @@
 #include <utility>
 
 #include "revode/core/counting_field.hpp"
-#include "revode/gradients/save_cotangents.hpp"
+#include "revode/gradients/recomputed_cotangents.hpp"
+#include "revode/solvers/fixed_grid.hpp"
 
 namespace revode {
 namespace {
@@ -52,16 +53,17 @@ class AugmentedField final : public VectorField<T> {
   Index dim_, batch_;
 };
 
-/// Forward observer: the save cotangents and the saved states (z is reset to them).
+/// Forward observer: the loss value and the saved states (z is reset to them, and each
+/// save's cotangent is recomputed from its state on the way back).
 template <class T>
 class KeepSaves final : public SolveObserver<T> {
  public:
-  KeepSaves(const Loss<T>& loss, const SaveAt& save_at) : recorder(loss, save_at) {}
+  KeepSaves(const Loss<T>& loss, const SaveAt& save_at) : loss_value(loss, save_at) {}
   void on_save(const SaveRecord<T>& save) override {
-    recorder.record(save);
+    loss_value.record(save);
     ys.emplace_back(save.y);
   }
-  LossRecorder<T> recorder;
+  LossValue<T> loss_value;
   std::vector<Batch<T>> ys;
 };
 
@@ -120,8 +122,8 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
   KeepSaves<T> saved(p.loss, p.save_at);
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, saved);
-  result.loss = saved.recorder.finish(dim, batch);
-  result.ts = saved.recorder.times();
+  result.loss = saved.loss_value.finish(dim, batch);
+  result.ts = saved.loss_value.times();
 
   // The backward solve: fixed steps of the forward size, or adaptive steps with the forward
   // options and this method's tolerances (and seminorm); dt0 is left to the heuristic, since a
@@ -140,18 +142,28 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
 
   CountingField<T> counted(p.field);
   const AugmentedField<T> augmented(counted, batch);
-  const auto& saves = saved.recorder.cotangents();
+  const std::vector<double>& save_times = result.ts;
   const Index block = dim * batch;
   Batch<T> u = Batch<T>::Zero(augmented.state_dim(), 1);
   auto z = [&]() { return Eigen::Map<Batch<T>>(u.data(), dim, batch); };
   auto a = [&]() { return Eigen::Map<Batch<T>>(u.data() + block, dim, batch); };
   // A save at the initial time holds y0 itself, whatever its recorded time within the snap.
-  auto time_of = [&](std::size_t k) { return saves[k].step < 0 ? p.t0 : saves[k].t; };
+  const TimeAxis axis(p.t0, p.t1);
+  auto time_of = [&](std::size_t k) {
+    return axis.beyond(save_times[k], p.t0) ? save_times[k] : p.t0;
+  };
+  // a += scale · ∂ℓ_k/∂y at the saved state y_k.
+  Batch<T> y_bar(dim, batch);
+  auto add_cotangent = [&](std::size_t k) {
+    (void)p.loss.term(Index(k), save_times[k], saved.ys[k], y_bar);
+    a() += T(saved.loss_value.scale()) * y_bar;
+  };
   Batch<T> u_end;  // not u itself: integrate reads its initial state from u
   KeepEnd<T> end(u_end);
-  std::size_t k = saves.size() - 1;
+  std::size_t k = save_times.size() - 1;
   z() = saved.ys[k];
-  a() = saves[k].y_bar;
+  a().setZero();
+  add_cotangent(k);
   for (double t = time_of(k);;) {
     const double target = k > 0 ? time_of(k - 1) : p.t0;
     if (target != t) {
@@ -163,7 +175,7 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
     if (k == 0) break;
     --k;
     z() = saved.ys[k];
-    a() += saves[k].y_bar;
+    add_cotangent(k);
   }
   result.grad_y0 = a();
   result.grad_params = u.col(0).segment(2 * block, params);
@@ -171,8 +183,8 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
   result.stats.nfe += counted.nfe();
   result.stats.nvjp += counted.nvjp();
   const Index stage_floats = p.stepper.tape_cols(1) * augmented.state_dim();
-  result.stats.stored_floats = saved.recorder.stored_floats() + Index(saved.ys.size()) * block +
-                               u.size() + stage_floats + p.field.intermediate_floats(batch);
+  result.stats.stored_floats = Index(saved.ys.size()) * block + y_bar.size() + u.size() +
+                               stage_floats + p.field.intermediate_floats(batch);
   return result;
 }
 

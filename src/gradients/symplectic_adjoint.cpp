@@ -24,19 +24,19 @@ std::array<std::array<double, kMaxStages>, kMaxStages> symplectic_partner(const 
 namespace {
 
 /// Forward observer: y_n at the start of every step and y_N, the step times when they are
-/// not known in advance, and the save cotangents.
+/// not known in advance, and the loss value.
 template <class T>
 class StoreStates final : public SolveObserver<T> {
  public:
   StoreStates(Index dim, Index batch, StepSequence& times, const Loss<T>& loss,
               const SaveAt& save_at)
-      : recorder(loss, save_at), dim_(dim), batch_(batch), times_(times) {}
+      : loss_value(loss, save_at), dim_(dim), batch_(batch), times_(times) {}
   void on_step(const StepRecord<T>& step) override {
     if (!times_.known_in_advance()) times_.record(step.t1);
     push(step.x0);
     last_ = step.x1;
   }
-  void on_save(const SaveRecord<T>& save) override { recorder.record(save); }
+  void on_save(const SaveRecord<T>& save) override { loss_value.record(save); }
   /// y_n for n = 0 … N.
   Eigen::Map<const Batch<T>> state(Index n) const {
     if (n * dim_ * batch_ == Index(data_.size())) return {last_.data(), dim_, batch_};
@@ -44,7 +44,7 @@ class StoreStates final : public SolveObserver<T> {
   }
   Index floats() const { return Index(data_.size()) + last_.size(); }
 
-  LossRecorder<T> recorder;
+  LossValue<T> loss_value;
 
  private:
   void push(ConstBatchRef<T> y) {
@@ -151,15 +151,16 @@ GradientResult<T> SymplecticAdjoint<T>::compute(const GradientProblem<T>& p) con
   StoreStates<T> store(dim, batch, times, p.loss, p.save_at);
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);
-  result.loss = store.recorder.finish(dim, batch);
-  result.ts = store.recorder.times();
+  result.loss = store.loss_value.finish(dim, batch);
+  result.ts = store.loss_value.times();
 
   CountingField<T> f(p.field);
-  StepAdjoint<T> walk(p, f, store.recorder.cotangents());
+  SaveWalk<T> saves(p, f, store.loss_value);
+  StepAdjoint<T> walk(p, f, saves);
   StageAdjoint<T> stages(rk->tableau(), dim, batch);
   for (Index n = times.steps() - 1; n >= 0; --n) {
     const double t0 = times[n], t1 = times[n + 1];
-    walk.add_saves(n, t0, t1, store.state(n), store.state(n + 1));
+    walk.add_saves(t0, t1, store.state(n), store.state(n + 1));
     stages.run(f, t0, t1, store.state(n), p.theta, walk.x1_bar(), walk.x0_bar(), walk.theta_bar());
     walk.finish_step();
   }
@@ -170,7 +171,7 @@ GradientResult<T> SymplecticAdjoint<T>::compute(const GradientProblem<T>& p) con
   result.stats.nvjp += f.nvjp();
   result.stats.recomputed_steps = times.steps();
   result.stats.stored_floats = store.floats() + times.stored_floats() + stages.floats() +
-                               store.recorder.stored_floats() + p.field.intermediate_floats(batch);
+                               saves.stored_floats() + p.field.intermediate_floats(batch);
   return result;
 }
 

@@ -17,10 +17,11 @@ namespace {
 
 struct Problem {
   Problem() : field(parse_mlp_spec("2,8,2")), theta(field.init_params(Init::pytorch_default, 3)) {}
-  GradientResult<double> run(const std::string& spec, Index steps, Index batch = 1) const {
+  GradientResult<double> run(const std::string& spec, Index steps, Index batch = 1,
+                             const SaveAt& save_at = SaveAt::final_time(1.0)) const {
     const Batch<double> y0 = Batch<double>::Constant(2, batch, 0.5);
-    const GradientProblem<double> p{field, rk, FixedSteps{steps}, SaveAt::final_time(1.0),
-                                    0.0, 1.0, y0, theta, loss};
+    const GradientProblem<double> p{field, rk, FixedSteps{steps}, save_at, 0.0, 1.0, y0, theta,
+                                    loss};
     return make_gradient_method<double>(spec)->compute(p);
   }
   Mlp<double> field;
@@ -54,6 +55,21 @@ TEST(CheckpointAnodeSymplecticAdjointMemory, GrowsWithTheNumberOfStepsAsExpected
   for (const auto& [spec, f] : floats)
     EXPECT_LE(f.second, floats["backprop"].second) << spec;
   EXPECT_GT(floats["backprop"].second, 4 * floats["symplectic"].second);
+}
+
+// With the loss at every step, only direct backprop keeps the forward's cotangents (one state
+// per save); the methods that re-run or rebuild steps recompute them on the way back.
+TEST(CheckpointAnodeSymplecticAdjointMemory, LossAtEveryStepAddsNoPerSaveMemory) {
+  const Problem p;
+  const Index batch = 4, state = 2 * batch, stages = 4;
+  auto growth = [&](const std::string& spec) {
+    return p.run(spec, 1000, batch, SaveAt::every_step()).stats.stored_floats -
+           p.run(spec, 100, batch, SaveAt::every_step()).stats.stored_floats;
+  };
+  EXPECT_EQ(growth("backprop"), 900 * (state * (2 + stages) + 2));
+  EXPECT_EQ(growth("anode"), 900 * state);
+  EXPECT_EQ(growth("symplectic"), 900 * state);
+  EXPECT_EQ(growth("checkpoint:8"), 0);
 }
 
 TEST(CheckpointAnodeSymplecticAdjointMemory, AdaptiveStepsCostOneTimePerStep) {

@@ -75,8 +75,8 @@ TEST_P(ReversibleMatchesBackprop, OnAnMlpField) {
   RecordProperty("grad_params_rel_error", fmt::format("{:.3e}", e_theta));
   RecordProperty("grad_y0_rel_error", fmt::format("{:.3e}", e_y0));
   RecordProperty("reconstruction_error", fmt::format("{:.3e}", r.stats.reconstruction_error));
-  EXPECT_LE(e_theta, 1e-8);
-  EXPECT_LE(e_y0, 1e-8);
+  EXPECT_LE(e_theta, 1e-10);  // measured ≤ 1.3e-14
+  EXPECT_LE(e_y0, 1e-10);
   EXPECT_NEAR(r.loss, reference.loss, 1e-14 * std::abs(reference.loss));
   EXPECT_EQ(r.ts, reference.ts);
   EXPECT_EQ(r.stats.steps, reference.stats.steps);

@@ -12,7 +12,7 @@
 /// reconstruction of z can drift from the forward trajectory (stiff, dissipative or chaotic f).
 /// Its error falls as the backward tolerances tighten (tests/gradients/continuous_adjoint_test).
 /// Memory: constant in the number of steps (the augmented state and one step's stages), plus
-/// the saved forward states and their cotangents.
+/// the saved forward states (each save's cotangent is recomputed from its state).
 #pragma once
 
 #include <optional>

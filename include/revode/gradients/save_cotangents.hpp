@@ -21,6 +21,8 @@ struct SaveCotangent {
 
 /// Evaluates the loss term at every save as the forward solve reports it, keeping the
 /// cotangents (K·dim·batch scalars) and the times; the loss value is scaled once K is known.
+/// Direct backprop's; the methods that re-run or rebuild steps recompute the cotangents on
+/// the way back instead (recomputed_cotangents.hpp).
 template <class T>
 class LossRecorder {
  public:

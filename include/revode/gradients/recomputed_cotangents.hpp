@@ -1,0 +1,88 @@
+/// Loss cotangents recomputed on the way back instead of kept from the forward solve: the
+/// forward pass sums the loss value only (LossValue), and the backward walk finds the saves
+/// that fell in each step and evaluates ∂ℓ_k/∂y_k on the states it holds at the step's ends
+/// (SaveWalk). Methods that rebuild or re-run every step — reversible backprop, checkpointing,
+/// the symplectic adjoint — thereby keep no per-save memory, so with the loss at every step
+/// their memory stays what their states need (O(1), O(C)). Direct backprop keeps the
+/// forward's cotangents (LossRecorder), which makes it an independent reference for these.
+#pragma once
+
+#include <vector>
+
+#include "revode/gradients/gradient_method.hpp"
+#include "revode/gradients/save_cotangents.hpp"
+#include "revode/solvers/fixed_grid.hpp"
+
+namespace revode {
+
+/// Forward half: Σ_k ℓ_k and the save times, as `integrate` reports the saves.
+template <class T>
+class LossValue {
+ public:
+  /// Checks the number of saves against the loss up front when it is known before the solve.
+  LossValue(const Loss<T>& loss, const SaveAt& save_at);
+  void record(const SaveRecord<T>& save);
+  /// Checks the number of saves; sets scale() and returns the loss, scale · Σ_k ℓ_k.
+  double finish(Index dim, Index batch);
+
+  double scale() const { return scale_; }
+  const std::vector<double>& times() const { return times_; }
+
+ private:
+  const Loss<T>& loss_;
+  double sum_ = 0, scale_ = 1;
+  std::vector<double> times_;
+  Batch<T> y_bar_;  // ℓ_k's gradient, computed by term() and discarded
+};
+
+/// Backward half: the saves `integrate` emitted, step by step from the last, with their
+/// cotangents scale · ∂ℓ_k/∂y_k recomputed from the step's end states. The save-to-step
+/// assignment mirrors `integrate`: SaveAt::every_step puts save n + 1 at the end of step n;
+/// a list of times puts each time in the step it falls in (at its end when the solve lands
+/// there, inside it through the Hermite interpolant with dense output), and times within
+/// the snap tolerance of t0 at the initial state.
+template <class T>
+class SaveWalk {
+ public:
+  /// `value` is the forward half, finished (its scale and number of saves); `f` is the field
+  /// the dense saves' evaluations and VJPs go through (a CountingField).
+  SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f, const LossValue<T>& value);
+
+  /// Adds the cotangents of the saves in step (ta → tb), whose state blocks are y0 → y1,
+  /// newest first: an endpoint save to y1_bar; a dense save to both y0_bar and y1_bar (one
+  /// evaluation and one VJP of f at each end). `tape`, when it has columns, is the step's
+  /// tape, whose first stage may give f(ta, y0) for free. Steps must come last to first.
+  void add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
+                      ConstBatchRef<T> tape, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
+                      VectorRef<T> theta_bar);
+  /// The saves left, at the initial time (y = y0), into y0_bar. Call once, after every step.
+  void add_initial_saves(BatchRef<T> y0_bar);
+  /// Scalars held at the peak: the cotangent, and for dense output f at both ends, the
+  /// interpolated state and the VJP scratch.
+  Index stored_floats() const;
+
+ private:
+  /// Save k at time t in step (ta, tb): its cotangent into the step's end adjoints.
+  void add_save(Index k, double t, double ta, double tb, ConstBatchRef<T> y0,
+                ConstBatchRef<T> y1, ConstBatchRef<T> tape, BatchRef<T> y0_bar,
+                BatchRef<T> y1_bar, VectorRef<T> theta_bar);
+  /// save_.y_bar = scale · ∂ℓ_k/∂y at y.
+  void cotangent(Index k, double t, ConstBatchRef<T> y);
+
+  const GradientProblem<T>& p_;
+  const VectorField<T>& f_;
+  double scale_;
+  TimeAxis axis_;
+  Index dim_, batch_;
+  Index next_save_;  ///< the newest save not yet added (k), −1 once all are
+  bool have_ends_ = false;
+  SaveCotangent<T> save_{0.0, 0, 1.0, Batch<T>()};
+  Batch<T> f0_, f1_, dense_y_, scratch_;
+};
+
+extern template class LossValue<float>;
+extern template class LossValue<double>;
+extern template class SaveWalk<float>;
+extern template class SaveWalk<double>;
+
+}  // namespace revode

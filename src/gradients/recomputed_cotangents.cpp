@@ -1,0 +1,108 @@
+/// Loss cotangents recomputed on the way back (see recomputed_cotangents.hpp).
+#include "revode/gradients/recomputed_cotangents.hpp"
+
+#include "revode/core/error.hpp"
+
+namespace revode {
+
+template <class T>
+LossValue<T>::LossValue(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss) {
+  if (!save_at.steps) loss.check_saves(Index(save_at.ts.size()));
+}
+
+template <class T>
+void LossValue<T>::record(const SaveRecord<T>& save) {
+  y_bar_.resize(save.y.rows(), save.y.cols());
+  sum_ += loss_.term(save.k, save.t, save.y, y_bar_);
+  times_.push_back(save.t);
+}
+
+template <class T>
+double LossValue<T>::finish(Index dim, Index batch) {
+  const Index saves = Index(times_.size());
+  loss_.check_saves(saves);
+  scale_ = loss_.scale(saves, dim, batch);
+  return scale_ * sum_;
+}
+
+template <class T>
+SaveWalk<T>::SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f,
+                      const LossValue<T>& value)
+    : p_(problem),
+      f_(f),
+      scale_(value.scale()),
+      axis_(problem.t0, problem.t1),
+      dim_(problem.field.state_dim()),
+      batch_(problem.y0.cols()),
+      next_save_(Index(value.times().size()) - 1) {}
+
+template <class T>
+void SaveWalk<T>::add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
+                                 ConstBatchRef<T> tape, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
+                                 VectorRef<T> theta_bar) {
+  have_ends_ = false;
+  if (p_.save_at.steps) {
+    require(next_save_ >= 1, "SaveWalk: more steps than saves at every step (a bug)");
+    add_save(next_save_--, tb, ta, tb, y0, y1, tape, y0_bar, y1_bar, theta_bar);
+    return;
+  }
+  for (; next_save_ >= 0 && axis_.beyond(p_.save_at.ts[std::size_t(next_save_)], ta); --next_save_)
+    add_save(next_save_, p_.save_at.ts[std::size_t(next_save_)], ta, tb, y0, y1, tape, y0_bar,
+             y1_bar, theta_bar);
+}
+
+template <class T>
+void SaveWalk<T>::add_initial_saves(BatchRef<T> y0_bar) {
+  // integrate saves initialize(y0)'s first block at t0, which is y0 itself.
+  for (; next_save_ >= 0; --next_save_) {
+    cotangent(next_save_, p_.save_at.steps ? p_.t0 : p_.save_at.ts[std::size_t(next_save_)],
+              p_.y0);
+    y0_bar += save_.y_bar;
+  }
+}
+
+template <class T>
+Index SaveWalk<T>::stored_floats() const {
+  return dim_ * batch_ * (p_.save_at.dense ? 5 : 1);
+}
+
+template <class T>
+void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRef<T> y0,
+                           ConstBatchRef<T> y1, ConstBatchRef<T> tape, BatchRef<T> y0_bar,
+                           BatchRef<T> y1_bar, VectorRef<T> theta_bar) {
+  if (!(p_.save_at.dense && axis_.strictly_inside(t, ta, tb))) {
+    cotangent(k, t, y1);
+    y1_bar += save_.y_bar;
+    return;
+  }
+  // A dense save: the interpolant needs f at both ends of the step, once per step.
+  if (!have_ends_) {
+    f0_.resize(dim_, batch_);
+    f1_.resize(dim_, batch_);
+    if (tape.cols() == 0 || !p_.stepper.start_derivative(tape, batch_, f0_))
+      f_.eval(T(ta), y0, p_.theta, f0_);
+    f_.eval(T(tb), y1, p_.theta, f1_);
+    have_ends_ = true;
+  }
+  const double delta = tb - ta;
+  save_.s = (t - ta) / delta;
+  dense_y_.resize(dim_, batch_);
+  hermite_interpolate<T>(save_.s, delta, y0, f0_, y1, f1_, dense_y_);
+  cotangent(k, t, dense_y_);
+  pull_back_save<T>(f_, save_, ta, tb, y0, y1, p_.theta, y0_bar, y1_bar, theta_bar, scratch_);
+}
+
+template <class T>
+void SaveWalk<T>::cotangent(Index k, double t, ConstBatchRef<T> y) {
+  save_.t = t;
+  save_.y_bar.resize(dim_, batch_);
+  (void)p_.loss.term(k, t, y, save_.y_bar);  // the value was summed forwards
+  save_.y_bar *= T(scale_);
+}
+
+template class LossValue<float>;
+template class LossValue<double>;
+template class SaveWalk<float>;
+template class SaveWalk<double>;
+
+}  // namespace revode
