@@ -26,8 +26,11 @@ for column, (experiment, rows) in enumerate(runs.items()):
     axes[0][column].bar(labels, [float(r["seconds"]) for r in rows], color=colours)
     axes[0][column].set_title(f"{experiment} ({rows[0]['iterations']} iterations)")
     axes[0][column].set_ylabel("training time (s)")
-    axes[1][column].bar(labels, [float(r["final_loss"]) for r in rows],
-                        yerr=[float(r["final_loss_std"]) for r in rows], capsize=3, color=colours)
+    means = [float(r["final_loss"]) for r in rows]
+    stds = [float(r["final_loss_std"]) for r in rows]
+    # On a log axis a bar reaching zero or below vanishes, so the lower bar stops short of it.
+    lower = [min(s, 0.999 * m) for m, s in zip(means, stds)]
+    axes[1][column].bar(labels, means, yerr=[lower, stds], capsize=3, color=colours)
     axes[1][column].set_ylabel(f"final loss (seeds: {rows[0]['seeds']})")
     axes[1][column].set_yscale("log")
     for ax in axes[:, column]:

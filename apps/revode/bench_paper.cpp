@@ -1,6 +1,6 @@
 /// `revode bench paper`: the published comparison (ALGORITHMS.md §6) of training with the
-/// reversible solver against checkpointing with C slots, per experiment: best loss, training
-/// time and memory (effective checkpoints as the paper counts them, the gradient method's
+/// reversible solver against checkpointing with C slots, per experiment: losses (mean ± std
+/// over seeds) beside the published ones, training time and memory (effective checkpoints as the paper counts them, the gradient method's
 /// stored floats, peak RSS). Checkpointing runs the plain base solver (e.g. midpoint) and
 /// reversible runs McCallum–Foster over it, as in the paper. Each run is a child process, so
 /// its peak RSS is its own.
@@ -152,7 +152,9 @@ Row measure(const Dataset& data, TrainSettings s, const std::string& method, Ind
   std::tie(row.best_loss, row.best_loss_std) = mean_and_std(best);
   std::tie(row.final_loss, row.final_loss_std) = mean_and_std(final);
   std::sort(seconds.begin(), seconds.end());
-  row.seconds = seconds[seconds.size() / 2];
+  const std::size_t middle = seconds.size() / 2;
+  row.seconds = seconds.size() % 2 == 1 ? seconds[middle]
+                                        : (seconds[middle - 1] + seconds[middle]) / 2;
   return row;
 }
 

@@ -107,7 +107,7 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, sweep);
   result.loss = sweep.loss_value.finish(dim, batch);
-  result.ts = sweep.loss_value.times();
+  result.ts = sweep.loss_value.take_times();
   schedule->end_forward(times.steps());
 
   CountingField<T> f(p.field);

@@ -123,7 +123,7 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, saved);
   result.loss = saved.loss_value.finish(dim, batch);
-  result.ts = saved.loss_value.times();
+  result.ts = saved.loss_value.take_times();
 
   // The backward solve: fixed steps of the forward size, or adaptive steps with the forward
   // options and this method's tolerances (and seminorm); dt0 is left to the heuristic, since a

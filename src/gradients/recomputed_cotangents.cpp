@@ -15,13 +15,13 @@ void LossValue<T>::record(const SaveRecord<T>& save) {
   y_bar_.resize(save.y.rows(), save.y.cols());
   sum_ += loss_.term(save.k, save.t, save.y, y_bar_);
   times_.push_back(save.t);
+  ++saves_;
 }
 
 template <class T>
 double LossValue<T>::finish(Index dim, Index batch) {
-  const Index saves = Index(times_.size());
-  loss_.check_saves(saves);
-  scale_ = loss_.scale(saves, dim, batch);
+  loss_.check_saves(saves_);
+  scale_ = loss_.scale(saves_, dim, batch);
   return scale_ * sum_;
 }
 
@@ -34,7 +34,7 @@ SaveWalk<T>::SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f
       axis_(problem.t0, problem.t1),
       dim_(problem.field.state_dim()),
       batch_(problem.y0.cols()),
-      next_save_(Index(value.times().size()) - 1) {}
+      next_save_(value.saves() - 1) {}
 
 template <class T>
 void SaveWalk<T>::add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,

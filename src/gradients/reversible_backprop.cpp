@@ -127,7 +127,7 @@ GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) co
   result.stats =
       integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, forward);
   result.loss = forward.loss_value.finish(dim, batch);
-  result.ts = forward.loss_value.times();
+  result.ts = forward.loss_value.take_times();
 
   BackwardWalk<T> walk(p, stepper, std::move(forward.final_state), forward.loss_value, result);
   Index n = result.stats.steps;

@@ -152,7 +152,7 @@ GradientResult<T> SymplecticAdjoint<T>::compute(const GradientProblem<T>& p) con
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);
   result.loss = store.loss_value.finish(dim, batch);
-  result.ts = store.loss_value.times();
+  result.ts = store.loss_value.take_times();
 
   CountingField<T> f(p.field);
   SaveWalk<T> saves(p, f, store.loss_value);

@@ -1,7 +1,8 @@
 /// Batch-1 kernels of one dense layer, written by hand on purpose (the guide's "hot numerical
 /// kernels"): at batch 1 a neural ODE's cost is almost entirely these two loops, and Eigen's
 /// general gemv/outer-product paths leave a factor of two on the table at 64×64.
-/// W is rows × cols, column-major, unpadded. Internal to src/nn.
+/// W is rows × cols, column-major with column stride ld (unit inner stride). Internal to
+/// src/nn.
 #pragma once
 
 #include <type_traits>
@@ -32,17 +33,17 @@ void forward_block(const T* w, Index ld, Index cols, const T* x, const T* b, T* 
   for (int k = 0; k < NP; ++k) ei::pstoreu(out + k * n, acc[k]);
 }
 
-/// out = W x + b at batch 1 (rows × cols W). Rows go in blocks of up to 8 packets; rows
-/// left over after the last whole packet (all of a thin output layer's) take a scalar loop
-/// with four partial sums per row, so its dependency chains are a quarter as long. out must
-/// not alias x.
+/// out = W x + b at batch 1 (rows × cols W, column stride ld ≥ rows). Rows go in blocks of
+/// up to 8 packets; rows left over after the last whole packet (all of a thin output
+/// layer's) take a scalar loop with four partial sums per row, so its dependency chains are a
+/// quarter as long. out must not alias x.
 template <class T>
-void forward(const T* w, Index rows, Index cols, const T* x, const T* b, T* out) {
+void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* b, T* out) {
   constexpr Index n = ei::packet_traits<T>::size;
   Index r = 0;
-  for (; r + 8 * n <= rows; r += 8 * n) forward_block<T, 8>(w + r, rows, cols, x, b + r, out + r);
+  for (; r + 8 * n <= rows; r += 8 * n) forward_block<T, 8>(w + r, ld, cols, x, b + r, out + r);
   const auto block = [&](auto np) {
-    forward_block<T, decltype(np)::value>(w + r, rows, cols, x, b + r, out + r);
+    forward_block<T, decltype(np)::value>(w + r, ld, cols, x, b + r, out + r);
     r += decltype(np)::value * n;
   };
   switch ((rows - r) / n) {
@@ -59,8 +60,8 @@ void forward(const T* w, Index rows, Index cols, const T* x, const T* b, T* out)
     T s[4] = {b[r], T(0), T(0), T(0)};
     Index j = 0;
     for (; j + 4 <= cols; j += 4)
-      for (int k = 0; k < 4; ++k) s[k] += w[r + (j + k) * rows] * x[j + k];
-    for (; j < cols; ++j) s[0] += w[r + j * rows] * x[j];
+      for (int k = 0; k < 4; ++k) s[k] += w[r + (j + k) * ld] * x[j + k];
+    for (; j < cols; ++j) s[0] += w[r + j * ld] * x[j];
     out[r] = (s[0] + s[1]) + (s[2] + s[3]);
   }
 }
@@ -73,23 +74,23 @@ void forward(const T* w, Index rows, Index cols, const T* x, const T* b, T* out)
 /// rest of that call being the forward recompute and tanh). All four x
 /// of a block are read before its g_in are written, so x may alias g_in (y and ȳ at layer 1).
 template <class T>
-void backward_columns(const T* w, T* w_bar, Index rows, Index cols, const T* g, const T* x,
-                      const T* d, T* g_in) {
+void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, const T* g,
+                      const T* x, const T* d, T* g_in) {
   using P = typename ei::packet_traits<T>::type;
   constexpr Index n = ei::packet_traits<T>::size;
   const Index full = rows - rows % n;
   const auto finish = [&](Index j, T dot) { g_in[j] = d != nullptr ? dot * d[j] : dot; };
   Index j = 0;
   for (; j + 4 <= cols; j += 4) {
-    const T* w0 = w + j * rows;
-    T* b0 = w_bar + j * rows;
+    const T* w0 = w + j * ld;
+    T* b0 = w_bar + j * ld;
     const T xs[4] = {x[j], x[j + 1], x[j + 2], x[j + 3]};
     P acc[4] = {ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{})};
     for (Index i = 0; i < full; i += n) {
       const P gi = ei::ploadu<P>(g + i);
       for (int k = 0; k < 4; ++k) {
-        acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * rows + i), gi, acc[k]);
-        T* b = b0 + k * rows + i;
+        acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * ld + i), gi, acc[k]);
+        T* b = b0 + k * ld + i;
         ei::pstoreu(b, ei::pmadd(ei::pset1<P>(xs[k]), gi, ei::ploadu<P>(b)));
       }
     }
@@ -97,14 +98,14 @@ void backward_columns(const T* w, T* w_bar, Index rows, Index cols, const T* g, 
     for (int k = 0; k < 4; ++k) dots[k] = ei::predux(acc[k]);
     for (Index i = full; i < rows; ++i)
       for (int k = 0; k < 4; ++k) {
-        dots[k] += w0[k * rows + i] * g[i];
-        b0[k * rows + i] += xs[k] * g[i];
+        dots[k] += w0[k * ld + i] * g[i];
+        b0[k * ld + i] += xs[k] * g[i];
       }
     for (int k = 0; k < 4; ++k) finish(j + k, dots[k]);
   }
   for (; j < cols; ++j) {
-    const T* wj = w + j * rows;
-    T* bj = w_bar + j * rows;
+    const T* wj = w + j * ld;
+    T* bj = w_bar + j * ld;
     const T xj = x[j];
     T dot = 0;
     for (Index i = 0; i < rows; ++i) {

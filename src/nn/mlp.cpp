@@ -30,12 +30,12 @@ using VectorMap = Eigen::Map<Vector<T>>;
 /// EIGEN_STACK_ALLOCATION_LIMIT (128 KiB) and mallocs beyond it, so the slab shrinks with the
 /// widest layer; slabs keep warm calls allocation-free and in cache.
 constexpr Index kMaxSlab = 256;
+constexpr Index kPackBytes = 128 * 1024;
 
 /// Limits that turn an absurd spec into a named error rather than a failed allocation: no
 /// layer wider than 2^20 units, no more than 2^31 parameters (16 GiB of float64).
 constexpr Index kMaxWidth = Index{1} << 20;
 constexpr Index kMaxParams = Index{1} << 31;
-constexpr Index kPackBytes = 128 * 1024;
 
 std::string join_widths(const std::vector<Index>& widths) {
   std::string out;
@@ -57,7 +57,8 @@ std::string_view trim(std::string_view s) {
 template <class W, class X, class Out>
 void affine(const W& w, const X& x, const typename W::Scalar* bias, Out&& out) {
   if (x.cols() == 1) {
-    dense::forward(w.data(), w.rows(), w.cols(), x.data(), bias, out.data());
+    eigen_assert(w.innerStride() == 1 && x.innerStride() == 1 && out.innerStride() == 1);
+    dense::forward(w.data(), w.outerStride(), w.rows(), w.cols(), x.data(), bias, out.data());
     return;
   }
   out.colwise() = ConstVectorMap<typename W::Scalar>(bias, w.rows());
@@ -90,11 +91,12 @@ void validate(const MlpSpec& spec) {
   for (std::size_t i = 0; i < w.size(); ++i)
     require(w[i] <= kMaxWidth, "MLP widths [{}]: width {} is {}, above the limit {}",
             join_widths(w), i, w[i], kMaxWidth);
-  // Widths ≤ 2^20 keep every product below in range of a 64-bit Index.
+  // Widths ≤ 2^20 keep each layer's count below 2^41 and the running sum stops at the first
+  // layer past the limit, so nothing overflows a 64-bit Index.
   Index params = 0;
-  for (std::size_t l = 0; l + 1 < w.size(); ++l)
+  for (std::size_t l = 0; l + 1 < w.size() && params <= kMaxParams; ++l)
     params += (w[l] + (l == 0 && spec.time_input ? 1 : 0) + 1) * w[l + 1];
-  require(params <= kMaxParams, "MLP widths [{}]: {} parameters, above the limit {}",
+  require(params <= kMaxParams, "MLP widths [{}]: {} or more parameters, above the limit {}",
           join_widths(w), params, kMaxParams);
   require(spec.rectangular || w.front() == w.back(),
           "MLP widths [{}]: first width {} differs from last width {}; the output is dy/dt, so "
@@ -269,8 +271,9 @@ void Mlp<T>::vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const Cons
       const auto g1 = g.col(0);
       b_bar += g1;
       if (skip == 1) w_bar.col(0) += t * g1;
-      dense::backward_columns(w.col(skip).data(), w_bar.col(skip).data(), s.outputs, n_in,
-                              g1.data(), l == 0 ? y.data() : hidden_[l - 1].data(),
+      dense::backward_columns(w.col(skip).data(), w_bar.col(skip).data(), w.outerStride(),
+                              s.outputs, n_in, g1.data(),
+                              l == 0 ? y.data() : hidden_[l - 1].data(),
                               l == 0 ? nullptr : derivative_[l - 1].data(),
                               l == 0 ? y_bar.data() : cotangent_[(l - 1) % 2].data());
       return;

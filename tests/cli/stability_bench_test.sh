@@ -47,6 +47,9 @@ for r in rows:
 # Exact gradients: checkpointing through midpoint gives the same losses whatever C.
 assert len({r["final_loss"] for r in rows[1:]}) == 1, rows
 PY
+if $py -c 'import matplotlib' 2>/dev/null; then
+  [ -s paper/paper.png ] || fail "no paper.png although matplotlib is installed"
+fi
 "$revode" bench paper --experiment white-dwarf --seeds 0 2>err.txt && fail "--seeds 0 accepted"
 grep -q -- "--seeds 0; required: >= 1" err.txt || fail "seeds error message: $(cat err.txt)"
 "$revode" bench paper --experiment moon 2>err.txt && fail "unknown experiment accepted"

@@ -7,6 +7,7 @@
 /// forward's cotangents (LossRecorder), which makes it an independent reference for these.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "revode/gradients/gradient_method.hpp"
@@ -26,11 +27,15 @@ class LossValue {
   double finish(Index dim, Index batch);
 
   double scale() const { return scale_; }
-  const std::vector<double>& times() const { return times_; }
+  /// The number of saves recorded.
+  Index saves() const { return saves_; }
+  /// The save times, moved out (a solve of a million steps saves 8 MB of them).
+  std::vector<double> take_times() { return std::move(times_); }
 
  private:
   const Loss<T>& loss_;
   double sum_ = 0, scale_ = 1;
+  Index saves_ = 0;
   std::vector<double> times_;
   Batch<T> y_bar_;  // ℓ_k's gradient, computed by term() and discarded
 };
