@@ -321,6 +321,21 @@ void expect_batch1_matches_wide(const char* widths, bool time_input, double tole
       << widths;
 }
 
+// The header allows y_bar to alias y: both paths read all of y before writing ȳ.
+TEST(MlpTest, VjpInPlaceOverYMatchesSeparateBuffers) {
+  for (const Index batch : {1, 5}) {
+    const Mlp<double> f(parse_mlp_spec("3,70,13,3", Activation::tanh, true));
+    const Vector<double> theta = f.init_params(Init::pytorch_default, 4);
+    const Batch<double> y = Batch<double>::Random(3, batch), a = Batch<double>::Random(3, batch);
+    Batch<double> y_bar(3, batch), in_place = y;
+    Vector<double> theta_bar = Vector<double>::Zero(theta.size()), theta_bar_in_place = theta_bar;
+    f.vjp(0.2, y, theta, a, y_bar, theta_bar);
+    f.vjp(0.2, in_place, theta, a, in_place, theta_bar_in_place);
+    EXPECT_EQ(in_place, y_bar) << "batch " << batch;
+    EXPECT_EQ(theta_bar_in_place, theta_bar) << "batch " << batch;
+  }
+}
+
 TEST(MlpTest, Batch1KernelsAgreeWithTheBatchedPath) {
   for (const bool time : {false, true})
     for (const char* widths : {"3,70,13,3", "5,137,9,5", "2,64,64,2", "1,1", "9,17,9"}) {

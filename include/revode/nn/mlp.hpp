@@ -70,7 +70,7 @@ class Mlp final : public VectorField<T> {
   /// must not alias y.
   void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
   /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. a: output_dim × batch,
-  /// y_bar like y. y_bar must not alias a.
+  /// y_bar like y. y_bar must not alias a; it may alias y (ȳ overwrites y in place).
   void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
            VectorRef<T> theta_bar) const override;
   /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
