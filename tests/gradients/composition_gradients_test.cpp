@@ -9,6 +9,7 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/registry.hpp"
 #include "support/finite_difference.hpp"
+#include "support/solver_cases.hpp"
 
 namespace revode {
 namespace {
@@ -16,11 +17,7 @@ namespace {
 using testing::central_differences;
 using testing::relative_error;
 
-struct Case {
-  std::string solver;
-  bool adaptive;
-  Index batch;
-};
+using Case = testing::SolverCase;
 
 std::vector<Case> every_case() {
   std::vector<Case> cases;
@@ -29,14 +26,6 @@ std::vector<Case> every_case() {
     for (bool adaptive : {false, true})
       for (Index batch : {1, 4}) cases.push_back({solver, adaptive, batch});
   return cases;
-}
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.solver + (info.param.adaptive ? "_adaptive" : "_fixed") + "_batch" +
-                  std::to_string(info.param.batch);
-  for (char& c : s)
-    if (c == '-') c = '_';
-  return s;
 }
 
 Batch<double> initial_states(Index batch) {
@@ -77,7 +66,7 @@ TEST_P(CompositionGradients, ReversibleMatchesDirectBackprop) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Compositions, CompositionGradients, ::testing::ValuesIn(every_case()),
-                         case_name);
+                         testing::solver_case_name);
 
 TEST(CompositionGradients, MatchFiniteDifferencesWithDenseSaves) {
   const Mlp<double> f(parse_mlp_spec("2,6,2"));

@@ -12,6 +12,7 @@
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
 #include "support/finite_difference.hpp"
+#include "support/solver_cases.hpp"
 
 namespace revode {
 namespace {
@@ -21,11 +22,7 @@ using testing::relative_error;
 
 constexpr SolverOptions kOptions{.coupling = 0.999, .damping = 1.0};
 
-struct Case {
-  std::string solver;
-  bool adaptive;
-  Index batch;
-};
+using Case = testing::SolverCase;
 
 std::vector<Case> every_case() {
   std::vector<Case> cases;
@@ -37,15 +34,6 @@ std::vector<Case> every_case() {
         if (!adaptive || stepper->error_order() > 0) cases.push_back({name, adaptive, batch});
   }
   return cases;
-}
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.solver + (info.param.adaptive ? "_adaptive" : "_fixed") + "_batch" +
-                  std::to_string(info.param.batch);
-  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);  // ≠ reversible-heun
-  for (char& c : s)
-    if (c == '-') c = '_';
-  return s;
 }
 
 Batch<double> initial_states(Index batch) {
@@ -86,7 +74,7 @@ TEST_P(ReversibleMatchesBackprop, OnAnMlpField) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySolver, ReversibleMatchesBackprop, ::testing::ValuesIn(every_case()),
-                         case_name);
+                         testing::solver_case_name);
 
 TEST(ReversibleBackprop, MatchesFiniteDifferencesWithDenseSaves) {
   const Mlp<double> f(parse_mlp_spec("2,6,2"));
