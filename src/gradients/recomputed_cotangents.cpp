@@ -63,7 +63,7 @@ void SaveWalk<T>::add_initial_saves(BatchRef<T> y0_bar) {
 
 template <class T>
 Index SaveWalk<T>::stored_floats() const {
-  return dim_ * batch_ * (p_.save_at.dense ? 5 : 1);
+  return dim_ * batch_ * (p_.save_at.dense ? 6 : 1);  // y_bar; f0, f1, y, 2 for the VJP
 }
 
 template <class T>

@@ -48,11 +48,17 @@ void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, doubl
   }
   const auto w = hermite_weights(save.s);
   const double delta = t1 - t0;
-  scratch.resize(y0.rows(), y0.cols());
-  f.vjp(T(t0), y0, theta, (T(w[1] * delta) * save.y_bar).eval(), scratch, theta_bar);
-  y0_bar += T(w[0]) * save.y_bar + scratch;
-  f.vjp(T(t1), y1, theta, (T(w[3] * delta) * save.y_bar).eval(), scratch, theta_bar);
-  y1_bar += T(w[2]) * save.y_bar + scratch;
+  // Scratch holds the scaled cotangent and the VJP's result side by side, reused per save.
+  const Index cols = y0.cols();
+  scratch.resize(y0.rows(), 2 * cols);
+  auto scaled = scratch.leftCols(cols);
+  auto pulled = scratch.rightCols(cols);
+  scaled = T(w[1] * delta) * save.y_bar;
+  f.vjp(T(t0), y0, theta, scaled, pulled, theta_bar);
+  y0_bar += T(w[0]) * save.y_bar + pulled;
+  scaled = T(w[3] * delta) * save.y_bar;
+  f.vjp(T(t1), y1, theta, scaled, pulled, theta_bar);
+  y1_bar += T(w[2]) * save.y_bar + pulled;
 }
 
 template class LossRecorder<float>;

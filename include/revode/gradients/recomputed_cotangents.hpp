@@ -63,7 +63,7 @@ class SaveWalk {
   /// The saves left, at the initial time (y = y0), into y0_bar. Call once, after every step.
   void add_initial_saves(BatchRef<T> y0_bar);
   /// Scalars held at the peak: the cotangent, and for dense output f at both ends, the
-  /// interpolated state and the VJP scratch.
+  /// interpolated state and the VJP scratch (scaled cotangent and result).
   Index stored_floats() const;
 
  private:

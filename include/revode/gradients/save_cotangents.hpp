@@ -46,7 +46,8 @@ class LossRecorder {
 
 /// Adds the cotangent of a save inside step (t0, t1) to the adjoints of the step's ends.
 /// Endpoint saves go to y1_bar. A dense save y = h00 y0 + h10 Δ f(t0, y0) + h01 y1 +
-/// h11 Δ f(t1, y1) adds to both ends, through one VJP of f at each end.
+/// h11 Δ f(t1, y1) adds to both ends, through one VJP of f at each end; `scratch` (grown to
+/// dim × 2·batch once) keeps that allocation-free.
 template <class T>
 void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, double t0, double t1,
                     ConstBatchRef<T> y0, ConstBatchRef<T> y1, ConstVectorRef<T> theta,
