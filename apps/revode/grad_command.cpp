@@ -22,6 +22,8 @@ struct GradOptions {
   ProblemOptions problem;
   std::string method = "backprop";
   std::string loss = "mse-zero";
+  std::string guard = "repair";
+  double guard_tolerance = 0;
 };
 
 /// The save times known before solving: explicit ones, or every step of a fixed grid (the
@@ -94,7 +96,9 @@ void print_result(const Problem<T>& p, const GradOptions& o, const GradientResul
 template <class T>
 int run_grad(const GradOptions& o) {
   const Problem<T> p = build_problem<T>(o.problem);
-  const auto method = make_gradient_method<T>(o.method);
+  const ReversibleGuard guard{.policy = parse_guard_policy(o.guard), .tolerance = o.guard_tolerance};
+  guard.validate();
+  const auto method = make_gradient_method<T>(o.method, guard);
   std::optional<DataFile<T>> data;
   const auto loss = make_loss<T>(o.loss, p, data);
   const GradientProblem<T> problem{*p.field, *p.stepper, p.control, p.save_at, p.t0,
@@ -104,6 +108,7 @@ int run_grad(const GradOptions& o) {
   const double seconds = seconds_since(start);
   if (data) check_data_times(*data, result.ts, p.t0, p.t1);
   require_finite(result);
+  warn_about_guard(result.stats.guard);
   if (o.problem.json)
     fmt::print("{}\n", grad_json(p, method->name(), o.loss, result, seconds).dump());
   else
@@ -129,6 +134,16 @@ void add_grad_command(CLI::App& app) {
                    "error against FILE: one row per save time, comma or whitespace separated, "
                    "the time then dim values broadcast over the batch or dim × batch values "
                    "with sample 0's state first; '#' lines are comments; see docs/cli.md)")
+      ->capture_default_str();
+  command
+      ->add_option("--reversible-guard", options->guard,
+                   "what reversible backprop does when its reconstruction drifts beyond the "
+                   "tolerance: repair (recompute the drifting segments; exact, more memory), "
+                   "error (refuse, exit 2) or warn (return it, flagged)")
+      ->capture_default_str();
+  command
+      ->add_option("--guard-tolerance", options->guard_tolerance,
+                   "relative reconstruction drift the guard accepts (0: 1024 machine epsilons)")
       ->capture_default_str();
   command->callback([options] {
     dispatch_dtype(options->problem.dtype, [&]<class T>() { return run_grad<T>(*options); });

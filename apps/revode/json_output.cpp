@@ -25,14 +25,44 @@ Json control_json(const StepControl& control) {
 
 }  // namespace
 
+Json guard_json(const GuardStats& g) {
+  return Json{{"policy", g.policy},
+              {"tolerance", g.tolerance},
+              {"drift", g.drift},
+              {"repaired", g.repaired},
+              {"flagged", g.flagged},
+              {"anchors", g.anchors},
+              {"segment_steps", g.segment_steps},
+              {"segments_inverted", g.segments_inverted},
+              {"segments_recomputed", g.segments_recomputed},
+              {"gradient_error_bound", g.gradient_error_bound}};
+}
+
 Json stats_json(const SolveStats& s) {
-  return Json{{"nfe", s.nfe},
-              {"nvjp", s.nvjp},
-              {"steps", s.steps},
-              {"rejected", s.rejected},
-              {"stored_floats", s.stored_floats},
-              {"recomputed_steps", s.recomputed_steps},
-              {"reconstruction_error", s.reconstruction_error}};
+  Json j{{"nfe", s.nfe},
+         {"nvjp", s.nvjp},
+         {"steps", s.steps},
+         {"rejected", s.rejected},
+         {"stored_floats", s.stored_floats},
+         {"recomputed_steps", s.recomputed_steps},
+         {"reconstruction_error", s.reconstruction_error}};
+  if (s.guard.active) j["guard"] = guard_json(s.guard);
+  return j;
+}
+
+void warn_about_guard(const GuardStats& g) {
+  if (g.repaired)
+    fmt::print(stderr,
+               "warning: reversible guard: the backward reconstruction drifted by {:.2e} "
+               "(tolerance {:.2e}); repaired with {} anchors ({} of them segments recomputed "
+               "forwards), gradient exact to about {:.1e}\n",
+               g.drift, g.tolerance, g.anchors, g.segments_recomputed, g.gradient_error_bound);
+  else if (g.flagged)
+    fmt::print(stderr,
+               "warning: reversible guard: the backward reconstruction drifted by {:.2e} "
+               "(tolerance {:.2e}); the gradient is returned unrepaired (--reversible-guard "
+               "warn) and may be wrong by about that much\n",
+               g.drift, g.tolerance);
 }
 
 template <class T>

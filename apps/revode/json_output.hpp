@@ -14,8 +14,12 @@ namespace revode::cli {
 
 using Json = nlohmann::ordered_json;  // keys in the order written, for people reading it
 
-/// Every SolveStats field by name.
+/// Every SolveStats field by name; "guard" (every GuardStats field) when a guard ran.
 Json stats_json(const SolveStats& stats);
+Json guard_json(const GuardStats& guard);
+
+/// The warning line on stderr when the reversible guard repaired or flagged a gradient.
+void warn_about_guard(const GuardStats& guard);
 
 /// The problem as run: field, solver, dtype, shapes, time span and step control.
 template <class T>

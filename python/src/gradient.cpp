@@ -97,14 +97,18 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
                     double coupling, double damping, std::optional<Index> max_steps,
                     std::optional<double> dtmin, std::optional<double> dt0,
                     std::optional<double> t0, std::optional<double> t1, py::object dtype,
-                    py::object params) {
+                    py::object params, const std::string& reversible_guard,
+                    double guard_tolerance) {
+  const ReversibleGuard guard{.policy = parse_guard_policy(reversible_guard),
+                              .tolerance = guard_tolerance};
+  guard.validate();
   const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
                          dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
                          std::move(dtype), std::move(params)};
   const Dtype d = problem_dtype(*field, args);
   return dispatch_dtype(d, [&]<class T>() -> py::object {
     const Problem<T> p = build_problem<T>(*field, args);
-    const auto gradient_method = make_gradient_method<T>(method);
+    const auto gradient_method = make_gradient_method<T>(method, guard);
     const std::unique_ptr<Loss<T>> loss_function = make_loss<T>(loss, p);
     const GradientProblem<T> problem{*p.field, *p.stepper, p.control, p.save_at, p.t0,
                                      p.t1,     p.y0,       p.theta,   *loss_function};
@@ -118,6 +122,14 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
     require(all_finite(r.grad_params) && all_finite(r.grad_y0),
             "the gradient contains NaN or Inf (the loss is {}): the backward pass overflowed in {}",
             r.loss, dtype_name(d));
+    if (r.stats.guard.flagged)
+      PyErr_WarnEx(PyExc_RuntimeWarning,
+                   fmt::format("reversible guard: the backward reconstruction drifted by {:.2e} "
+                               "(tolerance {:.2e}); the gradient is returned unrepaired "
+                               "(reversible_guard='warn') and may be wrong by about that much",
+                               r.stats.guard.drift, r.stats.guard.tolerance)
+                       .c_str(),
+                   1);
     return py::cast(GradientOutput{r.loss, to_numpy<T>(r.grad_params),
                                    to_numpy<T>(r.grad_y0, p.y0_1d), to_numpy(r.ts),
                                    stats_dict(r.stats), gradient_method->name(),
@@ -144,6 +156,7 @@ void bind_gradient(py::module_& m) {
 
   m.def("gradient", &gradient, "field"_a, "y0"_a, "ts"_a, "loss"_a = "mse-zero",
         "method"_a = "backprop", REVODE_PYTHON_PROBLEM_KWARGS,
+        "reversible_guard"_a = "repair", "guard_tolerance"_a = 0.0,
         R"(The loss on the saved states and its exact gradient; returns a Gradient
 (loss, grad_params, grad_y0, ts, stats).
 
@@ -153,6 +166,10 @@ loss: "mse-zero" (mean square of the saved states, 1/(K dim batch) sum_k |y_k|^2
     like y0).
 method: a gradient method (revode.methods()): backprop, reversible, anode, checkpoint:C,
     symplectic, adjoint[:rtol=R,atol=A,seminorm].
+reversible_guard: what method="reversible" does when its backward reconstruction drifts beyond
+    guard_tolerance (relative; 0: 1024 machine epsilons): "repair" (default: recompute the
+    drifting segments, exact), "error" (raise revode.Error) or "warn" (return it with
+    stats["guard"]["flagged"] and a RuntimeWarning).
 Every other argument is as for revode.solve.)");
 }
 

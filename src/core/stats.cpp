@@ -5,11 +5,18 @@
 namespace revode {
 
 std::string SolveStats::brief() const {
+  std::string guard_part;
+  if (guard.repaired)
+    guard_part = fmt::format(", guard repaired a drift of {:.2e} with {} anchors", guard.drift,
+                             guard.anchors);
+  else if (guard.flagged)
+    guard_part = fmt::format(", guard flagged a drift of {:.2e}", guard.drift);
   return fmt::format(
-      "steps {} (rejected {}), nfe {}, nvjp {}, stored_floats {}, recomputed_steps {}{}", steps,
+      "steps {} (rejected {}), nfe {}, nvjp {}, stored_floats {}, recomputed_steps {}{}{}", steps,
       rejected, nfe, nvjp, stored_floats, recomputed_steps,
       reconstruction_error > 0 ? fmt::format(", reconstruction_error {:.2e}", reconstruction_error)
-                               : std::string());
+                               : std::string(),
+      guard_part);
 }
 
 }  // namespace revode

@@ -37,9 +37,10 @@ std::vector<std::string> gradient_method_names() {
 }
 
 template <class T>
-std::unique_ptr<GradientMethod<T>> make_gradient_method(std::string_view spec) {
+std::unique_ptr<GradientMethod<T>> make_gradient_method(std::string_view spec,
+                                                        const ReversibleGuard& guard) {
   if (spec == "backprop") return std::make_unique<DirectBackprop<T>>();
-  if (spec == "reversible") return std::make_unique<ReversibleBackprop<T>>();
+  if (spec == "reversible") return std::make_unique<ReversibleBackprop<T>>(guard);
   if (spec == "anode") return std::make_unique<Checkpointed<T>>(Checkpointed<T>::anode());
   if (spec.starts_with("checkpoint:"))
     return std::make_unique<Checkpointed<T>>(Checkpointed<T>::with_slots(checkpoint_slots(spec)));
@@ -51,7 +52,9 @@ std::unique_ptr<GradientMethod<T>> make_gradient_method(std::string_view spec) {
                           fmt::join(gradient_method_names(), ", ")));
 }
 
-template std::unique_ptr<GradientMethod<float>> make_gradient_method<float>(std::string_view);
-template std::unique_ptr<GradientMethod<double>> make_gradient_method<double>(std::string_view);
+template std::unique_ptr<GradientMethod<float>> make_gradient_method<float>(
+    std::string_view, const ReversibleGuard&);
+template std::unique_ptr<GradientMethod<double>> make_gradient_method<double>(
+    std::string_view, const ReversibleGuard&);
 
 }  // namespace revode

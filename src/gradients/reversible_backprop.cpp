@@ -2,11 +2,16 @@
 /// rebuilds every step's start state by the stepper's exact inverse (see the header).
 #include "revode/gradients/reversible_backprop.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <limits>
 
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
+#include "revode/gradients/reversible_guard.hpp"
 #include "revode/solvers/fixed_grid.hpp"
+#include "revode/solvers/step_sequence.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
 
 namespace revode {
@@ -37,9 +42,10 @@ class ForwardPass final : public SolveObserver<T> {
 };
 
 /// The backward walk: x1_ holds the state at the end of the step being undone, x_bar_ its
-/// adjoint; each `undo` leaves them at the step's start.
+/// adjoint; each `undo` leaves them at the step's start. It is also the guard's view of the
+/// walk (GuardedWalk: steps by index, for the repair), given the step times.
 template <class T>
-class BackwardWalk {
+class BackwardWalk final : public GuardedWalk<T> {
  public:
   BackwardWalk(const GradientProblem<T>& p, const ReversibleStepper<T>& stepper,
                Batch<T> final_state, const LossValue<T>& loss_value, GradientResult<T>& out)
@@ -50,7 +56,8 @@ class BackwardWalk {
         dim_(p.field.state_dim()),
         batch_(p.y0.cols()),
         x1_(std::move(final_state)),
-        out_(out) {
+        out_(out),
+        start_cursor_(saves_.cursor()) {
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
     x_bar_.setZero(rows, batch_);
@@ -60,9 +67,92 @@ class BackwardWalk {
     out_.grad_params = Vector<T>::Zero(p.theta.size());
   }
 
-  /// Undoes the step from ta to tb (the last not yet undone).
+  /// Undoes the step from ta to tb (the last not yet undone) by the stepper's inverse.
   void undo(double ta, double tb) {
     stepper_.reverse_step_with_tape(f_, T(ta), T(tb), x1_, p_.theta, x0_, tape_);
+    ++undone_;
+    pull_back(ta, tb);
+  }
+
+  /// The guard's check once every step is undone: the relative drift of the rebuilt solver
+  /// state against the true x_0 = initialize(y0), every block (a reversible Heun's ŷ or an
+  /// ALF's v can drift further than y). x0_ is free by now and takes x_0, so the check holds
+  /// nothing extra; it costs the evaluations of `initialize` (none but ALF's one).
+  double drift() {
+    stepper_.initialize(f_, T(p_.t0), p_.y0, p_.theta, x0_);
+    return relative_drift<T>(x1_, x0_);
+  }
+
+  /// The saves at t0, the VJP of `initialize` and the counts (`steps` re-run or undone).
+  void finish(Index steps) {
+    saves_.add_initial_saves(x_bar_.topRows(dim_));
+    out_.grad_y0.resize(dim_, batch_);
+    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar_, out_.grad_y0, out_.grad_params);
+    out_.stats.reconstruction_error = relative_drift<T>(x1_.topRows(dim_), p_.y0);
+    out_.stats.nfe += f_.nfe();
+    out_.stats.nvjp += f_.nvjp();
+    out_.stats.recomputed_steps = steps;
+  }
+
+  /// The true start state x_0 = initialize(y0), for the repair's anchors.
+  Batch<T> initial_state() {
+    Batch<T> x(x0_.rows(), batch_);
+    stepper_.initialize(f_, T(p_.t0), p_.y0, p_.theta, x);
+    return x;
+  }
+
+  /// What the walk holds at its peak (see the header), without step times or grid splits.
+  Index stored_floats() const override {
+    const Index rows = stepper_.state_copies() * dim_;
+    return 4 * rows * batch_ + dim_ * batch_ + dim_ * stepper_.tape_cols(batch_) +
+           saves_.stored_floats() + p_.field.intermediate_floats(batch_) + snapshot_floats();
+  }
+
+  // GuardedWalk: steps by index through the step times of the repair.
+  void use_times(const StepSequence& times) { times_ = &times; }
+  Index steps() const override { return times_->steps(); }
+  void advance(Index n, Batch<T>& x) override {
+    scratch_.resize(x.rows(), x.cols());
+    stepper_.step(f_, T(t(n)), T(t(n + 1)), x, p_.theta, scratch_, tape_, nullptr, false);
+    x.swap(scratch_);
+    ++replayed_;
+  }
+  void undo_by_inverse(Index n) override { undo(t(n), t(n + 1)); }
+  void undo_from(Index n, ConstBatchRef<T> x_n) override {
+    x0_ = x_n;
+    scratch_.resize(x0_.rows(), x0_.cols());
+    stepper_.step(f_, T(t(n)), T(t(n + 1)), x0_, p_.theta, scratch_, tape_, nullptr, false);
+    ++replayed_;
+    pull_back(t(n), t(n + 1));
+  }
+  Batch<T>& current() override { return x1_; }
+  void mark() override {
+    mark_x_bar_ = x_bar_;
+    mark_grad_ = out_.grad_params;
+    mark_cursor_ = saves_.cursor();
+  }
+  void rewind() override {
+    x_bar_ = mark_x_bar_;
+    out_.grad_params = mark_grad_;
+    saves_.rewind(mark_cursor_);
+  }
+  void restart() override {
+    x_bar_.setZero();
+    out_.grad_params.setZero();
+    saves_.rewind(start_cursor_);
+  }
+  /// Steps undone by the inverse, and forward steps re-run by the repair (anchors and
+  /// recomputed segments).
+  Index undone() const { return undone_; }
+  Index replayed() const { return replayed_; }
+
+ private:
+  double t(Index n) const { return (*times_)[n]; }
+  Index snapshot_floats() const { return mark_x_bar_.size() + mark_grad_.size() + scratch_.size(); }
+
+  /// The saves of step (ta, tb) and its VJP, with x0_ the step's start and x1_ its end; then
+  /// moves to the step's start.
+  void pull_back(double ta, double tb) {
     pending_.setZero();
     saves_.add_step_saves(ta, tb, x0_.topRows(dim_), x1_.topRows(dim_), tape_, pending_,
                           x_bar_.topRows(dim_), out_.grad_params);
@@ -73,27 +163,6 @@ class BackwardWalk {
     x1_.swap(x0_);
   }
 
-  /// The saves at t0, the VJP of `initialize`, the reconstruction error and the counts.
-  void finish(Index steps) {
-    saves_.add_initial_saves(x_bar_.topRows(dim_));
-    out_.grad_y0.resize(dim_, batch_);
-    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar_, out_.grad_y0, out_.grad_params);
-    const auto y0 = p_.y0.template cast<double>();
-    const double diff = (x1_.topRows(dim_).template cast<double>() - y0).cwiseAbs().maxCoeff();
-    out_.stats.reconstruction_error = diff / std::max(y0.cwiseAbs().maxCoeff(), 1e-300);
-    out_.stats.nfe += f_.nfe();
-    out_.stats.nvjp += f_.nvjp();
-    out_.stats.recomputed_steps = steps;
-  }
-
-  /// What the walk holds at its peak (see the header), without step times or grid splits.
-  Index stored_floats() const {
-    const Index rows = stepper_.state_copies() * dim_;
-    return 4 * rows * batch_ + dim_ * batch_ + dim_ * stepper_.tape_cols(batch_) +
-           saves_.stored_floats() + p_.field.intermediate_floats(batch_);
-  }
-
- private:
   const GradientProblem<T>& p_;
   const ReversibleStepper<T>& stepper_;
   CountingField<T> f_;
@@ -101,7 +170,15 @@ class BackwardWalk {
   Index dim_, batch_;
   Batch<T> x1_, x0_, x_bar_, x_bar_prev_, pending_, tape_;
   GradientResult<T>& out_;
+  const StepSequence* times_ = nullptr;
+  Batch<T> scratch_, mark_x_bar_;
+  Vector<T> mark_grad_;
+  Index start_cursor_, mark_cursor_ = 0, undone_ = 0, replayed_ = 0;
 };
+
+constexpr const char* kAdvice =
+    "Use fewer steps, float64, a coupling λ closer to 1 (McCallum–Foster, --coupling), "
+    "damping η = 1 (ALF, --damping), or a checkpointed method (checkpoint:C).";
 
 template <class T>
 const ReversibleStepper<T>& reversible_or_throw(const Stepper<T>& stepper) {
@@ -149,8 +226,27 @@ GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) co
           "reversible backprop replayed {} steps of {}; the step replay is out of step "
           "with integrate (a bug)",
           result.stats.steps - n, result.stats.steps);
-  walk.finish(result.stats.steps);
   result.stats.stored_floats = walk.stored_floats() + replay_floats;
+
+  // The guard: the first walk's gradient stands only if it rebuilt y0 (see reversible_guard.hpp).
+  const double eps = double(std::numeric_limits<T>::epsilon());
+  const double drift = walk.drift();
+  const std::string what = fmt::format("reversible backprop over {}", stepper.name());
+  const double tolerance = guard_.tolerance_for<T>();
+  if (!guard_accepts(guard_.policy, tolerance, eps, drift, result.stats.steps, what, kAdvice,
+                     result.stats.guard)) {
+    StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
+                               : StepSequence::recorded(p.t0);
+    if (!fixed)
+      for (std::size_t i = 1; i < forward.step_times.size(); ++i) times.record(forward.step_times[i]);
+    walk.use_times(times);
+    const Index repair_floats =
+        guard_repair<T>(walk, walk.initial_state(), tolerance, eps, drift, result.stats.guard);
+    result.stats.stored_floats = std::max(result.stats.stored_floats, repair_floats +
+                                          replay_floats + times.stored_floats());
+  }
+  walk.finish(walk.undone() + walk.replayed());
+  if (result.stats.guard.repaired) result.stats.reconstruction_error = result.stats.guard.gradient_error_bound;
   return result;
 }
 

@@ -7,6 +7,24 @@
 
 namespace revode {
 
+/// What the reconstruction guard of a reversible gradient saw and did
+/// (gradients/reversible_guard.hpp); all zero for methods that rebuild nothing.
+struct GuardStats {
+  bool active = false;       ///< a guarded (reversible) walk ran
+  std::string policy;        ///< "repair", "error" or "warn"
+  double tolerance = 0;      ///< relative drift accepted
+  double drift = 0;          ///< relative drift of the first backward walk at the start state
+  bool repaired = false;     ///< the first walk drifted and its gradient was recomputed
+  bool flagged = false;      ///< policy warn: returned although it drifted
+  Index anchors = 0;         ///< states kept by the repair's forward replay
+  Index segment_steps = 0;   ///< steps per repair segment
+  Index segments_inverted = 0;    ///< repair segments rebuilt by inversion
+  Index segments_recomputed = 0;  ///< repair segments rebuilt by forward recomputation
+  /// Estimated bound on the relative error of the returned gradient: the largest relative
+  /// drift of the walk it came from.
+  double gradient_error_bound = 0;
+};
+
 struct SolveStats {
   Index nfe = 0;       ///< vector-field evaluations (one per batch call)
   Index nvjp = 0;      ///< vector-Jacobian products (one per batch call)
@@ -19,6 +37,7 @@ struct SolveStats {
   /// Reversible backprop: max |ỹ0 − y0| / max |y0| over the batch, where ỹ0 is y0 as rebuilt
   /// by the backward walk (round-off amplified by the inverse steps); 0 for other methods.
   double reconstruction_error = 0;
+  GuardStats guard;
 
   std::string brief() const;
 };

@@ -62,6 +62,10 @@ class SaveWalk {
                       VectorRef<T> theta_bar);
   /// The saves left, at the initial time (y = y0), into y0_bar. Call once, after every step.
   void add_initial_saves(BatchRef<T> y0_bar);
+  /// The walk's position (the newest save not yet added), and a return to one: a caller that
+  /// walks a stretch of steps twice (the reversible guard's repair) rewinds to its start.
+  Index cursor() const { return next_save_; }
+  void rewind(Index cursor) { next_save_ = cursor; have_ends_ = false; }
   /// Scalars held at the peak: the cotangent, and for dense output f at both ends, the
   /// interpolated state and the VJP scratch (scaled cotangent and result).
   Index stored_floats() const;

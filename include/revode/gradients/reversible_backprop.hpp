@@ -5,6 +5,7 @@
 #pragma once
 
 #include "revode/gradients/gradient_method.hpp"
+#include "revode/gradients/reversible_guard.hpp"
 
 namespace revode {
 
@@ -19,7 +20,13 @@ namespace revode {
 /// cotangent is kept from the forward pass), dense saves pulled back through the Hermite
 /// interpolant — and then the step's VJP. Finally the saves at t0 and `initialize_vjp`.
 ///
-/// Statistics: `reconstruction_error` compares the rebuilt y0 with the true one;
+/// Guard (reversible_guard.hpp): the walk's rebuilt y0 is checked against the true y0; a
+/// drift beyond the guard's tolerance is repaired (anchors from a forward replay, drifting
+/// segments recomputed), refused (ReconstructionError) or flagged, as the policy says.
+/// A walk within tolerance holds nothing more than it did without the guard.
+///
+/// Statistics: `reconstruction_error` compares the rebuilt y0 with the true one (after a
+/// repair: the largest drift of an accepted segment); `guard` reports the check and repair;
 /// `recomputed_steps` counts the reverse steps; `stored_floats` is the peak held by the method:
 /// two solver states and their two adjoints, one tape, the save cotangent and dense-output
 /// buffers, one network evaluation's intermediates, the step times when adaptive, and the
@@ -30,8 +37,13 @@ namespace revode {
 template <class T>
 class ReversibleBackprop final : public GradientMethod<T> {
  public:
+  explicit ReversibleBackprop(ReversibleGuard guard = {}) : guard_(guard) { guard_.validate(); }
   std::string name() const override { return "reversible"; }
   GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  const ReversibleGuard& guard() const { return guard_; }
+
+ private:
+  ReversibleGuard guard_;
 };
 
 extern template class ReversibleBackprop<float>;

@@ -1,0 +1,150 @@
+/// The reconstruction guard: the policy on a first walk's drift and the segmented repair
+/// (see reversible_guard.hpp).
+#include "revode/gradients/reversible_guard.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace revode {
+
+GuardPolicy parse_guard_policy(std::string_view name) {
+  if (name == "repair") return GuardPolicy::repair;
+  if (name == "error") return GuardPolicy::error;
+  if (name == "warn") return GuardPolicy::warn;
+  throw Error(fmt::format("reversible guard policy '{}'; expected repair, error or warn", name));
+}
+
+std::string guard_policy_name(GuardPolicy policy) {
+  switch (policy) {
+    case GuardPolicy::repair: return "repair";
+    case GuardPolicy::error: return "error";
+    case GuardPolicy::warn: return "warn";
+  }
+  return "repair";
+}
+
+void ReversibleGuard::validate() const {
+  require(tolerance == 0 || (std::isfinite(tolerance) && tolerance > 0 && tolerance < 1),
+          "reversible guard tolerance {}; expected a relative drift in (0, 1), or 0 for the "
+          "default (1e-10 in float64, 1e-4 in float32)",
+          tolerance);
+}
+
+namespace {
+
+/// log ρ, the drift's growth per step: (drift/eps)^(1/steps). A walk that overflowed grew
+/// at least as fast as one that reached the largest double.
+double log_growth(double drift, double eps, Index steps) {
+  const double reached = std::isfinite(drift) ? drift : std::numeric_limits<double>::max();
+  return std::log(std::max(reached / eps, 1.0)) / double(std::max<Index>(steps, 1));
+}
+
+}  // namespace
+
+Index guard_segment_length(double drift, double tolerance, double eps, Index steps) {
+  const double rate = log_growth(drift, eps, steps);
+  if (rate <= 0) return std::max<Index>(steps, 1);
+  // ε ρ^K ≤ √(tol ε): half the tolerance's headroom, so segments meet it with room to spare.
+  const double k = 0.5 * std::log(std::max(tolerance / eps, 1.0)) / rate;
+  return std::clamp<Index>(Index(std::floor(std::min(k, double(steps)))), 1, std::max<Index>(steps, 1));
+}
+
+Index guard_crossing_step(double drift, double tolerance, double eps, Index steps) {
+  const double rate = log_growth(drift, eps, steps);
+  if (rate <= 0) return steps;
+  const double n = std::log(std::max(tolerance / eps, 1.0)) / rate;
+  return std::clamp<Index>(Index(std::ceil(std::min(n, double(steps)))), 1, std::max<Index>(steps, 1));
+}
+
+bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drift, Index steps,
+                   const std::string& what, const std::string& advice, GuardStats& stats) {
+  stats.active = true;
+  stats.policy = guard_policy_name(policy);
+  stats.tolerance = tolerance;
+  stats.drift = drift;
+  stats.gradient_error_bound = drift;
+  if (drift <= tolerance) return true;
+  switch (policy) {
+    case GuardPolicy::warn:
+      stats.flagged = true;
+      return true;
+    case GuardPolicy::error:
+      throw ReconstructionError(fmt::format(
+          "{}: the backward walk rebuilt the start state with a relative drift of {:.3e}, "
+          "beyond the reversible guard's tolerance {:.3e}, so its gradient would be wrong; at "
+          "the measured growth rate the drift crossed the tolerance about {} of {} steps back "
+          "from the end. {} Or let the guard repair it (policy repair, the default: "
+          "--reversible-guard repair), which rebuilds the drifting segments by forward "
+          "recomputation.",
+          what, drift, tolerance, guard_crossing_step(drift, tolerance, eps, steps), steps,
+          advice));
+    case GuardPolicy::repair:
+      break;
+  }
+  return false;
+}
+
+template <class T>
+Index guard_repair(GuardedWalk<T>& walk, ConstBatchRef<T> x0, double tolerance, double eps,
+                   double first_drift, GuardStats& stats) {
+  const Index n_steps = walk.steps();
+  const Index k = guard_segment_length(first_drift, tolerance, eps, n_steps);
+  const Index segments = (n_steps + k - 1) / k;
+  const auto segment_end = [&](Index s) { return std::min((s + 1) * k, n_steps); };
+
+  walk.restart();
+  // Forward replay from the true start: the anchors x_{sK} and the end state x_N.
+  std::vector<Batch<T>> anchors(static_cast<std::size_t>(segments));
+  Batch<T> x = x0;
+  for (Index s = 0; s < segments; ++s) {
+    anchors[std::size_t(s)] = x;
+    for (Index n = s * k; n < segment_end(s); ++n) walk.advance(n, x);
+  }
+  const Batch<T> end = std::move(x);
+
+  const Index state_floats = end.size();
+  Index peak = (segments + 1) * state_floats;
+  double worst = 0;
+  std::vector<Batch<T>> stored;
+  for (Index s = segments - 1; s >= 0; --s) {
+    const Index from = s * k, to = segment_end(s);
+    const Batch<T>& start = anchors[std::size_t(s)];
+    const Batch<T>& stop = s + 1 < segments ? anchors[std::size_t(s + 1)] : end;
+    walk.mark();
+    walk.current() = stop;
+    for (Index n = to - 1; n >= from; --n) walk.undo_by_inverse(n);
+    const double drift = relative_drift<T>(walk.current(), start);
+    if (drift <= tolerance) {
+      worst = std::max(worst, drift);
+      ++stats.segments_inverted;
+      continue;
+    }
+    // Still drifting here (the growth was not uniform): this segment's states come from a
+    // forward replay from its start anchor instead.
+    walk.rewind();
+    stored.resize(std::size_t(to - from));
+    Batch<T> y = start;
+    for (Index n = from; n < to; ++n) {
+      stored[std::size_t(n - from)] = y;
+      walk.advance(n, y);
+    }
+    walk.current() = stop;
+    for (Index n = to - 1; n >= from; --n) walk.undo_from(n, stored[std::size_t(n - from)]);
+    ++stats.segments_recomputed;
+    peak = std::max(peak, (segments + 1 + (to - from)) * state_floats);
+  }
+  stats.repaired = true;
+  stats.anchors = segments;
+  stats.segment_steps = k;
+  stats.gradient_error_bound = worst;
+  return peak + walk.stored_floats();
+}
+
+template Index guard_repair<float>(GuardedWalk<float>&, ConstBatchRef<float>, double, double,
+                                   double, GuardStats&);
+template Index guard_repair<double>(GuardedWalk<double>&, ConstBatchRef<double>, double, double,
+                                    double, GuardStats&);
+
+}  // namespace revode

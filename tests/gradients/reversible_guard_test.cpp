@@ -1,0 +1,243 @@
+// The reconstruction guard of reversible backprop: on families of ill-conditioned inverses
+// (damped ALF, small coupling λ over long horizons, expanding MLP fields, float32, adaptive
+// steps) `repair` returns direct backprop's gradient, `error` refuses with a named error,
+// `warn` flags; the drift bounds the gradient error; well-conditioned walks are untouched.
+#include "revode/gradients/reversible_guard.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "revode/gradients/direct_backprop.hpp"
+#include "revode/gradients/reversible_backprop.hpp"
+#include "revode/fields/linear.hpp"
+#include "revode/nn/mlp.hpp"
+#include "revode/solvers/registry.hpp"
+#include "support/finite_difference.hpp"
+
+namespace revode {
+namespace {
+
+using testing::relative_error;
+
+/// One ill-conditioned problem: a field (an MLP 2→16→16→2 with its activation and a scale
+/// on its initial θ, or an expanding linear spiral y' = [[a, −ω], [ω, a]] y), a reversible
+/// solver with its coupling or damping, a horizon and fixed steps (0: adaptive).
+struct DriftCase {
+  std::string label;
+  std::string solver;
+  SolverOptions options;
+  Index steps;
+  double t1 = 1.0;
+  std::string field = "tanh";  // an activation, or "linear"
+  double scale = 1.0;          // MLP: θ scale (> 1 expands); linear: a
+};
+
+std::vector<DriftCase> drifting_cases() {
+  return {
+      {"damped_alf_eta0p9_200", "alf", {.coupling = 0.999, .damping = 0.9}, 200},
+      {"damped_alf_eta0p7_300", "alf", {.coupling = 0.999, .damping = 0.7}, 300},
+      {"mf_midpoint_lambda0p9_300", "reversible:midpoint", {.coupling = 0.9, .damping = 1.0}, 300},
+      {"mf_rk4_lambda0p99_3000", "reversible:rk4", {.coupling = 0.99, .damping = 1.0}, 3000, 3.0},
+      // The defaults (λ = 0.999, η = 1) on expanding dynamics.
+      {"mf_midpoint_expanding_mlp_1000", "reversible:midpoint", {}, 1000, 10.0, "softplus", 4.0},
+      {"heun_expanding_mlp_1000", "reversible-heun", {}, 1000, 10.0, "softplus", 4.0},
+      {"mf_rk4_expanding_linear_1000", "reversible:rk4", {}, 1000, 10.0, "linear", 1.0},
+      {"mf_dopri5_adaptive_expanding_mlp", "reversible:dopri5", {.coupling = 0.9, .damping = 1.0},
+       0, 10.0, "softplus", 4.0},
+  };
+}
+
+template <class T>
+struct DriftProblem {
+  std::unique_ptr<VectorField<T>> field;
+  Vector<T> theta;
+  Batch<T> y0;
+  std::unique_ptr<Stepper<T>> stepper;
+  StepControl control;
+  MseZero<T> loss;
+
+  explicit DriftProblem(const DriftCase& c, Index batch = 4) {
+    if (c.field == "linear") {
+      field = std::make_unique<LinearField<T>>(2);
+      theta.resize(4);
+      theta << T(c.scale), T(3), T(-3), T(c.scale);  // column-major A
+    } else {
+      MlpSpec spec = parse_mlp_spec("2,16,16,2");
+      spec.activation = parse_activation(c.field);
+      auto mlp = std::make_unique<Mlp<T>>(spec);
+      theta = (mlp->init_params(Init::pytorch_default, 5) * T(c.scale)).eval();
+      field = std::move(mlp);
+    }
+    y0.resize(2, batch);
+    for (Index j = 0; j < batch; ++j) y0.col(j) << T(0.8 - 0.3 * double(j)), T(0.2 * double(j) - 0.4);
+    stepper = make_stepper<T>(c.solver, c.options);
+    control = c.steps > 0 ? StepControl(FixedSteps{c.steps})
+                          : StepControl(AdaptiveSteps{.rtol = 1e-7, .atol = 1e-9});
+  }
+  GradientProblem<T> problem(const DriftCase& c) const {
+    return {*field, *stepper, control, SaveAt::linspace(0.0, c.t1, 6), 0.0, c.t1, y0, theta, loss};
+  }
+};
+
+GradientResult<double> reversible(const GradientProblem<double>& p, GuardPolicy policy) {
+  return ReversibleBackprop<double>(ReversibleGuard{.policy = policy}).compute(p);
+}
+
+class GuardOnDriftingWalks : public ::testing::TestWithParam<DriftCase> {};
+
+TEST_P(GuardOnDriftingWalks, RepairReturnsTheBackpropGradient) {
+  const DriftCase& c = GetParam();
+  const DriftProblem<double> s(c);
+  const auto p = s.problem(c);
+  const auto reference = DirectBackprop<double>().compute(p);
+  const auto r = reversible(p, GuardPolicy::repair);
+  const double e_theta = relative_error(r.grad_params, reference.grad_params);
+  const double e_y0 = relative_error(r.grad_y0, reference.grad_y0);
+  RecordProperty("first_drift", fmt::format("{:.3e}", r.stats.guard.drift));
+  RecordProperty("anchors", fmt::format("{}", r.stats.guard.anchors));
+  RecordProperty("grad_params_rel_error", fmt::format("{:.3e}", e_theta));
+  EXPECT_TRUE(r.stats.guard.repaired) << "drift " << r.stats.guard.drift;
+  EXPECT_GT(r.stats.guard.drift, r.stats.guard.tolerance);
+  EXPECT_GT(r.stats.guard.anchors, 0);
+  EXPECT_LE(e_theta, 1e-10) << "first drift " << r.stats.guard.drift << ", anchors "
+                            << r.stats.guard.anchors << ", recomputed segments "
+                            << r.stats.guard.segments_recomputed;
+  EXPECT_LE(e_y0, 1e-10);
+  EXPECT_LE(r.stats.guard.gradient_error_bound, r.stats.guard.tolerance);
+  EXPECT_LE(r.stats.reconstruction_error, r.stats.guard.tolerance);
+  EXPECT_NEAR(r.loss, reference.loss, 1e-13 * std::abs(reference.loss));
+  // Memory: the anchors (and one recomputed segment) rather than every state.
+  EXPECT_LT(r.stats.guard.anchors, r.stats.steps);
+}
+
+TEST_P(GuardOnDriftingWalks, ErrorRefusesWithTheDrift) {
+  const DriftCase& c = GetParam();
+  const DriftProblem<double> s(c);
+  try {
+    (void)reversible(s.problem(c), GuardPolicy::error);
+    ADD_FAILURE() << "no ReconstructionError";
+  } catch (const ReconstructionError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("drift"), std::string::npos) << message;
+    EXPECT_NE(message.find("tolerance"), std::string::npos) << message;
+    EXPECT_NE(message.find("steps back"), std::string::npos) << message;
+  }
+}
+
+TEST_P(GuardOnDriftingWalks, WarnFlagsAndTheDriftBoundsTheError) {
+  const DriftCase& c = GetParam();
+  const DriftProblem<double> s(c);
+  const auto p = s.problem(c);
+  const auto reference = DirectBackprop<double>().compute(p);
+  const auto r = reversible(p, GuardPolicy::warn);
+  EXPECT_TRUE(r.stats.guard.flagged);
+  EXPECT_FALSE(r.stats.guard.repaired);
+  EXPECT_EQ(r.stats.guard.anchors, 0);
+  // The documented bound: relative gradient error ≤ the walk's drift (when finite).
+  const double e_theta = relative_error(r.grad_params, reference.grad_params);
+  RecordProperty("unrepaired_grad_error", fmt::format("{:.3e}", e_theta));
+  if (std::isfinite(r.stats.guard.drift) && std::isfinite(e_theta)) {
+    EXPECT_LE(e_theta, r.stats.guard.gradient_error_bound) << "drift " << r.stats.guard.drift;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GuardOnDriftingWalks, ::testing::ValuesIn(drifting_cases()),
+                         [](const auto& info) { return info.param.label; });
+
+TEST(ReversibleGuard, Float32RepairMeetsFloat32Backprop) {
+  // float32's round-off is 1e9 times float64's: these walks drift far sooner.
+  for (const DriftCase& c : {
+           DriftCase{"mf", "reversible:midpoint", {.coupling = 0.9, .damping = 1.0}, 400, 2.0, "tanh", 2.0},
+           DriftCase{"alf", "alf", {.coupling = 0.999, .damping = 0.7}, 100, 1.0, "tanh", 1.0},
+       }) {
+    const DriftProblem<float> s(c);
+    const auto p = s.problem(c);
+    const auto reference = DirectBackprop<float>().compute(p);
+    const auto warned =
+        ReversibleBackprop<float>(ReversibleGuard{.policy = GuardPolicy::warn}).compute(p);
+    const auto repaired = ReversibleBackprop<float>().compute(p);
+    const Vector<double> expected = reference.grad_params.cast<double>();
+    const double e_warned = relative_error(warned.grad_params.cast<double>().eval(), expected);
+    const double e_repaired = relative_error(repaired.grad_params.cast<double>().eval(), expected);
+    fmt::print("float32 {}: drift {:.2e}, unrepaired error {:.2e}, repaired {:.2e}\n", c.label,
+               repaired.stats.guard.drift, e_warned, e_repaired);
+    EXPECT_TRUE(repaired.stats.guard.repaired) << c.label;
+    EXPECT_TRUE(warned.stats.guard.flagged) << c.label;
+    EXPECT_LE(e_repaired, 1e-6) << c.label;  // float32's own floor (measured ≤ 4e-8)
+    EXPECT_GT(e_warned, 10 * e_repaired) << c.label;
+  }
+}
+
+TEST(ReversibleGuard, WellConditionedWalksAreUntouched) {
+  const DriftCase c{"fine", "reversible:midpoint", {.coupling = 0.999, .damping = 1.0}, 1000};
+  const DriftProblem<double> s(c);
+  const auto p = s.problem(c);
+  const auto repair = reversible(p, GuardPolicy::repair);
+  const auto warn = reversible(p, GuardPolicy::warn);
+  const auto error = reversible(p, GuardPolicy::error);
+  for (const auto* r : {&repair, &warn, &error}) {
+    EXPECT_TRUE(r->stats.guard.active);
+    EXPECT_FALSE(r->stats.guard.repaired);
+    EXPECT_FALSE(r->stats.guard.flagged);
+    EXPECT_EQ(r->stats.guard.anchors, 0);
+    EXPECT_LE(r->stats.guard.drift, r->stats.guard.tolerance);
+    EXPECT_EQ(r->stats.recomputed_steps, r->stats.steps);
+    EXPECT_EQ(r->grad_params, repair.grad_params);  // bit-identical whatever the policy
+    EXPECT_EQ(r->stats.stored_floats, repair.stats.stored_floats);
+    EXPECT_EQ(r->stats.nfe, repair.stats.nfe);
+  }
+}
+
+TEST(ReversibleGuard, LongEulerWalkOnADampedSpiralIsRepaired) {
+  // Before the guard, the memory test's reversible:euler case (10^5 steps, λ = 0.999) returned
+  // a gradient wrong by 1e31 with no warning: the inverse amplifies round-off by ~1/λ a step.
+  LinearField<double> f(2);
+  const Vector<double> theta = f.default_params();
+  Batch<double> y0(2, 1);
+  y0 << 1.0, -0.5;
+  MseZero<double> loss;
+  const auto stepper = make_stepper<double>("reversible:euler", {.coupling = 0.999});
+  const GradientProblem<double> p{
+      f, *stepper, FixedSteps{100000}, SaveAt::linspace(0, 1, 3), 0.0, 1.0, y0, theta, loss};
+  const auto reference = DirectBackprop<double>().compute(p);
+  const auto warned = reversible(p, GuardPolicy::warn);
+  const auto repaired = reversible(p, GuardPolicy::repair);
+  EXPECT_GT(relative_error(warned.grad_params, reference.grad_params), 1.0);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_TRUE(repaired.stats.guard.repaired);
+  // Anchors, not every state: far below backprop's memory.
+  EXPECT_LT(repaired.stats.stored_floats, reference.stats.stored_floats / 10);
+}
+
+TEST(ReversibleGuard, ExplicitToleranceAndPolicyNames) {
+  EXPECT_EQ(parse_guard_policy("repair"), GuardPolicy::repair);
+  EXPECT_EQ(parse_guard_policy("error"), GuardPolicy::error);
+  EXPECT_EQ(parse_guard_policy("warn"), GuardPolicy::warn);
+  EXPECT_THROW(parse_guard_policy("ignore"), Error);
+  EXPECT_THROW(ReversibleBackprop<double>(ReversibleGuard{.tolerance = -1}), Error);
+  EXPECT_THROW(ReversibleBackprop<double>(ReversibleGuard{.tolerance = 2}), Error);
+  EXPECT_THROW(ReversibleBackprop<double>(ReversibleGuard{.tolerance = std::nan("")}), Error);
+  EXPECT_DOUBLE_EQ(ReversibleGuard{}.tolerance_for<double>(), 1e-10);
+  EXPECT_DOUBLE_EQ(ReversibleGuard{}.tolerance_for<float>(), 1e-4);
+  // A looser tolerance accepts a walk the default repairs.
+  const DriftCase c = drifting_cases()[2];
+  const DriftProblem<double> s(c);
+  const auto p = s.problem(c);
+  const auto loose = ReversibleBackprop<double>(ReversibleGuard{.tolerance = 0.5}).compute(p);
+  EXPECT_FALSE(loose.stats.guard.repaired);
+  EXPECT_DOUBLE_EQ(loose.stats.guard.tolerance, 0.5);
+}
+
+TEST(ReversibleGuard, SegmentLengthFollowsTheGrowthRate) {
+  const double eps = 2.220446049250313e-16, tol = 1024 * eps;
+  // Drift 1e-6 after 1000 steps: ρ^1000 = 1e-6/ε, so ε ρ^K = √(tol ε) at
+  // K = ½ ln(1024) · 1000 / ln(1e-6/ε) ≈ 155.9.
+  EXPECT_EQ(guard_segment_length(1e-6, tol, eps, 1000), 155);
+  EXPECT_EQ(guard_segment_length(std::numeric_limits<double>::infinity(), tol, eps, 100), 1);
+  EXPECT_EQ(guard_segment_length(0.0, tol, eps, 100), 100);
+  EXPECT_GE(guard_crossing_step(1e-6, tol, eps, 1000), 300);
+  EXPECT_LE(guard_crossing_step(1e-6, tol, eps, 1000), 320);
+}
+
+}  // namespace
+}  // namespace revode
