@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "revode/core/error.hpp"
@@ -37,7 +38,7 @@ struct Walk {
         result(r) {}
 
   /// into += β J_f(at)ᵀ from; θ̄ += β (∂f/∂θ)ᵀ from; x̄ += β (∂f/∂x)ᵀ from.
-  void add_vjp(const Batch<T>& at, const Batch<T>& from, Batch<T>& into) {
+  void add_vjp(ConstBatchRef<T> at, const Batch<T>& from, Batch<T>& into) {
     scaled = beta * from;
     layer.vjp(at, x, theta, scaled, vjp_out, result.grad_x, result.grad_params);
     ++result.stats.nvjp;
@@ -45,7 +46,7 @@ struct Walk {
   }
 
   /// The transpose of step k → k+1, given y_{k+1} and z_k; (ȳ, z̄) go from k+1 to k.
-  void step_back(const Batch<T>& y_next, const Batch<T>& z_k) {
+  void step_back(ConstBatchRef<T> y_next, ConstBatchRef<T> z_k) {
     add_vjp(y_next, z_bar, y_bar);  // z_{k+1} = (1−β) z_k + β f(y_{k+1})
     z_bar *= T(1) - beta;
     add_vjp(z_k, y_bar, z_bar);  // y_{k+1} = (1−β) y_k + β f(z_k)
@@ -55,27 +56,117 @@ struct Walk {
   static constexpr Index kBlocks = 4;  // y_bar, z_bar, scaled, vjp_out
 };
 
+/// The reversible backward walk as the guard sees it (GuardedWalk): the state is [y; z]
+/// (2·dim × batch), step k maps (y_k, z_k) to (y_{k+1}, z_{k+1}), the start is (0, 0).
 template <class T>
-void reversible_walk(const DeqForward<T>& fwd, Walk<T>& walk) {
-  const T beta = walk.beta, keep = T(1) - walk.beta;
-  Batch<T> y = fwd.y, z = fwd.z, f(z.rows(), z.cols());
-  DeqStats& stats = walk.result.stats;
-  for (Index k = fwd.stats.iterations; k-- > 0;) {
-    walk.layer.eval(y, walk.x, walk.theta, f);  // f(y_{k+1})
-    ++stats.backward_nfe;
-    z = (z - beta * f) / keep;  // z_k
-    walk.add_vjp(y, walk.z_bar, walk.y_bar);
-    walk.z_bar *= keep;
-    walk.layer.eval(z, walk.x, walk.theta, f);  // f(z_k)
-    ++stats.backward_nfe;
-    y = (y - beta * f) / keep;  // y_k
-    walk.add_vjp(z, walk.y_bar, walk.z_bar);
-    walk.y_bar *= keep;
+class DeqReversal final : public GuardedWalk<T> {
+ public:
+  /// z_bar0: ∂L/∂z_n, the caller's (restart() goes back to it).
+  DeqReversal(const DeqForward<T>& fwd, Walk<T>& walk, ConstBatchRef<T> z_bar0)
+      : walk_(walk),
+        beta_(walk.beta),
+        keep_(T(1) - walk.beta),
+        dim_(fwd.z.rows()),
+        steps_(fwd.stats.iterations),
+        scale_(std::max(double(fwd.z.cwiseAbs().maxCoeff()), 1e-300)),
+        z_bar0_(z_bar0),
+        f_(fwd.z.rows(), fwd.z.cols()) {
+    x_.resize(2 * dim_, fwd.z.cols());
+    x_.topRows(dim_) = fwd.y;
+    x_.bottomRows(dim_) = fwd.z;
   }
-  const double scale = std::max(static_cast<double>(fwd.z.cwiseAbs().maxCoeff()), 1e-300);
-  stats.reconstruction_error =
-      static_cast<double>(std::max(y.cwiseAbs().maxCoeff(), z.cwiseAbs().maxCoeff())) / scale;
-  stats.stored_floats = (Walk<T>::kBlocks + 3) * z.size();  // + y, z, f
+
+  Index steps() const override { return steps_; }
+  void advance(Index, Batch<T>& x) override {
+    auto y = x.topRows(dim_), z = x.bottomRows(dim_);
+    eval(z);
+    y = keep_ * y + beta_ * f_;
+    eval(y);
+    z = keep_ * z + beta_ * f_;
+  }
+  void undo_by_inverse(Index) override {
+    auto y = x_.topRows(dim_), z = x_.bottomRows(dim_);
+    eval(y);  // f(y_{k+1})
+    z = (z - beta_ * f_) / keep_;  // z_k
+    walk_.add_vjp(y, walk_.z_bar, walk_.y_bar);
+    walk_.z_bar *= keep_;
+    eval(z);  // f(z_k)
+    y = (y - beta_ * f_) / keep_;  // y_k
+    walk_.add_vjp(z, walk_.y_bar, walk_.z_bar);
+    walk_.y_bar *= keep_;
+  }
+  void undo_from(Index, ConstBatchRef<T> x_k) override {
+    walk_.step_back(x_.topRows(dim_), x_k.bottomRows(dim_));  // needs y_{k+1} and z_k
+    x_ = x_k;
+  }
+  Batch<T>& current() override { return x_; }
+  void mark() override {
+    mark_ = {walk_.y_bar, walk_.z_bar, walk_.result.grad_x, walk_.result.grad_params};
+  }
+  void rewind() override {
+    walk_.y_bar = mark_.y_bar, walk_.z_bar = mark_.z_bar;
+    walk_.result.grad_x = mark_.grad_x, walk_.result.grad_params = mark_.grad_params;
+  }
+  void restart() override {
+    walk_.y_bar.setZero();
+    walk_.z_bar = z_bar0_;
+    walk_.result.grad_x.setZero();
+    walk_.result.grad_params.setZero();
+  }
+  Index stored_floats() const override {
+    return x_.size() + f_.size() + mark_.y_bar.size() + mark_.z_bar.size() +
+           mark_.grad_x.size() + mark_.grad_params.size();
+  }
+  /// The start iterates are zero: drift is measured against ‖z_n‖∞, as reconstruction_error.
+  double drift(ConstBatchRef<T> rebuilt, ConstBatchRef<T> truth) const override {
+    if (!rebuilt.allFinite()) return std::numeric_limits<double>::infinity();
+    return double((rebuilt - truth).cwiseAbs().maxCoeff()) /
+           std::max(scale_, double(truth.cwiseAbs().maxCoeff()));
+  }
+
+ private:
+  template <class Block>
+  void eval(const Block& at) {
+    walk_.layer.eval(at, walk_.x, walk_.theta, f_);
+    ++walk_.result.stats.backward_nfe;
+  }
+
+  struct Snapshot {
+    Batch<T> y_bar, z_bar, grad_x;
+    Vector<T> grad_params;
+  };
+  Walk<T>& walk_;
+  T beta_, keep_;
+  Index dim_, steps_;
+  double scale_;
+  ConstBatchRef<T> z_bar0_;
+  Batch<T> x_, f_;
+  Snapshot mark_;
+};
+
+template <class T>
+void reversible_walk(const DeqForward<T>& fwd, Walk<T>& walk, ConstBatchRef<T> z_bar) {
+  DeqReversal<T> reversal(fwd, walk, z_bar);
+  for (Index k = fwd.stats.iterations; k-- > 0;) reversal.undo_by_inverse(k);
+  DeqStats& stats = walk.result.stats;
+  const Batch<T> start = Batch<T>::Zero(reversal.current().rows(), reversal.current().cols());
+  const double drift = reversal.drift(reversal.current(), start);
+  stats.reconstruction_error = drift;
+  stats.stored_floats = (Walk<T>::kBlocks + 3) * fwd.z.size();  // + y, z, f
+  const ReversibleGuard& guard = fwd.options.guard;
+  const double tolerance = guard.tolerance_for<T>();
+  if (guard_accepts(guard.policy, tolerance, double(std::numeric_limits<T>::epsilon()), drift,
+                    fwd.stats.iterations,
+                    fmt::format("reversible DEQ backward over {} iterations (β = {})",
+                                fwd.stats.iterations, fwd.options.beta),
+                    "Use fewer iterations (max_steps) or a larger tol, float64, β nearer 0.5, "
+                    "or gradient backprop.",
+                    stats.guard))
+    return;
+  const Index held = guard_repair<T>(reversal, start, tolerance,
+                                     double(std::numeric_limits<T>::epsilon()), drift, stats.guard);
+  stats.reconstruction_error = stats.guard.gradient_error_bound;
+  stats.stored_floats = std::max(stats.stored_floats, Walk<T>::kBlocks * fwd.z.size() + held);
 }
 
 template <class T>
@@ -164,7 +255,7 @@ DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>&
   } else {
     Walk<T> walk(layer, x, theta, forward.options.beta, z_bar, result);
     if (method == DeqGradient::reversible)
-      reversible_walk(forward, walk);
+      reversible_walk(forward, walk, z_bar);
     else
       backprop_walk(forward, walk);
   }

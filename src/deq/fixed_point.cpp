@@ -70,6 +70,7 @@ void validate(const DeqOptions& o) {
   require(!o.adjoint_max_steps || *o.adjoint_max_steps >= 1,
           "DeqOptions::adjoint_max_steps = {}; required: adjoint_max_steps >= 1",
           o.adjoint_max_steps.value_or(0));
+  o.guard.validate();
   require(o.gradient != DeqGradient::reversible || o.solver == FixedPointSolver::reversible,
           "DeqOptions: gradient 'reversible' needs solver 'reversible' (the plain iteration "
           "z <- f(z) cannot be inverted); use gradient 'implicit' or 'backprop' with 'plain'");
@@ -85,6 +86,11 @@ std::string DeqStats::brief() const {
                        adjoint_residual);
   if (reconstruction_error > 0)
     out += fmt::format(", reconstruction_error {:.2e}", reconstruction_error);
+  if (guard.repaired)
+    out += fmt::format(", guard repaired a drift of {:.2e} with {} anchors", guard.drift,
+                       guard.anchors);
+  else if (guard.flagged)
+    out += fmt::format(", guard flagged a drift of {:.2e}", guard.drift);
   return out;
 }
 

@@ -115,7 +115,7 @@ Index guard_repair(GuardedWalk<T>& walk, ConstBatchRef<T> x0, double tolerance, 
     walk.mark();
     walk.current() = stop;
     for (Index n = to - 1; n >= from; --n) walk.undo_by_inverse(n);
-    const double drift = relative_drift<T>(walk.current(), start);
+    const double drift = walk.drift(walk.current(), start);
     if (drift <= tolerance) {
       worst = std::max(worst, drift);
       ++stats.segments_inverted;

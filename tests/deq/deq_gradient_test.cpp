@@ -70,8 +70,15 @@ TEST(DeqGradientTest, ReversibleMatchesBackpropThroughTheSameIteration) {
       EXPECT_TRUE(std::isfinite(rev.stats.reconstruction_error));
       EXPECT_EQ(bp.stats.reconstruction_error, 0.0);
       const Index n = rev.stats.iterations;
-      EXPECT_EQ(rev.stats.backward_nfe, 2 * n);
-      EXPECT_EQ(rev.stats.nvjp, 2 * n);
+      // A walk whose drift the guard repaired (β = 0.8 and 1.3 drift past 1e-10 here) also
+      // pays the repair's replay and segment walks; a walk within tolerance costs 2n.
+      if (!rev.stats.guard.repaired) {
+        EXPECT_EQ(rev.stats.backward_nfe, 2 * n);
+        EXPECT_EQ(rev.stats.nvjp, 2 * n);
+      } else {
+        EXPECT_GT(rev.stats.backward_nfe, 2 * n);
+        EXPECT_GT(rev.stats.guard.anchors, 0);
+      }
       EXPECT_EQ(bp.stats.backward_nfe, 0);
       EXPECT_EQ(bp.stats.nvjp, 2 * n);
     }
@@ -81,9 +88,9 @@ TEST(DeqGradientTest, ReconstructionErrorIsReportedAndGrowsWithTheInverseAmplifi
   // Each inverse step divides by 1 − β, so round-off grows roughly like ((1 + βL)/|1−β|)ⁿ.
   const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
   const auto error = [&](double beta, Index steps) {
-    return linear_loss_gradient(s.layer, s.x, s.theta,
-                                options(beta, 0.0, steps, DeqGradient::reversible), s.w)
-        .stats.reconstruction_error;
+    DeqOptions o = options(beta, 0.0, steps, DeqGradient::reversible);
+    o.guard.policy = GuardPolicy::warn;  // the raw walk's error, which repair would mend
+    return linear_loss_gradient(s.layer, s.x, s.theta, o, s.w).stats.reconstruction_error;
   };
   double previous = 0.0;
   for (const Index steps : {4, 8, 12}) {
@@ -95,6 +102,37 @@ TEST(DeqGradientTest, ReconstructionErrorIsReportedAndGrowsWithTheInverseAmplifi
   EXPECT_GT(previous, 0.0);
   EXPECT_GT(error(0.8, 12), 100 * error(0.5, 12));
   EXPECT_LT(error(0.8, 12), 1e-3);
+}
+
+TEST(DeqGradientTest, GuardRepairsLongReversibleDeqs) {
+  // β = 0.8 and 1.3 over 15–40 iterations: the rebuilt start iterates are off by far more than the
+  // gradient can tolerate unless the guard repairs the walk.
+  const DeqCase s = make_case(4, 3, {8}, 5, 0.7);
+  for (const double beta : {0.8, 1.3}) {
+    const Index steps = 40;
+    const auto bp = linear_loss_gradient(s.layer, s.x, s.theta,
+                                         options(beta, 0.0, steps, DeqGradient::backprop), s.w);
+    DeqOptions o = options(beta, 0.0, steps, DeqGradient::reversible);
+    const auto repaired = linear_loss_gradient(s.layer, s.x, s.theta, o, s.w);
+    o.guard.policy = GuardPolicy::warn;
+    const auto warned = linear_loss_gradient(s.layer, s.x, s.theta, o, s.w);
+    o.guard.policy = GuardPolicy::error;
+    SCOPED_TRACE(::testing::Message() << "beta " << beta);
+    EXPECT_THROW(linear_loss_gradient(s.layer, s.x, s.theta, o, s.w), ReconstructionError);
+    ASSERT_GE(repaired.stats.iterations, 15);  // the absolute 1e-8 of the rule stops it early
+    EXPECT_TRUE(repaired.stats.guard.repaired);
+    EXPECT_GT(repaired.stats.guard.drift, 1e-6);
+    EXPECT_LE(relative_error(repaired.grad_params, bp.grad_params), 1e-10);
+    EXPECT_LE(relative_error(repaired.grad_x, bp.grad_x), 1e-10);
+    EXPECT_TRUE(warned.stats.guard.flagged);
+    // The documented bound holds for the unrepaired walk too.
+    const double e_warned = relative_error(warned.grad_params, bp.grad_params);
+    if (std::isfinite(warned.stats.guard.drift)) {
+      EXPECT_LE(e_warned, warned.stats.guard.gradient_error_bound);
+    }
+    // Memory: anchors, not every iterate (backprop holds 2n blocks).
+    EXPECT_LT(repaired.stats.guard.anchors, 2 * steps);
+  }
 }
 
 TEST(DeqGradientTest, BothAgreeWithCentralDifferencesOnATinyCase) {
@@ -162,10 +200,12 @@ TEST(DeqGradientTest, ReversibleMemoryIsIndependentOfTheIterations) {
         .stats.stored_floats;
   };
   const Index block = 4 * 5;
-  EXPECT_EQ(floats(DeqGradient::reversible, 5), floats(DeqGradient::reversible, 20));
-  EXPECT_EQ(floats(DeqGradient::implicit, 5), floats(DeqGradient::implicit, 20));
-  EXPECT_EQ(floats(DeqGradient::backprop, 20) - floats(DeqGradient::backprop, 5), 2 * 15 * block);
-  EXPECT_LT(floats(DeqGradient::reversible, 20), floats(DeqGradient::backprop, 20));
+  // 12 iterations at β = 0.5 stay within the guard's tolerance (20 drift past 1e-10 and are
+  // repaired with anchors: GuardRepairsLongReversibleDeqs).
+  EXPECT_EQ(floats(DeqGradient::reversible, 5), floats(DeqGradient::reversible, 12));
+  EXPECT_EQ(floats(DeqGradient::implicit, 5), floats(DeqGradient::implicit, 12));
+  EXPECT_EQ(floats(DeqGradient::backprop, 12) - floats(DeqGradient::backprop, 5), 2 * 7 * block);
+  EXPECT_LT(floats(DeqGradient::reversible, 12), floats(DeqGradient::backprop, 12));
 }
 
 TEST(DeqGradientTest, Float32ReversibleMatchesBackpropToRoundOff) {

@@ -9,8 +9,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "revode/core/stats.hpp"
 #include "revode/core/types.hpp"
 #include "revode/deq/deq_layer.hpp"
+#include "revode/gradients/reversible_guard.hpp"
 
 namespace revode {
 
@@ -48,6 +50,9 @@ struct DeqOptions {
   /// after adjoint_max_steps. Unset: the forward tol and max_steps.
   std::optional<double> adjoint_tol;
   std::optional<Index> adjoint_max_steps;
+  /// Gradient reversible: what the backward pass does when the rebuilt start iterates
+  /// (exactly zero) drift beyond the tolerance, relative to ‖z_n‖∞ (gradients/reversible_guard.hpp).
+  ReversibleGuard guard;
 };
 
 /// Throws revode::Error naming the option, its value and the rule (β = 1, β ∉ (0, 2), tol < 0,
@@ -73,6 +78,7 @@ struct DeqStats {
   /// iterates (exactly 0) as rebuilt by the backward walk: round-off amplified by about
   /// 1/λ_min of the linearised step (≥ |1−β|⁻¹) per inverse step. 0 for the other methods.
   double reconstruction_error = 0;
+  GuardStats guard;  ///< gradient reversible: the reconstruction guard's check and repair
 
   std::string brief() const;
 };

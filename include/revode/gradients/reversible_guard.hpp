@@ -123,6 +123,11 @@ class GuardedWalk {
   virtual void restart() = 0;
   /// Scalars held by the walk's own buffers (for stored_floats).
   virtual Index stored_floats() const = 0;
+  /// The drift of a rebuilt state against the true one; by default relative_drift. A walk
+  /// whose start state is zero (the DEQ) measures against a scale of its own.
+  virtual double drift(ConstBatchRef<T> rebuilt, ConstBatchRef<T> truth) const {
+    return relative_drift<T>(rebuilt, truth);
+  }
 };
 
 /// Policy on a finished first walk, with the tolerance resolved (tolerance_for<T>()) and eps
