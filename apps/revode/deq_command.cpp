@@ -40,6 +40,7 @@ struct DeqTrainOptions {
   Index points = 200;  // per class
   double turns = 1.0, noise = 0.04;
   std::string dtype = "float64";
+  std::string guard = "repair";
   bool json = false;
 };
 
@@ -51,6 +52,7 @@ struct RunReport {
   double forward_nfe = 0, backward_nfe = 0, nvjp = 0;  // per training step
   Index stored_floats = 0;                             // peak over the run
   double reconstruction_error = 0;                     // max over the run
+  Index guard_repairs = 0, guard_flags = 0;  // training steps the guard repaired / flagged
   double gradient_error = 0;   // max ‖g − g_backprop‖ / ‖g_backprop‖ over the checks
   double lipschitz_bound = 0;  // of the trained f
   double seconds = 0;
@@ -72,6 +74,7 @@ DeqOptions deq_options(const DeqTrainOptions& o, DeqGradient gradient) {
              : gradient == DeqGradient::implicit ? FixedPointSolver::plain
                                                  : FixedPointSolver::reversible;
   d.beta = o.beta, d.tol = o.tol, d.max_steps = o.max_steps;
+  d.guard.policy = parse_guard_policy(o.guard);
   validate(d);
   return d;
 }
@@ -101,6 +104,8 @@ RunReport train_one(const DeqTrainOptions& o, DeqGradient gradient, const Labell
     r.nvjp += double(step.stats.nvjp);
     r.stored_floats = std::max(r.stored_floats, step.stats.stored_floats);
     r.reconstruction_error = std::max(r.reconstruction_error, step.stats.reconstruction_error);
+    r.guard_repairs += step.stats.guard.repaired ? 1 : 0;
+    r.guard_flags += step.stats.guard.flagged ? 1 : 0;
     if (o.check_every > 0 && gradient != DeqGradient::backprop && it % o.check_every == 0) {
       const auto check_start = std::chrono::steady_clock::now();
       const Vector<double> exact =
@@ -137,6 +142,8 @@ nlohmann::ordered_json report_json(const RunReport& r) {
           {"nvjp_per_step", r.nvjp},
           {"stored_floats", r.stored_floats},
           {"max_reconstruction_error", r.reconstruction_error},
+          {"guard_repaired_steps", r.guard_repairs},
+          {"guard_flagged_steps", r.guard_flags},
           {"max_gradient_error_vs_backprop", r.gradient_error},
           {"lipschitz_bound", r.lipschitz_bound},
           {"seconds", r.seconds}};
@@ -191,6 +198,12 @@ void run_deq_train(const DeqTrainOptions& o) {
         r.method, r.solver, r.train_accuracy, r.test_accuracy, r.mean_iterations, r.forward_nfe,
         r.backward_nfe, r.nvjp, r.stored_floats, r.reconstruction_error, r.gradient_error,
         r.seconds);
+  for (const RunReport& r : reports)
+    if (r.guard_repairs + r.guard_flags > 0)
+      fmt::print(stderr,
+                 "warning: reversible guard ({}): the rebuilt iterates drifted past the tolerance "
+                 "in {} training steps; {} repaired, {} flagged (--reversible-guard)\n",
+                 r.method, r.guard_repairs + r.guard_flags, r.guard_repairs, r.guard_flags);
 }
 
 }  // namespace
@@ -209,6 +222,9 @@ void add_deq_command(CLI::App& app) {
                   "otherwise)")
       ->capture_default_str();
   cmd->add_option("--beta", o->beta, "Reversible iteration's β in (0, 2), β ≠ 1")
+      ->capture_default_str();
+  cmd->add_option("--reversible-guard", o->guard,
+                  "reversible gradient: repair, error or warn when the rebuilt iterates drift")
       ->capture_default_str();
   cmd->add_option("--tol", o->tol, "Stop when ‖z − f(z)‖ < tol·‖f(z)‖ + 1e-8")
       ->capture_default_str();
