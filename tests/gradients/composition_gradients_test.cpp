@@ -70,6 +70,8 @@ TEST_P(CompositionGradients, ReversibleMatchesDirectBackprop) {
       << "the backward walk inverts each step with the step's own evaluations";
   EXPECT_LT(r.stats.reconstruction_error, 1e-12);
   EXPECT_LT(r.stats.stored_floats, reference.stats.stored_floats);
+  EXPECT_FALSE(r.stats.guard.repaired);  // well conditioned: no anchors
+  EXPECT_EQ(r.stats.guard.anchors, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Compositions, CompositionGradients, ::testing::ValuesIn(every_case()),

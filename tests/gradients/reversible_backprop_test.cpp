@@ -71,6 +71,10 @@ TEST_P(ReversibleMatchesBackprop, OnAnMlpField) {
   EXPECT_EQ(r.stats.recomputed_steps, r.stats.steps);
   EXPECT_LT(r.stats.reconstruction_error, 1e-10);
   EXPECT_LT(r.stats.stored_floats, reference.stats.stored_floats);
+  // Well conditioned: the guard checked and kept nothing.
+  EXPECT_TRUE(r.stats.guard.active);
+  EXPECT_FALSE(r.stats.guard.repaired);
+  EXPECT_EQ(r.stats.guard.anchors, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySolver, ReversibleMatchesBackprop, ::testing::ValuesIn(every_case()),
