@@ -64,6 +64,9 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
   setting_flag<std::string>(c, o, "--method", "method",
                             fmt::format("gradient method: {}",
                                         fmt::join(gradient_method_names(), ", ")));
+  setting_flag<std::string>(c, o, "--reversible-guard", "reversible_guard",
+                            "method reversible: repair, error or warn when the backward "
+                            "reconstruction drifts (README, the reconstruction guard)");
   setting_flag<std::string>(c, o, "--optimizer", "optimizer", "adam or adamw");
   setting_flag<double>(c, o, "--lr", "lr", "learning rate");
   setting_flag<double>(c, o, "--weight-decay", "weight_decay",

@@ -93,6 +93,8 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
       {"max_steps", [](TrainSettings& s, const Json& j) { adaptive(s).max_steps = count(j, 1); }},
       {"dense", [](TrainSettings& s, const Json& j) { s.dense = flag(j); }},
       {"method", [](TrainSettings& s, const Json& j) { s.method = string_of(j); }},
+      {"reversible_guard",
+       [](TrainSettings& s, const Json& j) { s.reversible_guard = string_of(j); }},
       {"optimizer",
        [](TrainSettings& s, const Json& j) { s.optimizer.kind = parse_optimizer(string_of(j)); }},
       {"lr", [](TrainSettings& s, const Json& j) { s.lr = positive(j); }},
@@ -165,6 +167,7 @@ Json to_json_object(const TrainSettings& s) {
   }
   j["dense"] = s.dense;
   j["method"] = s.method;
+  j["reversible_guard"] = s.reversible_guard;
   j["optimizer"] = optimizer_name(s.optimizer.kind);
   j["lr"] = s.lr;
   j["weight_decay"] = s.optimizer.weight_decay;
@@ -200,6 +203,7 @@ void validate(const TrainSettings& s) {
   require(s.iterations >= 1, "iterations = {}; required: >= 1", s.iterations);
   (void)make_stepper<double>(effective_solver(s), SolverOptions{s.coupling, 1.0});
   (void)make_gradient_method<double>(s.method);
+  (void)parse_guard_policy(s.reversible_guard);
 }
 
 std::string settings_to_json(const TrainSettings& s) { return to_json_object(s).dump(); }

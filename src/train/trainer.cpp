@@ -63,7 +63,8 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings)
       solver_name_(effective_solver(settings_)),
       model_(settings_.model),
       stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
-      method_(make_gradient_method<double>(settings_.method)),
+      method_(make_gradient_method<double>(
+          settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
       loss_(std::make_unique<MseData<double>>(data_columns(dataset_))),
       problem_(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
           model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),

@@ -29,6 +29,8 @@ struct TrainSettings {
   /// Reach data times inside a step by dense output instead of shortening steps onto them.
   bool dense = false;
   std::string method = "reversible";  ///< a make_gradient_method spec
+  /// Method reversible: the reconstruction guard's policy ("repair", "error" or "warn").
+  std::string reversible_guard = "repair";
   AdamOptions optimizer{};
   double lr = 1e-2;
   ScheduleKind schedule = ScheduleKind::constant;
