@@ -21,7 +21,7 @@ Importing this module needs torch; ``import revode`` does not.
 
 from __future__ import annotations
 
-import math
+import weakref
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch import nn
 
 from . import _core
 
-__all__ = ["odeint", "odeint_adjoint", "SequentialField", "solver_step_times"]
+__all__ = ["odeint", "odeint_adjoint", "SequentialField", "last_call"]
 
 # torchdiffeq's options keys and revode's own; anything else is refused by name.
 _TORCHDIFFEQ_OPTIONS = {"step_size", "first_step", "max_num_steps", "dtype"}
@@ -375,7 +375,10 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, grad
         ys = _OdeintFunction.apply(run, y0_block, *params)
     else:
         ys = run.forward(keep_record=False)
-    odeint.last_tape = tape  # for tests and diagnostics: step_times, stats
+    # For diagnostics and tests: the step times (cheap to keep) and the tape only while the
+    # autograd graph holds it (a weak reference: keeping it here would keep its record alive).
+    _last["step_times"] = tape.step_times
+    _last["run"] = weakref.ref(run)
     if mlp is not None:
         return ys
     # (K, dim) -> (K, *y0.shape) or a tuple of (K, *shape_i), as torchdiffeq returns.
@@ -383,13 +386,20 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, grad
     return tuple(parts) if state.is_tuple else parts[0]
 
 
-odeint.last_tape = None
+_last = {"step_times": None, "run": lambda: None}
 
 
-def solver_step_times():
-    """The accepted step times t_0 … t_N of the last odeint call (e.g. to replay an adaptive solve)."""
-    tape = odeint.last_tape
-    return None if tape is None else tape.step_times
+def last_call():
+    """What the last odeint call in this process did: a dict with ``step_times``, the accepted
+    step times t_0 … t_N (e.g. to replay an adaptive solve), ``tape``, its
+    revode._core.GradientTape while the autograd graph keeps it alive (else None), and ``native``
+    (whether the fast path ran)."""
+    run = _last["run"]()
+    return {
+        "step_times": _last["step_times"],
+        "tape": None if run is None else run.tape,
+        "native": None if run is None else run.native_linears is not None,
+    }
 
 
 def odeint_adjoint(

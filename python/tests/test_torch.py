@@ -187,7 +187,7 @@ def grads_of(kind, solver, gradient, options, rtol=1e-7, atol=1e-9, use_revode=T
     torch.manual_seed(99)
     if use_revode:
         ys = rt.odeint(func, state, t, method=solver, gradient=gradient, options=options, rtol=rtol, atol=atol)
-        step_times = rt.solver_step_times()
+        step_times = rt.last_call()["step_times"]
     else:
         f = func if not isinstance(state, tuple) else func
         if isinstance(state, tuple):
@@ -256,7 +256,7 @@ def test_decreasing_times_match_the_reference():
     y0.requires_grad_(True)
     t = torch.linspace(1.0, 0.0, 3)
     ys = rt.odeint(func, y0, t, method="rk4", options={"steps": 4})
-    st = rt.solver_step_times()
+    st = rt.last_call()["step_times"]
     ys.pow(2).sum().backward()
     g = [p.grad.clone() for p in func.parameters()] + [y0.grad.clone()]
     func.zero_grad()
@@ -311,6 +311,7 @@ def test_fast_path_never_calls_the_module():
     ys = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 5})
     ys.sum().backward()
     assert ys.shape == (3, 8, 3) and not calls
+    assert rt.last_call()["native"]
     assert all(p.grad is not None for p in func.parameters())
     rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 5, "native": False})
     assert calls  # the flag turns the fast path off
@@ -333,11 +334,21 @@ def test_training_step_with_an_optimizer():
 
 def test_no_grad_keeps_no_tape():
     func, y0 = make_case("mlp")
+    y0.requires_grad_(True)
     with torch.no_grad():
-        ys = rt.odeint(func, y0.requires_grad_(True), torch.linspace(0, 1, 3), method="rk4", options={"steps": 4})
+        ys = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 4})
     assert not ys.requires_grad
+    assert rt.last_call()["tape"] is None  # nothing holds the solve
+    ys = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 4})
+    tape = rt.last_call()["tape"]
+    assert tape is not None  # the autograd graph holds it until backward or until ys goes
+    del tape, ys
+    assert rt.last_call()["tape"] is None
+    # Without a record, the tape's backward is a clear error.
+    t = revode._core.GradientTape(revode.MLP([2, 4, 2]), np.ones((2, 1)), np.linspace(0, 1, 3), "backprop", solver="rk4", steps=2)
+    t.forward(keep_record=False)
     with pytest.raises(revode.Error, match="no forward record"):
-        rt.odeint.last_tape.backward(np.zeros((3, 1, 6)))
+        t.backward(np.zeros((3, 1, 2)))
 
 
 def test_second_backward_is_refused():
