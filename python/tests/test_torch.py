@@ -523,3 +523,30 @@ def test_data_parallel_gloo_equals_one_process_on_the_whole_batch():
 
     one, two = run(1), run(2)
     assert np.max(np.abs(one - two)) <= 1e-12 * np.max(np.abs(one))
+
+
+@pytest.mark.parametrize("method,solver", [("backprop", "midpoint"), ("checkpoint:3", "dopri5"), ("reversible", "reversible:rk4"), ("symplectic", "rk4")])
+def test_tape_halves_equal_revode_gradient_with_the_same_calls(method, solver):
+    """GradientTape's forward + backward with the cotangents of mse-zero is revode.gradient."""
+    f = revode.MLP([3, 8, 3], seed=1)
+    y0 = np.random.default_rng(0).normal(size=(3, 4))
+    ts = np.linspace(0, 1, 5)
+    kw = {"rtol": 1e-6, "atol": 1e-8} if solver == "dopri5" else {"steps": 8}
+    ref = revode.gradient(f, y0, ts, method=method, solver=solver, **kw)
+    tape = revode._core.GradientTape(f, y0, ts, method, solver=solver, **kw)
+    ys = tape.forward()  # (K, batch, dim)
+    assert ys.shape == (5, 4, 3)
+    np.testing.assert_array_equal(ys[0], y0.T)
+    grad_params, grad_y0 = tape.backward(2 * ys / ys.size)
+    np.testing.assert_allclose(grad_params, ref.grad_params, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(grad_y0, ref.grad_y0.T, rtol=1e-13, atol=1e-300)
+    for key in ("nfe", "nvjp", "steps"):
+        assert tape.stats[key] == ref.stats[key], key
+    with pytest.raises(revode.Error, match="no forward record"):
+        tape.backward(np.zeros_like(ys))
+    with pytest.raises(revode.Error, match="already ran"):
+        tape.forward()
+    fresh = revode._core.GradientTape(f, y0, ts, method, solver=solver, **kw)
+    fresh.forward()
+    with pytest.raises(ValueError, match="expected \\(5, 4, 3\\)"):
+        fresh.backward(np.zeros((5, 3, 4)))
