@@ -13,7 +13,15 @@ from torch import nn  # noqa: E402
 import revode  # noqa: E402
 import revode.torch as rt  # noqa: E402
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float64_default():
+    """The tests build float64 modules and tensors; the default is restored for other files."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 # ---- the reference: the same discrete solvers in plain torch, differentiated by autograd ----
