@@ -21,6 +21,7 @@ Importing this module needs torch; ``import revode`` does not.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -29,7 +30,7 @@ from torch import nn
 
 from . import _core
 
-__all__ = ["odeint", "odeint_adjoint", "SequentialField", "last_call"]
+__all__ = ["odeint", "odeint_adjoint", "deq", "SequentialField", "last_call"]
 
 # torchdiffeq's options keys and revode's own; anything else is refused by name.
 _TORCHDIFFEQ_OPTIONS = {"step_size", "first_step", "max_num_steps", "dtype"}
@@ -393,9 +394,10 @@ def last_call():
     """What the last odeint call in this process did: a dict with ``step_times``, the accepted
     step times t_0 … t_N (e.g. to replay an adaptive solve), ``tape``, its
     revode._core.GradientTape while the autograd graph keeps it alive (else None), and ``native``
-    (whether the fast path ran)."""
+    (whether the fast path ran); ``deq_stats``, the last deq call's forward statistics."""
     run = _last["run"]()
     return {
+        "deq_stats": _last.get("deq_stats"),
         "step_times": _last["step_times"],
         "tape": None if run is None else run.tape,
         "native": None if run is None else run.native_linears is not None,
@@ -437,3 +439,105 @@ def odeint_adjoint(
     if items:
         spec += ":" + ",".join(items)
     return odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options, gradient=spec, adjoint_params=adjoint_params)
+
+
+# ---- deep equilibrium layers ----
+
+
+def _rows(arr, shape):
+    """A (features, batch) NumPy block as a (batch, *shape[1:]) tensor (one copy)."""
+    return torch.from_numpy(np.ascontiguousarray(arr.T)).reshape(shape)
+
+
+def _block(tensor):
+    """A (batch, ...) tensor as a (features, batch) NumPy block (a transposed view)."""
+    return tensor.detach().reshape(tensor.shape[0], -1).numpy().T
+
+
+class _DeqFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, run, x, *params):
+        ctx.run = run
+        return _rows(run["tape"].forward().T, run["z_shape"])
+
+    @staticmethod
+    def backward(ctx, grad_z):
+        run = ctx.run
+        if run["done"]:
+            raise RuntimeError("revode.torch.deq: backward through this deq call already ran; call deq again")
+        run["done"] = True
+        g = grad_z.detach().to(run["dtype"]).contiguous().reshape(grad_z.shape[0], -1).numpy()
+        grad_params, grad_x = run["tape"].backward(g)
+        grad_params = torch.from_numpy(grad_params)
+        grads, offset = [], 0
+        for p in run["params"]:
+            grads.append(grad_params[offset : offset + p.numel()].reshape(p.shape).to(p.dtype))
+            offset += p.numel()
+        return (None, torch.from_numpy(grad_x).reshape(run["x_shape"]), *grads)
+
+
+def deq(f, x, *, z_shape=None, solver="reversible", beta=0.5, tol=1e-6, max_steps=50, gradient="reversible",
+        adjoint_tol=None, adjoint_max_steps=None, adjoint_params=None):
+    """The equilibrium z* = f(z*, x) of a deep equilibrium layer, with autograd to f's
+    parameters (or adjoint_params) and x: revode's reversible DEQ (McCallum, Arora & Foster
+    2025) over a torch module.
+
+    x: a (batch, ...) float tensor (the leading dimension is the batch: the stopping rule
+    holds per sample); z has shape z_shape (default x.shape), with the same batch. solver:
+    "reversible" (β-coupled iteration) or "plain"; gradient: "reversible" (exact, memory
+    independent of the iterations), "backprop" (stored iterates, exact) or "implicit"
+    (implicit-function adjoint, inexact). Iterations start from z = 0 and stop when
+    ‖z − f(z, x)‖ < tol·‖f(z, x)‖ + 1e-8 per sample or after max_steps.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"revode.torch.deq: x is a {type(x).__name__}; expected a torch.Tensor")
+    _fail_cuda("x", x)
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"revode.torch.deq: x has dtype {x.dtype}; expected torch.float32 or torch.float64")
+    if x.ndim < 2:
+        raise ValueError(f"revode.torch.deq: x has shape {tuple(x.shape)}; expected (batch, ...)")
+    z_shape = tuple(x.shape if z_shape is None else z_shape)
+    if z_shape[0] != x.shape[0]:
+        raise ValueError(f"revode.torch.deq: z_shape {z_shape} and x {tuple(x.shape)} have different batch sizes")
+    params = _params_of(f, adjoint_params)
+    dtype = x.dtype
+    features = math.prod(z_shape[1:])
+
+    def check(out):
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"revode.torch.deq: f(z, x) returned a {type(out).__name__}; expected a torch.Tensor")
+        if tuple(out.shape) != z_shape or out.dtype != dtype:
+            raise ValueError(f"revode.torch.deq: f(z, x) returned shape {tuple(out.shape)}, dtype {out.dtype}; expected z's {z_shape}, {dtype}")
+        if not torch.isfinite(out).all():
+            raise ValueError("revode.torch.deq: f(z, x) returned NaN or Inf")
+
+    def fcb(z, xx):
+        with torch.no_grad():
+            out = f(_rows(z, z_shape), _rows(xx, x.shape))
+            check(out)
+            return _block(out)
+
+    def vjp(z, xx, a):
+        with torch.enable_grad():
+            zt = _rows(z, z_shape).requires_grad_(True)
+            xt = _rows(xx, x.shape).requires_grad_(True)
+            out = f(zt, xt)
+            check(out)
+            grads = torch.autograd.grad(out, [zt, xt, *params], grad_outputs=_rows(a, z_shape), allow_unused=True)
+        z_bar = grads[0] if grads[0] is not None else torch.zeros_like(zt)
+        x_bar = grads[1] if grads[1] is not None else torch.zeros_like(xt)
+        theta = [(g if g is not None else torch.zeros_like(p)).reshape(-1).to(dtype) for g, p in zip(grads[2:], params)]
+        flat = torch.cat(theta) if theta else torch.zeros(0, dtype=dtype)
+        return _block(z_bar), _block(x_bar), flat.detach().numpy()
+
+    theta = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in params]) if params else torch.zeros(0, dtype=torch.float64)
+    tape = _core.DeqTape(features, fcb, vjp, _block(x), theta.numpy(), solver=solver, beta=beta, tol=tol,
+                         max_steps=max_steps, gradient=gradient, adjoint_tol=adjoint_tol,
+                         adjoint_max_steps=adjoint_max_steps, dtype="float32" if dtype == torch.float32 else "float64")
+    run = {"tape": tape, "z_shape": z_shape, "x_shape": tuple(x.shape), "params": params, "dtype": dtype, "done": False}
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+        z = _DeqFunction.apply(run, x, *params)
+    else:
+        z = _rows(tape.forward().T, z_shape)
+    _last["deq_stats"] = tape.stats  # the forward's (iterations, residual, converged, ...)
+    return z

@@ -558,3 +558,85 @@ def test_tape_halves_equal_revode_gradient_with_the_same_calls(method, solver):
     fresh.forward()
     with pytest.raises(ValueError, match="expected \\(5, 4, 3\\)"):
         fresh.backward(np.zeros((5, 3, 4)))
+
+
+# ---- revode.torch.deq ----
+
+class DeqMap(nn.Module):
+    """f(z, x) = tanh(W z + U x + b), contractive in z (small W)."""
+
+    def __init__(self, dim=4, inputs=3):
+        super().__init__()
+        torch.manual_seed(11)
+        self.w = nn.Linear(dim, dim)
+        self.u = nn.Linear(inputs, dim, bias=False)
+        with torch.no_grad():
+            self.w.weight.mul_(0.3)
+
+    def forward(self, z, x):
+        return torch.tanh(self.w(z) + self.u(x))
+
+
+def reference_deq(f, x, solver, beta, n):
+    """The same iteration in plain torch, n steps from zero, differentiated by autograd."""
+    z = torch.zeros(x.shape[0], 4)
+    y = z
+    for _ in range(n):
+        if solver == "plain":
+            z = f(z, x)
+        else:
+            y = (1 - beta) * y + beta * f(z, x)
+            z = (1 - beta) * z + beta * f(y, x)
+    return z
+
+
+@pytest.mark.parametrize("solver,gradient", [("reversible", "reversible"), ("reversible", "backprop"), ("plain", "backprop")])
+def test_deq_gradients_equal_autograd_through_the_iteration(solver, gradient):
+    f = DeqMap()
+    torch.manual_seed(12)
+    x = torch.randn(5, 3, requires_grad=True)
+    w = torch.randn(5, 4)
+    z = rt.deq(f, x, z_shape=(5, 4), solver=solver, gradient=gradient, tol=0.0, max_steps=10)
+    n = rt.last_call()["deq_stats"]["iterations"]
+    assert n == 10
+    (w * z).sum().backward()
+    got = [p.grad.clone() for p in f.parameters()] + [x.grad.clone()]
+    f.zero_grad()
+    x.grad = None
+    ref = reference_deq(f, x, solver, 0.5, n)
+    assert rel(z.detach(), ref.detach()) <= 1e-13
+    (w * ref).sum().backward()
+    for a, b in zip(got, [p.grad for p in f.parameters()] + [x.grad]):
+        assert rel(a, b) <= 1e-10
+
+
+def test_deq_implicit_gradient_approaches_the_exact_one():
+    f = DeqMap()
+    x = torch.randn(5, 3, requires_grad=True)
+    grads = {}
+    for gradient in ("reversible", "implicit"):
+        f.zero_grad()
+        z = rt.deq(f, x, z_shape=(5, 4), gradient=gradient, tol=1e-12, max_steps=40)
+        z.sum().backward()
+        grads[gradient] = [p.grad.clone() for p in f.parameters()]
+    assert all(rel(a, b) <= 1e-6 for a, b in zip(grads["implicit"], grads["reversible"]))
+
+
+def test_deq_bad_input():
+    f = DeqMap()
+    with pytest.raises(ValueError, match="expected z's"):
+        rt.deq(lambda z, x: z[:, :2], torch.randn(5, 3), z_shape=(5, 4), adjoint_params=())
+    with pytest.raises(ValueError, match="NaN"):
+        rt.deq(lambda z, x: z * float("nan"), torch.randn(5, 3), z_shape=(5, 4), adjoint_params=())
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):  # f's own error
+        rt.deq(f, torch.randn(5, 3), z_shape=(5, 3))
+    with pytest.raises(revode.Error, match="beta"):
+        rt.deq(f, torch.randn(5, 3), z_shape=(5, 4), beta=1.0)
+    with pytest.raises(revode.Error, match="nosuch"):
+        rt.deq(f, torch.randn(5, 3), z_shape=(5, 4), gradient="nosuch")
+    x = torch.randn(5, 3, requires_grad=True)
+    z = rt.deq(f, x, z_shape=(5, 4))
+    loss = z.sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="already ran"):
+        loss.backward()
