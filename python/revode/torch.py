@@ -236,6 +236,9 @@ class _Run:
         self.out_shape = out_shape  # (K, dim_flat) for the generic path, (K, *y0.shape) native
         self.batch = batch
         self.done = False
+        # torch's rule for saved tensors: a parameter changed in place (e.g. optimizer.step())
+        # between forward and backward would make the backward VJPs use the new values.
+        self.versions = [p._version for p in params]
 
     def forward(self, keep_record):
         ys = torch.from_numpy(self.tape.forward(keep_record=keep_record))
@@ -249,6 +252,13 @@ class _Run:
                 "does not keep it): call odeint again for another backward"
             )
         self.done = True
+        for i, (p, v) in enumerate(zip(self.params, self.versions)):
+            if p._version != v:
+                raise RuntimeError(
+                    f"revode.torch.odeint: parameter {i} of func (shape {tuple(p.shape)}) was "
+                    f"modified in place between odeint's forward and backward (e.g. by "
+                    f"optimizer.step()); call backward before changing the parameters"
+                )
         k = grad_ys.shape[0]
         cot = grad_ys.detach().to(self.state.dtype).contiguous().reshape(k, self.batch, -1)
         grad_params, grad_y0 = self.tape.backward(cot.numpy())

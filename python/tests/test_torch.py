@@ -369,6 +369,15 @@ def test_second_backward_is_refused():
         loss.backward()
 
 
+def test_parameters_changed_before_backward_are_refused():
+    func, y0 = make_case("mlp")
+    ys = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 2})
+    with torch.no_grad():
+        func.l1.weight.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        ys.sum().backward()
+
+
 def test_import_revode_without_torch_works():
     import subprocess
     import sys
