@@ -6,6 +6,9 @@ packages=(
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-dev python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
+  # revode.torch (python/revode/torch.py); Debian's torch calls libblas.so.3, and without
+  # OpenBLAS that is the reference BLAS (float64 GEMM ~15x slower)
+  python3-torch libopenblas0-pthread
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,7 @@ The NumPy front end of the C++ engine (docs/python.md)::
     f.params -= 0.1 * g.grad_params          # params is a writable view of theta
 
 Arrays are float64 or float32; states are (state_dim,) or (state_dim, batch).
+PyTorch: ``import revode.torch`` (needs torch; docs/torch.md) for a torchdiffeq-style odeint.
 """
 
 from ._core import (
@@ -17,7 +18,9 @@ from ._core import (
     Dataset,
     Error,
     Field,
+    DeqTape,
     Gradient,
+    GradientTape,
     MLP,
     PythonField,
     Solution,
@@ -44,7 +47,9 @@ __all__ = [
     "Dataset",
     "Error",
     "Field",
+    "DeqTape",
     "Gradient",
+    "GradientTape",
     "MLP",
     "PythonField",
     "Solution",

@@ -12,5 +12,7 @@ void bind_solve(pybind11::module_& m);     // solve.cpp: solve(), Solution
 void bind_gradient(pybind11::module_& m);  // gradient.cpp: gradient(), Gradient
 void bind_optimizers(pybind11::module_& m);  // optimizers.cpp: Adam, clip_global_norm
 void bind_trainer(pybind11::module_& m);     // trainer.cpp: datasets, train(), TrainResult
+void bind_tape(pybind11::module_& m);        // tape.cpp: GradientTape (revode.torch's engine)
+void bind_deq(pybind11::module_& m);         // deq.cpp: DeqTape (revode.torch.deq's engine)
 
 }  // namespace revode::python

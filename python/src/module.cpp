@@ -15,6 +15,8 @@ PYBIND11_MODULE(_core, m) {
   revode::python::bind_gradient(m);
   revode::python::bind_optimizers(m);
   revode::python::bind_trainer(m);
+  revode::python::bind_tape(m);
+  revode::python::bind_deq(m);
   m.def("solvers", &revode::solver_names, "Every solver name revode.solve accepts.");
   m.def("methods", &revode::gradient_method_names,
         "Every gradient method revode.gradient accepts (C and R, A are arguments).");

@@ -18,14 +18,14 @@ namespace {
 /// Buffers of one backward walk and the transposed-step kernel.
 template <class T>
 struct Walk {
-  const DeqLayer<T>& layer;
+  const DeqMap<T>& layer;
   ConstBatchRef<T> x;
   ConstVectorRef<T> theta;
   T beta;
   Batch<T> y_bar, z_bar, scaled, vjp_out;
   DeqGradientResult<T>& result;
 
-  Walk(const DeqLayer<T>& l, ConstBatchRef<T> x_, ConstVectorRef<T> th, double b,
+  Walk(const DeqMap<T>& l, ConstBatchRef<T> x_, ConstVectorRef<T> th, double b,
        ConstBatchRef<T> z_bar0, DeqGradientResult<T>& r)
       : layer(l),
         x(x_),
@@ -187,7 +187,7 @@ void backprop_walk(const DeqForward<T>& fwd, Walk<T>& walk) {
 }
 
 template <class T>
-void implicit_adjoint(const DeqLayer<T>& layer, const DeqForward<T>& fwd, ConstBatchRef<T> x,
+void implicit_adjoint(const DeqMap<T>& layer, const DeqForward<T>& fwd, ConstBatchRef<T> x,
                       ConstVectorRef<T> theta, ConstBatchRef<T> z_bar,
                       DeqGradientResult<T>& result) {
   const DeqOptions& o = fwd.options;
@@ -221,7 +221,7 @@ void implicit_adjoint(const DeqLayer<T>& layer, const DeqForward<T>& fwd, ConstB
 }  // namespace
 
 template <class T>
-DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>& forward,
+DeqGradientResult<T> deq_backward(const DeqMap<T>& layer, const DeqForward<T>& forward,
                                   std::type_identity_t<ConstBatchRef<T>> x,
                                   std::type_identity_t<ConstVectorRef<T>> theta,
                                   std::type_identity_t<ConstBatchRef<T>> z_bar) {
@@ -263,10 +263,10 @@ DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>&
   return result;
 }
 
-template DeqGradientResult<float> deq_backward(const DeqLayer<float>&, const DeqForward<float>&,
+template DeqGradientResult<float> deq_backward(const DeqMap<float>&, const DeqForward<float>&,
                                                ConstBatchRef<float>, ConstVectorRef<float>,
                                                ConstBatchRef<float>);
-template DeqGradientResult<double> deq_backward(const DeqLayer<double>&, const DeqForward<double>&,
+template DeqGradientResult<double> deq_backward(const DeqMap<double>&, const DeqForward<double>&,
                                                 ConstBatchRef<double>, ConstVectorRef<double>,
                                                 ConstBatchRef<double>);
 

@@ -95,7 +95,7 @@ std::string DeqStats::brief() const {
 }
 
 template <class T>
-DeqForward<T> deq_forward(const DeqLayer<T>& layer, std::type_identity_t<ConstBatchRef<T>> x,
+DeqForward<T> deq_forward(const DeqMap<T>& layer, std::type_identity_t<ConstBatchRef<T>> x,
                           std::type_identity_t<ConstVectorRef<T>> theta,
                           const DeqOptions& options) {
   validate(options);
@@ -144,9 +144,9 @@ DeqForward<T> deq_forward(const DeqLayer<T>& layer, std::type_identity_t<ConstBa
   return out;
 }
 
-template DeqForward<float> deq_forward(const DeqLayer<float>&, ConstBatchRef<float>,
+template DeqForward<float> deq_forward(const DeqMap<float>&, ConstBatchRef<float>,
                                        ConstVectorRef<float>, const DeqOptions&);
-template DeqForward<double> deq_forward(const DeqLayer<double>&, ConstBatchRef<double>,
+template DeqForward<double> deq_forward(const DeqMap<double>&, ConstBatchRef<double>,
                                         ConstVectorRef<double>, const DeqOptions&);
 
 }  // namespace revode

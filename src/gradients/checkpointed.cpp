@@ -73,6 +73,17 @@ class ForwardSweep final : public SolveObserver<T> {
   Workspace<T>& work_;
 };
 
+/// What the forward half leaves for the reversal: the schedule after its first sweep, the step
+/// times, the stored states (and the last step's states and tape), and the number of saves.
+template <class T>
+struct CheckpointRecord final : ForwardRecord<T> {
+  explicit CheckpointRecord(StepSequence step_times) : times(std::move(step_times)) {}
+  std::unique_ptr<CheckpointSchedule> schedule;
+  StepSequence times;
+  Workspace<T> work;
+  Index saves = 0;
+};
+
 }  // namespace
 
 template <class T>
@@ -87,7 +98,8 @@ std::string Checkpointed<T>::name() const {
 }
 
 template <class T>
-GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
+std::unique_ptr<ForwardRecord<T>> Checkpointed<T>::forward(const GradientProblem<T>& p,
+                                                         SolveObserver<T>* saves) const {
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const auto* fixed = std::get_if<FixedSteps>(&p.control);
   // The step sequence is built before `integrate` validates anything, so check what it uses.
@@ -95,23 +107,36 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
           "time interval [t0, t1] = [{}, {}]; required: finite and t0 != t1", p.t0, p.t1);
   validate(p.control);
   validate(p.save_at, p.t0, p.t1);
-  StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
-                             : StepSequence::recorded(p.t0);
-  std::unique_ptr<CheckpointSchedule> schedule;
-  if (slots_ == 0) schedule = std::make_unique<EveryStep>();
-  else if (fixed) schedule = std::make_unique<Revolve>(slots_, times.steps());
-  else schedule = std::make_unique<OnlineCheckpoints>(slots_);
+  auto record = std::make_unique<CheckpointRecord<T>>(
+      fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1) : StepSequence::recorded(p.t0));
+  StepSequence& times = record->times;
+  if (slots_ == 0) record->schedule = std::make_unique<EveryStep>();
+  else if (fixed) record->schedule = std::make_unique<Revolve>(slots_, times.steps());
+  else record->schedule = std::make_unique<OnlineCheckpoints>(slots_);
 
-  Workspace<T> work;
-  ForwardSweep<T> sweep(*schedule, times, work, p.loss, p.save_at);
-  GradientResult<T> result;
-  result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, sweep);
-  result.loss = sweep.loss_value.finish(dim, batch);
-  result.ts = sweep.loss_value.take_times();
-  schedule->end_forward(times.steps());
+  ForwardSweep<T> sweep(*record->schedule, times, record->work, p.loss, p.save_at);
+  TeeObserver<T> observer(sweep, saves);
+  record->stats =
+      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  record->loss = sweep.loss_value.finish(dim, batch);
+  record->saves = sweep.loss_value.saves();
+  record->ts = sweep.loss_value.take_times();
+  record->schedule->end_forward(times.steps());
+  return record;
+}
+
+template <class T>
+GradientResult<T> Checkpointed<T>::backward(const GradientProblem<T>& p, ForwardRecord<T>& base,
+                                            const Loss<T>& loss) const {
+  auto& record = this->template take_record<CheckpointRecord<T>>(base);
+  const Index batch = p.y0.cols();
+  GradientResult<T> result = this->result_from(record);
+  CheckpointSchedule* schedule = record.schedule.get();
+  StepSequence& times = record.times;
+  Workspace<T>& work = record.work;
 
   CountingField<T> f(p.field);
-  SaveWalk<T> saves(p, f, sweep.loss_value);
+  SaveWalk<T> saves(p, f, loss, record.saves);
   StepAdjoint<T> walk(p, f, saves);
   using Kind = ScheduleAction::Kind;
   bool first = true;

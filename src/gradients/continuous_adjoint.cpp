@@ -87,6 +87,12 @@ double parse_positive(std::string_view item, std::string_view value) {
   return x;
 }
 
+/// What the forward half leaves for the backward solve: the saved states.
+template <class T>
+struct AdjointRecord final : ForwardRecord<T> {
+  std::vector<Batch<T>> ys;
+};
+
 }  // namespace
 
 AdjointOptions AdjointOptions::parse(std::string_view options) {
@@ -117,13 +123,30 @@ std::string ContinuousAdjoint<T>::name() const {
 }
 
 template <class T>
-GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) const {
-  const Index dim = p.field.state_dim(), batch = p.y0.cols(), params = p.theta.size();
+std::unique_ptr<ForwardRecord<T>> ContinuousAdjoint<T>::forward(const GradientProblem<T>& p,
+                                                              SolveObserver<T>* saves) const {
+  const Index dim = p.field.state_dim(), batch = p.y0.cols();
   KeepSaves<T> saved(p.loss, p.save_at);
-  GradientResult<T> result;
-  result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, saved);
-  result.loss = saved.loss_value.finish(dim, batch);
-  result.ts = saved.loss_value.take_times();
+  TeeObserver<T> observer(saved, saves);
+  auto record = std::make_unique<AdjointRecord<T>>();
+  record->stats =
+      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  record->loss = saved.loss_value.finish(dim, batch);
+  record->ts = saved.loss_value.take_times();
+  record->ys = std::move(saved.ys);
+  return record;
+}
+
+template <class T>
+GradientResult<T> ContinuousAdjoint<T>::backward(const GradientProblem<T>& p,
+                                                 ForwardRecord<T>& base,
+                                                 const Loss<T>& loss) const {
+  auto& record = this->template take_record<AdjointRecord<T>>(base);
+  const Index dim = p.field.state_dim(), batch = p.y0.cols(), params = p.theta.size();
+  GradientResult<T> result = this->result_from(record);
+  const std::vector<Batch<T>>& ys = record.ys;
+  loss.check_saves(Index(ys.size()));
+  const double scale = loss.scale(Index(ys.size()), dim, batch);
 
   // The backward solve: fixed steps of the forward size, or adaptive steps with the forward
   // options and this method's tolerances (and seminorm); dt0 is left to the heuristic, since a
@@ -155,13 +178,13 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
   // a += scale · ∂ℓ_k/∂y at the saved state y_k.
   Batch<T> y_bar(dim, batch);
   auto add_cotangent = [&](std::size_t k) {
-    (void)p.loss.term(Index(k), save_times[k], saved.ys[k], y_bar);
-    a() += T(saved.loss_value.scale()) * y_bar;
+    (void)loss.term(Index(k), save_times[k], ys[k], y_bar);
+    a() += T(scale) * y_bar;
   };
   Batch<T> u_end;  // not u itself: integrate reads its initial state from u
   KeepEnd<T> end(u_end);
   std::size_t k = save_times.size() - 1;
-  z() = saved.ys[k];
+  z() = ys[k];
   a().setZero();
   add_cotangent(k);
   for (double t = time_of(k);;) {
@@ -174,7 +197,7 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
     t = target;
     if (k == 0) break;
     --k;
-    z() = saved.ys[k];
+    z() = ys[k];
     add_cotangent(k);
   }
   result.grad_y0 = a();
@@ -183,7 +206,7 @@ GradientResult<T> ContinuousAdjoint<T>::compute(const GradientProblem<T>& p) con
   result.stats.nfe += counted.nfe();
   result.stats.nvjp += counted.nvjp();
   const Index stage_floats = p.stepper.tape_cols(1) * augmented.state_dim();
-  result.stats.stored_floats = Index(saved.ys.size()) * block + y_bar.size() + u.size() +
+  result.stats.stored_floats = Index(ys.size()) * block + y_bar.size() + u.size() +
                                stage_floats + p.field.intermediate_floats(batch);
   return result;
 }

@@ -1,8 +1,10 @@
-/// Direct backprop: store every step's start state and tape, then apply the step VJPs in
-/// reverse, adding each save's cotangent when the walk reaches it.
+/// Direct backprop: store every step's start state and tape and every saved state, then apply
+/// the step VJPs in reverse, adding each save's cotangent (evaluated on its stored state) when
+/// the walk reaches it.
 #include "revode/gradients/direct_backprop.hpp"
 
 #include "revode/core/counting_field.hpp"
+#include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/save_cotangents.hpp"
 
 namespace revode {
@@ -28,68 +30,119 @@ class BlockStore {
   std::vector<T> data_;
 };
 
-/// Forward observer: keeps states, tapes, step times and save cotangents.
+/// Where a save sits (see SaveRecord); its state is kept in a BlockStore beside it.
+struct SavePlace {
+  Index k;
+  double t;
+  Index step;
+  double s;
+};
+
+/// Forward observer: keeps states, tapes, step times and the saved states y_k (the loss
+/// cotangents are evaluated on them in the backward half), and sums the loss value.
 template <class T>
 class StoreEverything final : public SolveObserver<T> {
  public:
   StoreEverything(Index rows, Index dim, Index tape_cols, Index batch, const Loss<T>& loss,
                   const SaveAt& save_at)
-      : states(rows, batch), tapes(dim, tape_cols), recorder(loss, save_at) {}
+      : states(rows, batch), tapes(dim, tape_cols), saved(dim, batch), loss_value(loss, save_at) {}
   void on_step(const StepRecord<T>& step) override {
     states.push(step.x0);
     tapes.push(step.tape);
     times.push_back({step.t0, step.t1});
     last_state = step.x1;
   }
-  void on_save(const SaveRecord<T>& save) override { recorder.record(save); }
+  void on_save(const SaveRecord<T>& save) override {
+    loss_value.record(save);
+    saved.push(save.y);
+    places.push_back({save.k, save.t, save.step, save.s});
+  }
 
-  BlockStore<T> states, tapes;
+  BlockStore<T> states, tapes, saved;
   std::vector<std::pair<double, double>> times;
+  std::vector<SavePlace> places;
   Batch<T> last_state;
-  LossRecorder<T> recorder;
+  LossValue<T> loss_value;
+};
+
+/// What the forward half leaves for the backward half: everything (see StoreEverything).
+template <class T>
+struct BackpropRecord final : ForwardRecord<T> {
+  BackpropRecord(Index rows, Index dim, Index tape_cols, Index batch, const Loss<T>& problem_loss,
+                 const SaveAt& save_at)
+      : store(rows, dim, tape_cols, batch, problem_loss, save_at) {}
+  StoreEverything<T> store;
 };
 
 }  // namespace
 
 template <class T>
-GradientResult<T> DirectBackprop<T>::compute(const GradientProblem<T>& p) const {
+std::unique_ptr<ForwardRecord<T>> DirectBackprop<T>::forward(const GradientProblem<T>& p,
+                                                           SolveObserver<T>* saves) const {
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const Index rows = p.stepper.state_copies() * dim;
-  StoreEverything<T> store(rows, dim, p.stepper.tape_cols(batch), batch, p.loss, p.save_at);
-  GradientResult<T> result;
-  result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);
-  result.loss = store.recorder.finish(dim, batch);
-  result.ts = store.recorder.times();
+  auto record = std::make_unique<BackpropRecord<T>>(rows, dim, p.stepper.tape_cols(batch), batch,
+                                                    p.loss, p.save_at);
+  StoreEverything<T>& store = record->store;
+  TeeObserver<T> observer(store, saves);
+  record->stats =
+      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  record->loss = store.loss_value.finish(dim, batch);
+  record->ts = store.loss_value.take_times();
+  return record;
+}
+
+template <class T>
+GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, ForwardRecord<T>& base,
+                                              const Loss<T>& loss) const {
+  auto& record = this->template take_record<BackpropRecord<T>>(base);
+  const StoreEverything<T>& store = record.store;
+  const Index dim = p.field.state_dim(), batch = p.y0.cols();
+  const Index rows = p.stepper.state_copies() * dim;
+  GradientResult<T> result = this->result_from(record);
+  const Index n_saves = Index(store.places.size());
+  loss.check_saves(n_saves);
+  const double scale = loss.scale(n_saves, dim, batch);
+  // Save j's cotangent scale · ∂ℓ_k/∂y_k, evaluated on its stored state when the walk reaches it.
+  SaveCotangent<T> save{0.0, 0, 1.0, Batch<T>(dim, batch)};
+  auto cotangent = [&](Index j) -> const SaveCotangent<T>& {
+    const SavePlace& at = store.places[std::size_t(j)];
+    save.t = at.t;
+    save.step = at.step;
+    save.s = at.s;
+    (void)loss.term(at.k, at.t, store.saved[j], save.y_bar);
+    save.y_bar *= T(scale);
+    return save;
+  };
 
   CountingField<T> f(p.field);
-  const auto& saves = store.recorder.cotangents();
   Batch<T> x_bar = Batch<T>::Zero(rows, batch), x_bar_prev(rows, batch);
   Batch<T> pending(dim, batch), scratch;
   result.grad_params = Vector<T>::Zero(p.theta.size());
   const Index n_steps = Index(store.times.size());
-  Index j = Index(saves.size()) - 1;
+  Index j = n_saves - 1;
   for (Index n = n_steps - 1; n >= 0; --n) {
     const auto [t0, t1] = store.times[std::size_t(n)];
     const auto x0 = store.states[n];
     const ConstBatchRef<T> x1 = n + 1 < n_steps ? ConstBatchRef<T>(store.states[n + 1])
                                                 : ConstBatchRef<T>(store.last_state);
     pending.setZero();
-    for (; j >= 0 && saves[std::size_t(j)].step == n; --j)
-      pull_back_save<T>(f, saves[std::size_t(j)], t0, t1, x0.topRows(dim), x1.topRows(dim),
-                        p.theta, pending, x_bar.topRows(dim), result.grad_params, scratch);
+    for (; j >= 0 && store.places[std::size_t(j)].step == n; --j)
+      pull_back_save<T>(f, cotangent(j), t0, t1, x0.topRows(dim), x1.topRows(dim), p.theta,
+                        pending, x_bar.topRows(dim), result.grad_params, scratch);
     p.stepper.step_vjp(f, T(t0), T(t1), x0, p.theta, store.tapes[n], x_bar, x_bar_prev,
                        result.grad_params);
     x_bar_prev.topRows(dim) += pending;
     x_bar.swap(x_bar_prev);
   }
-  for (; j >= 0; --j) x_bar.topRows(dim) += saves[std::size_t(j)].y_bar;
+  for (; j >= 0; --j) x_bar.topRows(dim) += cotangent(j).y_bar;
   result.grad_y0.resize(dim, batch);
   p.stepper.initialize_vjp(f, T(p.t0), p.y0, p.theta, x_bar, result.grad_y0, result.grad_params);
 
   result.stats.nfe += f.nfe();
   result.stats.nvjp += f.nvjp();
   result.stats.stored_floats = store.states.floats() + rows * batch + store.tapes.floats() +
-                               2 * n_steps + store.recorder.stored_floats() +
+                               2 * n_steps + store.saved.floats() + save.y_bar.size() +
                                p.field.intermediate_floats(batch);
   return result;
 }

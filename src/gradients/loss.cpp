@@ -62,11 +62,33 @@ double CallbackLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> 
   return value;
 }
 
+template <class T>
+double CotangentLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  require(k >= 0 && k < Index(c_.size()),
+          "cotangent loss: save {} (t = {}) has no cotangent; {} were given", k, t, c_.size());
+  const Batch<T>& c = c_[std::size_t(k)];
+  require(c.rows() == y.rows() && c.cols() == y.cols(),
+          "cotangent loss: the cotangent of save {} is {} × {} but the state is {} × {} "
+          "(dim × batch)",
+          k, c.rows(), c.cols(), y.rows(), y.cols());
+  y_bar = c;
+  return (c.template cast<double>().array() * y.template cast<double>().array()).sum();
+}
+
+template <class T>
+void CotangentLoss<T>::check_saves(Index saves) const {
+  require(saves == Index(c_.size()),
+          "cotangent loss: the solve saved {} states but {} cotangents were given", saves,
+          c_.size());
+}
+
 template class MseData<float>;
 template class MseData<double>;
 template class MseZero<float>;
 template class MseZero<double>;
 template class CallbackLoss<float>;
 template class CallbackLoss<double>;
+template class CotangentLoss<float>;
+template class CotangentLoss<double>;
 
 }  // namespace revode

@@ -27,14 +27,15 @@ double LossValue<T>::finish(Index dim, Index batch) {
 
 template <class T>
 SaveWalk<T>::SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f,
-                      const LossValue<T>& value)
+                      const Loss<T>& loss, Index saves)
     : p_(problem),
       f_(f),
-      scale_(value.scale()),
+      loss_(loss),
+      scale_((loss.check_saves(saves), loss.scale(saves, problem.field.state_dim(), problem.y0.cols()))),
       axis_(problem.t0, problem.t1),
       dim_(problem.field.state_dim()),
       batch_(problem.y0.cols()),
-      next_save_(value.saves() - 1) {}
+      next_save_(saves - 1) {}
 
 template <class T>
 void SaveWalk<T>::add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
@@ -96,7 +97,7 @@ template <class T>
 void SaveWalk<T>::cotangent(Index k, double t, ConstBatchRef<T> y) {
   save_.t = t;
   save_.y_bar.resize(dim_, batch_);
-  (void)p_.loss.term(k, t, y, save_.y_bar);  // the value was summed forwards
+  (void)loss_.term(k, t, y, save_.y_bar);  // the value was summed forwards
   save_.y_bar *= T(scale_);
 }
 

@@ -48,11 +48,11 @@ template <class T>
 class BackwardWalk final : public GuardedWalk<T> {
  public:
   BackwardWalk(const GradientProblem<T>& p, const ReversibleStepper<T>& stepper,
-               Batch<T> final_state, const LossValue<T>& loss_value, GradientResult<T>& out)
+               Batch<T> final_state, const Loss<T>& loss, Index saves, GradientResult<T>& out)
       : p_(p),
         stepper_(stepper),
         f_(p.field),
-        saves_(p, f_, loss_value),
+        saves_(p, f_, loss, saves),
         dim_(p.field.state_dim()),
         batch_(p.y0.cols()),
         x1_(std::move(final_state)),
@@ -191,22 +191,46 @@ const ReversibleStepper<T>& reversible_or_throw(const Stepper<T>& stepper) {
   return *reversible;
 }
 
+/// What the forward half leaves for the backward walk (see ForwardPass).
+template <class T>
+struct ReversibleRecord final : ForwardRecord<T> {
+  Batch<T> final_state;
+  std::vector<double> step_times;
+  Index saves = 0;
+};
+
 }  // namespace
 
 template <class T>
-GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) const {
-  const ReversibleStepper<T>& stepper = reversible_or_throw(p.stepper);
+std::unique_ptr<ForwardRecord<T>> ReversibleBackprop<T>::forward(const GradientProblem<T>& p,
+                                                               SolveObserver<T>* saves) const {
+  (void)reversible_or_throw(p.stepper);
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const auto* fixed = std::get_if<FixedSteps>(&p.control);
 
-  ForwardPass<T> forward(p.loss, p.save_at, fixed == nullptr);
-  GradientResult<T> result;
-  result.stats =
-      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, forward);
-  result.loss = forward.loss_value.finish(dim, batch);
-  result.ts = forward.loss_value.take_times();
+  ForwardPass<T> pass(p.loss, p.save_at, fixed == nullptr);
+  TeeObserver<T> observer(pass, saves);
+  auto record = std::make_unique<ReversibleRecord<T>>();
+  record->stats =
+      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  record->loss = pass.loss_value.finish(dim, batch);
+  record->saves = pass.loss_value.saves();
+  record->ts = pass.loss_value.take_times();
+  record->final_state = std::move(pass.final_state);
+  record->step_times = std::move(pass.step_times);
+  return record;
+}
 
-  BackwardWalk<T> walk(p, stepper, std::move(forward.final_state), forward.loss_value, result);
+template <class T>
+GradientResult<T> ReversibleBackprop<T>::backward(const GradientProblem<T>& p,
+                                                  ForwardRecord<T>& base,
+                                                  const Loss<T>& loss) const {
+  const ReversibleStepper<T>& stepper = reversible_or_throw(p.stepper);
+  auto& record = this->template take_record<ReversibleRecord<T>>(base);
+  const auto* fixed = std::get_if<FixedSteps>(&p.control);
+  GradientResult<T> result = this->result_from(record);
+
+  BackwardWalk<T> walk(p, stepper, std::move(record.final_state), loss, record.saves, result);
   Index n = result.stats.steps;
   Index replay_floats = 0;
   if (fixed != nullptr) {
@@ -218,7 +242,7 @@ GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) co
       replay_floats = std::max(replay_floats, 2 * Index(steps.size()));
     }
   } else {
-    const auto& ts = forward.step_times;
+    const auto& ts = record.step_times;
     for (std::size_t i = ts.size() - 1; i > 0; --i, --n) walk.undo(ts[i - 1], ts[i]);
     replay_floats = Index(ts.size());
   }
@@ -238,7 +262,7 @@ GradientResult<T> ReversibleBackprop<T>::compute(const GradientProblem<T>& p) co
     StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
                                : StepSequence::recorded(p.t0);
     if (!fixed)
-      for (std::size_t i = 1; i < forward.step_times.size(); ++i) times.record(forward.step_times[i]);
+      for (std::size_t i = 1; i < record.step_times.size(); ++i) times.record(record.step_times[i]);
     walk.use_times(times);
     const Index repair_floats =
         guard_repair<T>(walk, walk.initial_state(), tolerance, eps, drift, result.stats.guard);

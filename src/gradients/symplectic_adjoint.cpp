@@ -130,32 +130,66 @@ class StageAdjoint {
   Batch<T> stage_, cotangent_, v_;
 };
 
-}  // namespace
+/// What the forward half leaves for the backward half: the step times and the states.
+template <class T>
+struct SymplecticRecord final : ForwardRecord<T> {
+  SymplecticRecord(StepSequence step_times, Index dim, Index batch, const Loss<T>& problem_loss,
+                   const SaveAt& save_at)
+      : times(std::move(step_times)), store(dim, batch, times, problem_loss, save_at) {}
+  StepSequence times;
+  StoreStates<T> store;
+  Index saves = 0;
+};
 
 template <class T>
-GradientResult<T> SymplecticAdjoint<T>::compute(const GradientProblem<T>& p) const {
-  const auto* rk = dynamic_cast<const ExplicitRK<T>*>(&p.stepper);
+const ExplicitRK<T>& explicit_rk_or_throw(const Stepper<T>& stepper) {
+  const auto* rk = dynamic_cast<const ExplicitRK<T>*>(&stepper);
   require(rk != nullptr,
           "symplectic: the symplectic adjoint needs the stage structure of an explicit "
           "Runge–Kutta tableau, but the solver '{}' is not an explicit RK method; use anode, "
           "checkpoint:C or backprop with it",
-          p.stepper.name());
+          stepper.name());
+  return *rk;
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<ForwardRecord<T>> SymplecticAdjoint<T>::forward(const GradientProblem<T>& p,
+                                                              SolveObserver<T>* saves) const {
+  (void)explicit_rk_or_throw(p.stepper);
   require(std::isfinite(p.t0) && std::isfinite(p.t1) && p.t0 != p.t1,
           "time interval [t0, t1] = [{}, {}]; required: finite and t0 != t1", p.t0, p.t1);
   validate(p.control);
   validate(p.save_at, p.t0, p.t1);
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const auto* fixed = std::get_if<FixedSteps>(&p.control);
-  StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
-                             : StepSequence::recorded(p.t0);
-  StoreStates<T> store(dim, batch, times, p.loss, p.save_at);
-  GradientResult<T> result;
-  result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);
-  result.loss = store.loss_value.finish(dim, batch);
-  result.ts = store.loss_value.take_times();
+  auto record = std::make_unique<SymplecticRecord<T>>(
+      fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1) : StepSequence::recorded(p.t0),
+      dim, batch, p.loss, p.save_at);
+  StoreStates<T>& store = record->store;
+  TeeObserver<T> observer(store, saves);
+  record->stats =
+      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  record->loss = store.loss_value.finish(dim, batch);
+  record->saves = store.loss_value.saves();
+  record->ts = store.loss_value.take_times();
+  return record;
+}
+
+template <class T>
+GradientResult<T> SymplecticAdjoint<T>::backward(const GradientProblem<T>& p,
+                                                 ForwardRecord<T>& base,
+                                                 const Loss<T>& loss) const {
+  const ExplicitRK<T>* rk = &explicit_rk_or_throw(p.stepper);
+  auto& record = this->template take_record<SymplecticRecord<T>>(base);
+  const Index dim = p.field.state_dim(), batch = p.y0.cols();
+  GradientResult<T> result = this->result_from(record);
+  const StepSequence& times = record.times;
+  const StoreStates<T>& store = record.store;
 
   CountingField<T> f(p.field);
-  SaveWalk<T> saves(p, f, store.loss_value);
+  SaveWalk<T> saves(p, f, loss, record.saves);
   StepAdjoint<T> walk(p, f, saves);
   StageAdjoint<T> stages(rk->tableau(), dim, batch);
   for (Index n = times.steps() - 1; n >= 0; --n) {

@@ -37,16 +37,16 @@ struct DeqGradientResult {
 /// @param x input_dim × batch; @param theta param_count; @param z_bar state_dim × batch.
 /// @throws revode::Error on shape mismatch or a non-finite adjoint.
 template <class T>
-DeqGradientResult<T> deq_backward(const DeqLayer<T>& layer, const DeqForward<T>& forward,
+DeqGradientResult<T> deq_backward(const DeqMap<T>& layer, const DeqForward<T>& forward,
                                   std::type_identity_t<ConstBatchRef<T>> x,
                                   std::type_identity_t<ConstVectorRef<T>> theta,
                                   std::type_identity_t<ConstBatchRef<T>> z_bar);
 
-extern template DeqGradientResult<float> deq_backward(const DeqLayer<float>&,
+extern template DeqGradientResult<float> deq_backward(const DeqMap<float>&,
                                                       const DeqForward<float>&,
                                                       ConstBatchRef<float>, ConstVectorRef<float>,
                                                       ConstBatchRef<float>);
-extern template DeqGradientResult<double> deq_backward(const DeqLayer<double>&,
+extern template DeqGradientResult<double> deq_backward(const DeqMap<double>&,
                                                        const DeqForward<double>&,
                                                        ConstBatchRef<double>,
                                                        ConstVectorRef<double>,

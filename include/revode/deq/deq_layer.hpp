@@ -27,31 +27,54 @@ void validate(const DeqSpec& spec);
 
 /// θ is the Mlp's flat θ (layout on Mlp); the first layer's weight W₁ = [W_z | W_x] has its
 /// state_dim z-columns first. Scratch per instance: one instance per thread.
+/// The map f_θ(z, x) a DEQ solver and its gradients need (deq_forward, deq_backward): DeqLayer
+/// below, or a map defined elsewhere (revode.torch.deq's torch module).
 template <class T>
-class DeqLayer {
+class DeqMap {
+ public:
+  virtual ~DeqMap() = default;
+  virtual Index state_dim() const = 0;
+  virtual Index input_dim() const = 0;
+  virtual Index param_count() const = 0;
+  virtual std::string name() const = 0;
+  /// out = f(z, x; θ). z, out: state_dim × batch; x: input_dim × batch. out must not alias z.
+  virtual void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
+                    BatchRef<T> out) const = 0;
+  /// z_bar = aᵀ ∂f/∂z (overwritten); x_bar += aᵀ ∂f/∂x; theta_bar += aᵀ ∂f/∂θ (summed over
+  /// the batch). a, z_bar: state_dim × batch; x_bar: input_dim × batch.
+  virtual void vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
+                   ConstBatchRef<T> a, BatchRef<T> z_bar, BatchRef<T> x_bar,
+                   VectorRef<T> theta_bar) const = 0;
+  /// Scalars one call keeps alive (what a gradient method reports on top of its own buffers).
+  virtual Index workspace_floats(Index batch) const { return (void)batch, 0; }
+};
+
+template <class T>
+class DeqLayer final : public DeqMap<T> {
  public:
   /// Validates spec; throws revode::Error.
   explicit DeqLayer(DeqSpec spec);
 
-  Index state_dim() const { return spec_.state_dim; }
-  Index input_dim() const { return spec_.input_dim; }
-  Index param_count() const { return mlp_.param_count(); }
+  Index state_dim() const override { return spec_.state_dim; }
+  Index input_dim() const override { return spec_.input_dim; }
+  Index param_count() const override { return mlp_.param_count(); }
   const DeqSpec& spec() const { return spec_; }
   const Mlp<T>& mlp() const { return mlp_; }
   /// e.g. "deq:16,2:32 tanh".
-  std::string name() const;
+  std::string name() const override;
 
   /// out = f(z, x; θ). z, out: state_dim × batch; x: input_dim × batch. out must not alias z.
-  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta, BatchRef<T> out) const;
+  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
+            BatchRef<T> out) const override;
 
   /// z_bar = aᵀ ∂f/∂z (overwritten); x_bar += aᵀ ∂f/∂x; theta_bar += aᵀ ∂f/∂θ (summed over
   /// the batch). a, z_bar: state_dim × batch; x_bar: input_dim × batch.
   void vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> z_bar, BatchRef<T> x_bar, VectorRef<T> theta_bar) const;
+           BatchRef<T> z_bar, BatchRef<T> x_bar, VectorRef<T> theta_bar) const override;
 
   /// Scalars one call keeps alive: the stacked [z; x] and its cotangent plus the Mlp's hidden
   /// activations (what a gradient method reports on top of its own buffers).
-  Index workspace_floats(Index batch) const;
+  Index workspace_floats(Index batch) const override;
 
   /// An upper bound on the Lipschitz constant of z ↦ f(z, x) in the 2-norm, for every x:
   /// ‖W_z‖₂ · Π_{l ≥ 2} ‖W_l‖₂ · (sup|σ'|)^{hidden layers}. Computed with an SVD (allocates).

@@ -30,7 +30,10 @@ class Checkpointed final : public GradientMethod<T> {
   std::string name() const override;
   /// stats.recomputed_steps counts every forward step re-run during the reversal (advances and
   /// tape regenerations): t(N, C) of revolve.hpp for fixed steps.
-  GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  std::unique_ptr<ForwardRecord<T>> forward(const GradientProblem<T>& problem,
+                                            SolveObserver<T>* saves = nullptr) const override;
+  GradientResult<T> backward(const GradientProblem<T>& problem, ForwardRecord<T>& record,
+                             const Loss<T>& loss) const override;
 
  private:
   explicit Checkpointed(Index slots) : slots_(slots) {}

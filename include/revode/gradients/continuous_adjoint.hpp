@@ -43,7 +43,10 @@ class ContinuousAdjoint final : public GradientMethod<T> {
  public:
   explicit ContinuousAdjoint(AdjointOptions options = {});
   std::string name() const override;
-  GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  std::unique_ptr<ForwardRecord<T>> forward(const GradientProblem<T>& problem,
+                                            SolveObserver<T>* saves = nullptr) const override;
+  GradientResult<T> backward(const GradientProblem<T>& problem, ForwardRecord<T>& record,
+                             const Loss<T>& loss) const override;
 
  private:
   AdjointOptions options_;

@@ -13,7 +13,10 @@ template <class T>
 class DirectBackprop final : public GradientMethod<T> {
  public:
   std::string name() const override { return "backprop"; }
-  GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  std::unique_ptr<ForwardRecord<T>> forward(const GradientProblem<T>& problem,
+                                            SolveObserver<T>* saves = nullptr) const override;
+  GradientResult<T> backward(const GradientProblem<T>& problem, ForwardRecord<T>& record,
+                             const Loss<T>& loss) const override;
 };
 
 }  // namespace revode

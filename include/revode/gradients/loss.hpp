@@ -62,4 +62,25 @@ class CallbackLoss final : public Loss<T> {
   Function function_;
 };
 
+/// Given cotangents: ℓ_k(y) = ⟨c_k, y⟩, so ∂ℓ_k/∂y_k = c_k, with scale 1. What a front end
+/// passes to a gradient method's backward half when the cotangents at the saves come from
+/// outside (revode.torch: autograd's grad_outputs). Build it with one block per save (zeros
+/// are fine while forward runs: the value it reports is then 0) and fill `cotangents()` after
+/// the forward, before the backward.
+template <class T>
+class CotangentLoss final : public Loss<T> {
+ public:
+  /// One dim × batch block per save time.
+  explicit CotangentLoss(std::vector<Batch<T>> cotangents) : c_(std::move(cotangents)) {}
+  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double scale(Index, Index, Index) const override { return 1.0; }
+  void check_saves(Index saves) const override;
+
+  std::vector<Batch<T>>& cotangents() { return c_; }
+  const std::vector<Batch<T>>& cotangents() const { return c_; }
+
+ private:
+  std::vector<Batch<T>> c_;
+};
+
 }  // namespace revode

@@ -4,7 +4,9 @@
 /// (SaveWalk). Methods that rebuild or re-run every step — reversible backprop, checkpointing,
 /// the symplectic adjoint — thereby keep no per-save memory, so with the loss at every step
 /// their memory stays what their states need (O(1), O(C)). Direct backprop keeps the
-/// forward's cotangents (LossRecorder), which makes it an independent reference for these.
+/// forward's saved states and evaluates their cotangents itself, which makes it an independent
+/// reference for these. The cotangents come from the loss given to the backward half (the
+/// problem's own, or e.g. a CotangentLoss), never from the forward.
 #pragma once
 
 #include <utility>
@@ -49,9 +51,12 @@ class LossValue {
 template <class T>
 class SaveWalk {
  public:
-  /// `value` is the forward half, finished (its scale and number of saves); `f` is the field
-  /// the dense saves' evaluations and VJPs go through (a CountingField).
-  SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f, const LossValue<T>& value);
+  /// `loss` gives the cotangents (the problem's loss, or the one given to a method's backward
+  /// half); `saves` is the number of saves the forward half recorded (it fixes the loss
+  /// scale); `f` is the field the dense saves' evaluations and VJPs go through (a
+  /// CountingField). Throws revode::Error when the loss does not fit that many saves.
+  SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f, const Loss<T>& loss,
+           Index saves);
 
   /// Adds the cotangents of the saves in step (ta → tb), whose state blocks are y0 → y1,
   /// newest first: an endpoint save to y1_bar; a dense save to both y0_bar and y1_bar (one
@@ -80,6 +85,7 @@ class SaveWalk {
 
   const GradientProblem<T>& p_;
   const VectorField<T>& f_;
+  const Loss<T>& loss_;
   double scale_;
   TimeAxis axis_;
   Index dim_, batch_;

@@ -39,7 +39,10 @@ class ReversibleBackprop final : public GradientMethod<T> {
  public:
   explicit ReversibleBackprop(ReversibleGuard guard = {}) : guard_(guard) { guard_.validate(); }
   std::string name() const override { return "reversible"; }
-  GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  std::unique_ptr<ForwardRecord<T>> forward(const GradientProblem<T>& problem,
+                                            SolveObserver<T>* saves = nullptr) const override;
+  GradientResult<T> backward(const GradientProblem<T>& problem, ForwardRecord<T>& record,
+                             const Loss<T>& loss) const override;
   const ReversibleGuard& guard() const { return guard_; }
 
  private:

@@ -19,31 +19,6 @@ struct SaveCotangent {
   Batch<T> y_bar;
 };
 
-/// Evaluates the loss term at every save as the forward solve reports it, keeping the
-/// cotangents (K·dim·batch scalars) and the times; the loss value is scaled once K is known.
-/// Direct backprop's; the methods that re-run or rebuild steps recompute the cotangents on
-/// the way back instead (recomputed_cotangents.hpp).
-template <class T>
-class LossRecorder {
- public:
-  /// Checks the number of saves against the loss up front when it is known before the solve.
-  LossRecorder(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss) {
-    if (!save_at.steps) loss.check_saves(Index(save_at.ts.size()));
-  }
-  void record(const SaveRecord<T>& save);
-  /// Applies the loss scale to the value and every cotangent; returns the loss.
-  double finish(Index dim, Index batch);
-
-  const std::vector<SaveCotangent<T>>& cotangents() const { return cotangents_; }
-  std::vector<double> times() const;
-  Index stored_floats() const;
-
- private:
-  const Loss<T>& loss_;
-  double sum_ = 0;
-  std::vector<SaveCotangent<T>> cotangents_;
-};
-
 /// Adds the cotangent of a save inside step (t0, t1) to the adjoints of the step's ends.
 /// Endpoint saves go to y1_bar. A dense save y = h00 y0 + h10 Δ f(t0, y0) + h01 y1 +
 /// h11 Δ f(t1, y1) adds to both ends, through one VJP of f at each end; `scratch` (grown to

@@ -37,7 +37,10 @@ class SymplecticAdjoint final : public GradientMethod<T> {
  public:
   std::string name() const override { return "symplectic"; }
   /// @throws revode::Error when the problem's stepper is not an ExplicitRK.
-  GradientResult<T> compute(const GradientProblem<T>& problem) const override;
+  std::unique_ptr<ForwardRecord<T>> forward(const GradientProblem<T>& problem,
+                                            SolveObserver<T>* saves = nullptr) const override;
+  GradientResult<T> backward(const GradientProblem<T>& problem, ForwardRecord<T>& record,
+                             const Loss<T>& loss) const override;
 };
 
 extern template class SymplecticAdjoint<float>;

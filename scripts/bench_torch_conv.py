@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""A convolutional ODE field from PyTorch (issue #12, docs/torch.md): time and peak memory per
+gradient for every revode gradient method (generic path: one torch call per evaluation, one
+torch graph per VJP) beside torchdiffeq-style autograd through the same fixed-step rk4 in plain
+torch (torchdiffeq is not installable here; its fixed-grid rk4 + backward is written below).
+
+Field: conv 3x3 (C -> C) + tanh + conv 3x3 (C -> C), state (batch, C, H, W), float64 or
+float32, `steps` rk4 steps on [0, 1], loss = mean square of the final state.
+Each case runs in a fresh process so that its peak RSS (ru_maxrss above the process's state
+after building the model) is its own.
+
+Usage: PYTHONPATH=build/python /usr/bin/python3 scripts/bench_torch_conv.py
+           [--channels 16] [--size 14] [--batch 64] [--steps 100] [--dtype float32]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+CASES = ["torch-backprop", "backprop", "anode", "checkpoint:8", "symplectic", "adjoint", "reversible"]
+
+
+def run_case(case, a):
+    import torch
+    from torch import nn
+
+    import revode.torch as rt
+
+    torch.set_num_threads(a.threads)
+    dtype = getattr(torch, a.dtype)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(a.channels, a.channels, 3, padding=1), nn.Tanh(), nn.Conv2d(a.channels, a.channels, 3, padding=1)).to(dtype)
+    func = lambda t, y: net(y)  # noqa: E731
+    y0 = torch.randn(a.batch, a.channels, a.size, a.size, dtype=dtype)
+    t = torch.tensor([0.0, 1.0], dtype=dtype)
+    params = tuple(net.parameters())
+
+    def plain_rk4(y):
+        h = 1.0 / a.steps
+        for n in range(a.steps):
+            t0 = n * h
+            k1 = func(t0, y)
+            k2 = func(t0 + h / 2, y + (h / 2) * k1)
+            k3 = func(t0 + h / 2, y + (h / 2) * k2)
+            k4 = func(t0 + h, y + h * k3)
+            y = y + h * (k1 / 6 + k2 / 3 + k3 / 3 + k4 / 6)
+        return y
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    y = y0.clone().requires_grad_(True)
+    if case == "torch-backprop":
+        yT = plain_rk4(y)
+    else:
+        solver = "reversible:rk4" if case == "reversible" else "rk4"
+        yT = rt.odeint(func, y, t, method=solver, gradient=case, options={"steps": a.steps}, adjoint_params=params)[-1]
+    yT.pow(2).mean().backward()
+    seconds = time.perf_counter() - start
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
+    return {"case": case, "seconds": seconds, "peak_mib": peak}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--size", type=int, default=14)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.case:
+        print(json.dumps(run_case(a.case, a)))
+        return
+    print(f"conv field {a.channels} ch, {a.size}x{a.size}, batch {a.batch}, {a.steps} rk4 steps, {a.dtype}, {a.threads} thread(s)")
+    base = None
+    for case in CASES:
+        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--case", case], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{case:16s} failed: {out.stderr.strip().splitlines()[-1]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        base = base or r
+        print(f"{case:16s} {r['seconds']:8.2f} s ({r['seconds'] / base['seconds']:5.2f}x)   peak {r['peak_mib']:8.1f} MiB "
+              f"({r['peak_mib'] / max(base['peak_mib'], 1e-9):5.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
