@@ -6,6 +6,11 @@ packages=(
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-dev python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
+  # revode::torch (TorchField, --field torchscript:PATH) and its tests' TorchScript modules.
+  # libtorch-dev brings the headers and CMake config (with libgoogle-glog-dev, libgflags-dev,
+  # libprotobuf-dev that Caffe2's config looks for). Debian's torch calls libblas.so.3: without
+  # an optimised provider it runs on the reference BLAS (3 GFLOP/s float64 GEMM against 44).
+  libtorch-dev python3-torch libopenblas0-pthread
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -23,6 +23,19 @@ class Mlp(nn.Module):
         return self.net(y)
 
 
+class ReferenceMlp(nn.Module):
+    """The reference field of the README, 2 -> 64 -> 64 -> 2 tanh (bench/torch_field_bench.cpp)."""
+
+    def __init__(self):
+        super().__init__()
+        self.state_dim = 2
+        self.net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
+                                 nn.Linear(64, 2))
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y)
+
+
 class TimeField(nn.Module):
     """Depends on t and on every parameter but `unused` (whose gradient must stay zero)."""
 
@@ -117,7 +130,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    modules = {"mlp": Mlp(), "time_field": TimeField(), "no_state_dim": NoStateDim(),
+    modules = {"mlp": Mlp(), "reference_mlp": ReferenceMlp(), "time_field": TimeField(), "no_state_dim": NoStateDim(),
                "wrong_shape": WrongShape(), "wrong_dtype": WrongDtype(),
                "non_finite": NonFinite(), "raises": Raises(), "returns_tuple": ReturnsTuple(),
                "one_argument": OneArgument(), "no_forward": NoForward()}
