@@ -17,9 +17,15 @@ int main(int argc, char** argv) {
     const TorchField<double> field(argv[1]);
     const auto stepper = make_stepper<double>("reversible:midpoint");
     MseZero<double> loss;
-    const GradientProblem<double> problem{
-        field, *stepper, FixedSteps{100}, SaveAt::every_step(), 0.0, 1.0,
-        Batch<double>::Ones(field.state_dim(), 1), field.initial_params(), loss};
+    const GradientProblem<double> problem{field,
+                                          *stepper,
+                                          FixedSteps{100},
+                                          SaveAt::every_step(),
+                                          0.0,
+                                          1.0,
+                                          Batch<double>::Ones(field.state_dim(), 1),
+                                          field.initial_params(),
+                                          loss};
     const auto result = ReversibleBackprop<double>().compute(problem);
     std::printf("%s: loss %.9g, |dL/dtheta| %.6g (%ld parameters)\n", field.name().c_str(),
                 result.loss, result.grad_params.norm(), long(field.param_count()));

@@ -44,7 +44,9 @@ std::string torch_message(const std::exception& e) {
   return e.what();
 }
 
-std::string shape_text(torch::IntArrayRef sizes) { return fmt::format("[{}]", fmt::join(sizes, ", ")); }
+std::string shape_text(torch::IntArrayRef sizes) {
+  return fmt::format("[{}]", fmt::join(sizes, ", "));
+}
 
 }  // namespace
 
@@ -97,7 +99,8 @@ void TorchField<T>::Impl::share_parameters() {
   flat = torch::empty({param_count}, tensor_options<T>());
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params.size(); ++i) {
-    torch::Tensor segment = flat.narrow(0, layout[i].offset, params[i].numel()).view(params[i].sizes());
+    torch::Tensor segment =
+        flat.narrow(0, layout[i].offset, params[i].numel()).view(params[i].sizes());
     segment.copy_(params[i]);
     params[i].set_data(segment);
     // Every parameter is part of θ and gets a gradient, frozen or not.
@@ -141,8 +144,8 @@ torch::Tensor TorchField<T>::Impl::forward(T t, const torch::Tensor& y, Index ba
   require(out.scalar_type() == scalar_type<T>(),
           "{}: forward(t, y) returned dtype {}; expected {} (the dtype of y)", where(),
           c10::toString(out.scalar_type()), c10::toString(scalar_type<T>()));
-  require(out.device().is_cpu(), "{}: forward(t, y) returned a tensor on {}; expected CPU",
-          where(), out.device().str());
+  require(out.device().is_cpu(), "{}: forward(t, y) returned a tensor on {}; expected CPU", where(),
+          out.device().str());
   require(out.dim() == 2 && out.size(0) == batch && out.size(1) == dim,
           "{}: forward(t, y) returned shape {}; expected [{}, {}] (batch × state dim, like y)",
           where(), shape_text(out.sizes()), batch, dim);
@@ -237,8 +240,9 @@ template <class T>
 void TorchField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
   const Impl& m = *impl_;
   m.check_shapes("eval", y.rows(), y.cols(), theta.size());
-  require(dy.rows() == y.rows() && dy.cols() == y.cols(), "{}: eval got dy of {} × {}; expected {} × {}",
-          m.where(), dy.rows(), dy.cols(), y.rows(), y.cols());
+  require(dy.rows() == y.rows() && dy.cols() == y.cols(),
+          "{}: eval got dy of {} × {}; expected {} × {}", m.where(), dy.rows(), dy.cols(), y.rows(),
+          y.cols());
   m.load_theta(theta);
   torch::NoGradGuard no_grad;
   const torch::Tensor out = m.forward(t, view_of<T>(y), y.cols());

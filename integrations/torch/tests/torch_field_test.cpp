@@ -52,7 +52,8 @@ Batch<double> module_forward(const std::string& name, double t, const Batch<doub
 /// θ of revode's Mlp from θ of the TorchScript Mlp (make_test_modules.py): torch stores each
 /// nn.Linear weight row-major (outputs × inputs), revode column-major; biases are the same.
 template <class T>
-Vector<T> native_theta(const TorchField<T>& field, const Mlp<T>& mlp, const Vector<T>& torch_theta) {
+Vector<T> native_theta(const TorchField<T>& field, const Mlp<T>& mlp,
+                       const Vector<T>& torch_theta) {
   Vector<T> theta(mlp.param_count());
   const auto& params = field.parameters();
   EXPECT_EQ(params.size(), 2 * mlp.layers().size());
@@ -124,8 +125,7 @@ TEST(TorchField, VjpMatchesFiniteDifferences) {
   EXPECT_TRUE(report.within(1e-8)) << report.message;
 
   const TorchField<float> f32(module_path("time_field"));
-  const VjpCheckReport report32 =
-      check_vjp(f32, 0.4f, y.cast<float>(), theta.cast<float>().eval());
+  const VjpCheckReport report32 = check_vjp(f32, 0.4f, y.cast<float>(), theta.cast<float>().eval());
   EXPECT_TRUE(report32.within(5e-2)) << report32.message;
 }
 
@@ -185,9 +185,9 @@ TEST(TorchField, MlpEvalAndVjpEqualTheNativeMlp) {
   m.torch_field.vjp(0.0, y, m.torch_theta, a, y_bar_torch, theta_bar_torch);
   m.native.vjp(0.0, y, m.native_theta_, a, y_bar_native, theta_bar_native);
   EXPECT_LE(relative_difference(y_bar_torch, y_bar_native), 1e-14);
-  EXPECT_LE(relative_difference(native_theta(m.torch_field, m.native, theta_bar_torch),
-                                theta_bar_native),
-            1e-14);
+  EXPECT_LE(
+      relative_difference(native_theta(m.torch_field, m.native, theta_bar_torch), theta_bar_native),
+      1e-14);
 }
 
 /// ∂L/∂θ, ∂L/∂y0 of the TorchScript MLP and of the native one through `solver` with `method`.
@@ -202,7 +202,7 @@ void expect_same_gradient(const std::string& solver, const std::string& method, 
   const SaveAt save = SaveAt::linspace(0.0, 2.0, 5);
   const GradientProblem<T> torch_problem{m.torch_field, *stepper, FixedSteps{40}, save, 0.0,
                                          2.0,           y0,       m.torch_theta,  loss};
-  const GradientProblem<T> native_problem{m.native, *stepper, FixedSteps{40}, save, 0.0,
+  const GradientProblem<T> native_problem{m.native, *stepper, FixedSteps{40},  save, 0.0,
                                           2.0,      y0,       m.native_theta_, loss};
   const GradientResult<T> r_torch = gradient->compute(torch_problem);
   const GradientResult<T> r_native = gradient->compute(native_problem);
@@ -255,7 +255,8 @@ TEST(TorchField, BadFilesAreNamed) {
   const std::string missing = error_of([] { TorchField<double> f(module_path("does_not_exist")); });
   expect_contains(missing, "does_not_exist.pt");
   expect_contains(missing, "no such file");
-  const std::string not_script = error_of([] { TorchField<double> f(module_path("not_torchscript")); });
+  const std::string not_script =
+      error_of([] { TorchField<double> f(module_path("not_torchscript")); });
   expect_contains(not_script, "not_torchscript.pt");
   expect_contains(not_script, "not a TorchScript module");
   expect_contains(error_of([] { TorchField<double> f(module_path("no_forward")); }),
@@ -264,9 +265,8 @@ TEST(TorchField, BadFilesAreNamed) {
                   "forward takes 1 argument(s); expected forward(t, y)");
   expect_contains(error_of([] { TorchField<double> f(module_path("no_state_dim")); }),
                   "the state dimension is unknown");
-  expect_contains(
-      error_of([] { TorchField<double> f(module_path("mlp"), {.state_dim = 3}); }),
-      "state dimension 3 given, but the module's state_dim attribute is 2");
+  expect_contains(error_of([] { TorchField<double> f(module_path("mlp"), {.state_dim = 3}); }),
+                  "state dimension 3 given, but the module's state_dim attribute is 2");
 }
 
 TEST(TorchField, BadOutputsAreNamed) {
