@@ -6,9 +6,12 @@ packages=(
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-dev python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
-  # revode.torch (python/revode/torch.py); Debian's torch calls libblas.so.3, and without
-  # OpenBLAS that is the reference BLAS (float64 GEMM ~15x slower)
-  python3-torch libopenblas0-pthread
+  # revode.torch (python/revode/torch.py) and revode::torch (TorchField, --field
+  # torchscript:PATH). libtorch-dev brings the headers and CMake config (with
+  # libgoogle-glog-dev, libgflags-dev, libprotobuf-dev that Caffe2's config looks for). Debian's
+  # torch calls libblas.so.3: without an optimised provider it runs on the reference BLAS
+  # (3 GFLOP/s float64 GEMM against 44 with OpenBLAS).
+  libtorch-dev python3-torch libopenblas0-pthread
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,14 +11,21 @@
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "text_parsing.hpp"
+#ifdef REVODE_WITH_TORCH
+#include "revode/torch/torch_field.hpp"  // no torch header: cheap to include
+#endif
 
 namespace revode::cli {
 namespace {
 
 constexpr std::string_view mlp_prefix = "mlp:";
+constexpr std::string_view torchscript_prefix = "torchscript:";
 
 bool given(const CLI::Option* flag) { return flag != nullptr && flag->count() > 0; }
 bool is_mlp(std::string_view field) { return field.substr(0, 3) == "mlp"; }
+bool is_torchscript(std::string_view field) { return field.starts_with(torchscript_prefix); }
+/// Fields that are not in the analytic registry (no default y0, time span or θ there).
+bool is_network(std::string_view field) { return is_mlp(field) || is_torchscript(field); }
 
 Init parse_init(const std::string& name) {
   if (name == "pytorch") return Init::pytorch_default;
@@ -26,9 +33,41 @@ Init parse_init(const std::string& name) {
   throw Error(fmt::format("--init '{}': expected pytorch or glorot", name));
 }
 
+/// --field torchscript:PATH (revode::torch, docs/torch-field.md): θ starts as the module's own
+/// parameters; the state dimension is the module's state_dim attribute or the length of --y0.
+template <class T>
+void build_torchscript_field(const ProblemOptions& o, Problem<T>& p,
+                             std::vector<double>& y0_column) {
+  const std::string path = o.field.substr(torchscript_prefix.size());
+  require(!path.empty(), "--field '{}': expected torchscript:PATH to a saved TorchScript module",
+          o.field);
+  for (const CLI::Option* flag : o.mlp_only_flags)
+    require(!given(flag), "{} applies to mlp fields only; '{}' is a TorchScript module",
+            flag->get_name(), o.field);
+#ifdef REVODE_WITH_TORCH
+  TorchFieldOptions options;
+  if (!o.y0.empty()) options.state_dim = Index(parse_number_list(o.y0, "--y0").size());
+  auto field = std::make_unique<TorchField<T>>(path, options);
+  p.theta = field->initial_params();
+  y0_column = standard_normal(o.seed, field->state_dim());
+  p.field = std::move(field);
+#else
+  (void)p;
+  (void)y0_column;
+  throw Error(fmt::format(
+      "--field '{}': this revode was built without libtorch (revode::torch needs Debian's "
+      "libtorch-dev and REVODE_BUILD_TORCH=ON)",
+      o.field));
+#endif
+}
+
 /// The field, its default θ and its default y0 column.
 template <class T>
 void build_field(const ProblemOptions& o, Problem<T>& p, std::vector<double>& y0_column) {
+  if (is_torchscript(o.field)) {
+    build_torchscript_field(o, p, y0_column);
+    return;
+  }
   if (is_mlp(o.field)) {
     require(o.field.substr(0, mlp_prefix.size()) == mlp_prefix,
             "--field '{}': expected mlp:WIDTHS such as mlp:2,64,64,2, or an analytic field",
@@ -120,8 +159,9 @@ std::string activation_help() {
 
 void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_option("--field", o.field,
-               fmt::format("mlp:W0,W1,...,W0 (an MLP with these layer widths) or an analytic "
-                           "field: {}",
+               fmt::format("mlp:W0,W1,...,W0 (an MLP with these layer widths), "
+                           "torchscript:PATH (a saved TorchScript module forward(t, y); "
+                           "docs/torch-field.md) or an analytic field: {}",
                            fmt::join(analytic_field_names(), ", ")))
       ->capture_default_str();
   o.mlp_only_flags[0] =
@@ -172,7 +212,7 @@ Problem<T> build_problem(const ProblemOptions& o) {
   Problem<T> p;
   std::vector<double> y0_column;
   build_field<T>(o, p, y0_column);
-  const AnalyticFieldInfo* info = is_mlp(o.field) ? nullptr : &analytic_field_info(o.field);
+  const AnalyticFieldInfo* info = is_network(o.field) ? nullptr : &analytic_field_info(o.field);
   p.t0 = info != nullptr && !given(o.t0_flag) ? info->t0 : o.t0;
   p.t1 = info != nullptr && !given(o.t1_flag) ? info->t1 : o.t1;
   require(std::isfinite(p.t0) && std::isfinite(p.t1) && p.t0 != p.t1,
