@@ -98,6 +98,7 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
                     std::optional<double> dtmin, std::optional<double> dt0,
                     std::optional<double> t0, std::optional<double> t1, py::object dtype,
                     py::object params) {
+  require_field(field);
   const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
                          dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
                          std::move(dtype), std::move(params)};
