@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -30,9 +31,10 @@ import pytest
 import revode
 
 SEED = 16
-COUNT = 400
+COUNT = 600
 CHILD_TIMEOUT_S = 120  # the whole run takes a few seconds; this is only the hang guard
 CASE_LIMIT_S = 10.0  # no single call may take longer
+ADDRESS_SPACE_LIMIT = 8 << 30  # bytes, for the child (its cases need well under 1 GiB)
 
 
 class CallbackError(Exception):
@@ -120,12 +122,16 @@ def valid(api, rng):
         return (lambda value: setattr(field, "params", value), dict(value=field.params.copy()),
                 {"value": (field.param_count,)})
     if api in ("solve", "gradient"):
+        if rng.random() < 0.3:  # a batch of states
+            y = np.stack([y, 0.9 * y], axis=1)
         kwargs = dict(field=field, y0=y, ts=np.linspace(0.0, 0.5, 3), solver=rng.choice(
-            ["dopri5", "euler", "reversible:midpoint", "alf", "reversible-heun"]), steps=4)
+            ["dopri5", "euler", "reversible:midpoint", "alf", "reversible-heun"]), steps=4,
+            dense=False, coupling=0.999, damping=1.0, t0=None, t1=None, dtype=None, params=None)
         if rng.random() < 0.3:
             kwargs.pop("steps")
-            kwargs.update(rtol=1e-4, atol=1e-6, max_steps=1000)
-        shapes = {"y0": (dim,), "ts": (3,), "params": (field.param_count,)}
+            kwargs.update(solver=rng.choice(["dopri5", "bosh3", "tsit5"]), rtol=1e-4, atol=1e-6,
+                          max_steps=1000, dtmin=None, dt0=None)
+        shapes = {"y0": y.shape, "ts": (3,), "params": (field.param_count,)}
         if api == "solve":
             return revode.solve, kwargs, shapes
         kwargs["method"] = rng.choice(
@@ -136,8 +142,8 @@ def valid(api, rng):
             kwargs["solver"] = "rk4"
         loss = rng.choice(["mse-zero", "data", "callable"])
         if loss == "data":
-            kwargs["loss"] = np.full((3, dim), 0.1)
-            shapes["loss"] = (3, dim)
+            kwargs["loss"] = np.full((3, *y.shape), 0.1)
+            shapes["loss"] = (3, *y.shape)
         elif loss == "callable":
             kwargs["loss"] = lambda k, t, yk: (float((yk**2).sum()), 2 * yk)
         return revode.gradient, kwargs, shapes
@@ -208,8 +214,11 @@ EXTRA = {
     "rtol": [NAN, -1.0, 0.0, INF],
     "atol": [NAN, -1.0, 0.0, INF],
     "dt": [NAN, -0.1, 1e-300, 0.0],
-    "t0": [NAN, INF, 0.5],
-    "t1": [NAN, -INF, 0.0],
+    "t0": [NAN, INF, 0.5, 0.6, -1e308],
+    "t1": [NAN, -INF, 0.0, 0.4, 1e308],
+    "dtmin": [NAN, -1.0, 1.0, INF],
+    "dt0": [NAN, -1.0, 1e-300, INF],
+    "dense": [1, None, "yes"],
     "seed": [-1, 2**64],
 }
 
@@ -308,66 +317,22 @@ def classify(call):
     return "ok", ""
 
 
-def run_child(seed, count):
-    """Runs the cases, printing {"start": id} before and the outcome after each."""
-    for i, api, replaced, function, kwargs in generate(seed, count):
-        print(json.dumps({"start": i}), flush=True)
-        begin = time.perf_counter()
-        outcome, detail = classify(lambda: function(**kwargs))
-        seconds = time.perf_counter() - begin
-        print(json.dumps({"id": i, "api": api, "replaced": replaced, "outcome": outcome,
-                          "detail": detail[:300], "seconds": seconds,
-                          "args": {k: repr(v)[:100] for k, v in kwargs.items()}}), flush=True)
-
-
-# --- the tests -----------------------------------------------------------------------------
-
-
-def test_fuzz_every_public_function():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(revode.__file__)), env.get("PYTHONPATH", "")])
-    begin = time.perf_counter()
-    try:
-        child = subprocess.run([sys.executable, __file__, str(SEED), str(COUNT)], env=env,
-                               capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
-        stdout, stderr, code = child.stdout, child.stderr, child.returncode
-    except subprocess.TimeoutExpired as e:
-        def text(b):
-            return b.decode() if isinstance(b, bytes) else (b or "")
-        stdout, stderr, code = text(e.stdout), text(e.stderr), "timeout"
-    seconds = time.perf_counter() - begin
-    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    done = {r["id"]: r for r in lines if "id" in r}
-    started = [r["start"] for r in lines if "start" in r]
-    cases = {i: (api, replaced) for i, api, replaced, _, _ in generate(SEED, COUNT)}
-    if code != 0 or len(done) != COUNT:
-        last = started[-1] if started else None
-        pytest.fail(f"the fuzz child ended with {code} after {seconds:.1f} s in case {last} "
-                    f"{cases.get(last)} (crash or hang); stderr: {stderr[-2000:]}")
-    failures = [r for r in done.values() if r["outcome"] not in ("ok", "error", "callback")]
-    slow = [r for r in done.values() if r["seconds"] > CASE_LIMIT_S]
-    report = "\n".join(f"case {r['id']} {r['api']} {r['replaced']}: {r['outcome']} "
-                       f"({r['detail']}, {r['seconds']:.2f} s)\n  {r['args']}"
-                       for r in failures + slow)
-    assert not failures and not slow, f"{len(failures)} bad outcomes, {len(slow)} slow:\n{report}"
-    outcomes = [r["outcome"] for r in done.values()]
-    # The generator must reach both ends: valid calls that succeed and bad ones refused.
-    assert outcomes.count("ok") >= 30 and outcomes.count("error") >= 150, outcomes
-
-
-# The reproducers of issue 16, each as a fixed case.
+# The reproducers of issue 16, each a fixed case run in a child of its own (one of them crashed
+# the interpreter).
 REPRODUCERS = {
     "adam lr inf": lambda: revode.Adam(3).step(INF, np.zeros(3), np.ones(3)),
     "adam lr nan": lambda: revode.Adam(3).step(NAN, np.zeros(3), np.ones(3)),
     "adam lr negative": lambda: revode.Adam(3).step(-0.1, np.zeros(3), np.ones(3)),
     "mlp t nan": lambda: revode.MLP([2, 4, 2], time_input=True).eval(NAN, np.ones(2)),
-    "lennard-jones overlap eval": lambda: revode.field("lennard-jones").eval(0.0, np.full(12, 0.3)),
+    "lennard-jones overlap eval": lambda: revode.field("lennard-jones").eval(
+        0.0, np.full(12, 0.3)),
     "lennard-jones overlap vjp": lambda: revode.field("lennard-jones").vjp(
         0.0, np.full(12, 0.3), np.ones(12)),
     "lennard-jones overlap check_vjp": lambda: revode.check_vjp(
         revode.field("lennard-jones"), 0.0, np.full(12, 0.3)),
     "lennard-jones overlap solve": lambda: revode.solve(
+        revode.field("lennard-jones"), np.full(12, 0.3), [0.0, 1.0], steps=3),
+    "lennard-jones overlap gradient": lambda: revode.gradient(
         revode.field("lennard-jones"), np.full(12, 0.3), [0.0, 1.0], steps=3),
     "linear dim 2**31": lambda: revode.field("linear", dim=2**31),
     "train checkpoint_every -5": lambda: revode.train("pendulum", checkpoint_every=-5,
@@ -383,10 +348,73 @@ REPRODUCERS = {
 }
 
 
+def run_child(which):
+    """Runs the cases ("reproducer:NAME" or "SEED:COUNT"), printing {"start": id} before and the
+    outcome after each. Address space is capped so that a size check that goes missing shows
+    up as MemoryError, not as the machine's out-of-memory killer."""
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+    if which.startswith("reproducer:"):
+        name = which.split(":", 1)[1]
+        cases = [(name, "reproducer", [], REPRODUCERS[name], {})]
+    else:
+        seed, count = map(int, which.split(":"))
+        cases = generate(seed, count)
+    for i, api, replaced, function, kwargs in cases:
+        print(json.dumps({"start": i}), flush=True)
+        begin = time.perf_counter()
+        outcome, detail = classify(lambda: function(**kwargs))
+        seconds = time.perf_counter() - begin
+        print(json.dumps({"id": i, "api": api, "replaced": replaced, "outcome": outcome,
+                          "detail": detail[:300], "seconds": seconds,
+                          "args": {k: repr(v)[:100] for k, v in kwargs.items()}}), flush=True)
+
+
+def in_child(which, expected):
+    """Runs run_child(which) in a fresh interpreter; returns the outcomes by case id, or fails
+    naming the case that crashed or hung."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(revode.__file__)), env.get("PYTHONPATH", "")])
+    begin = time.perf_counter()
+    try:
+        child = subprocess.run([sys.executable, __file__, which], env=env, capture_output=True,
+                               text=True, timeout=CHILD_TIMEOUT_S)
+        stdout, stderr, code = child.stdout, child.stderr, child.returncode
+    except subprocess.TimeoutExpired as e:
+        def text(b):
+            return b.decode() if isinstance(b, bytes) else (b or "")
+        stdout, stderr, code = text(e.stdout), text(e.stderr), "timeout"
+    seconds = time.perf_counter() - begin
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    done = {r["id"]: r for r in lines if "id" in r}
+    started = [r["start"] for r in lines if "start" in r]
+    if code != 0 or len(done) != expected:
+        last = started[-1] if started else None
+        pytest.fail(f"the fuzz child ({which}) ended with {code} after {seconds:.1f} s in case "
+                    f"{last!r} (crash or hang); stderr: {stderr[-2000:]}")
+    return done
+
+
+# --- the tests -----------------------------------------------------------------------------
+
+
+def test_fuzz_every_public_function():
+    done = in_child(f"{SEED}:{COUNT}", COUNT)
+    failures = [r for r in done.values() if r["outcome"] not in ("ok", "error", "callback")]
+    slow = [r for r in done.values() if r["seconds"] > CASE_LIMIT_S]
+    report = "\n".join(f"case {r['id']} {r['api']} {r['replaced']}: {r['outcome']} "
+                       f"({r['detail']}, {r['seconds']:.2f} s)\n  {r['args']}"
+                       for r in failures + slow)
+    assert not failures and not slow, f"{len(failures)} bad outcomes, {len(slow)} slow:\n{report}"
+    outcomes = [r["outcome"] for r in done.values()]
+    # The generator must reach both ends: valid calls that succeed and bad ones refused.
+    assert outcomes.count("ok") >= 60 and outcomes.count("error") >= 300, outcomes
+
+
 @pytest.mark.parametrize("name", sorted(REPRODUCERS))
 def test_issue_16_reproducer(name):
-    outcome, detail = classify(REPRODUCERS[name])
-    assert outcome == "error", f"{name}: {outcome} ({detail})"
+    r = in_child(f"reproducer:{name}", 1)[name]
+    assert r["outcome"] == "error", f"{name}: {r['outcome']} ({r['detail']})"
 
 
 def test_callback_exceptions_propagate_unchanged():
@@ -410,5 +438,11 @@ def test_adam_overflow_leaves_params_and_state_unchanged():
     assert adam.step_count == 0
 
 
+def test_field_output_error_names_what_was_evaluated():
+    with pytest.raises(revode.Error, match=r"field 'lennard-jones:3': eval at t = 0 gives "
+                                           r"dy\[6\] = -?nan in float64 for y = \[0\.3, "):
+        revode.field("lennard-jones").eval(0.0, np.full(12, 0.3))
+
+
 if __name__ == "__main__":
-    run_child(int(sys.argv[1]), int(sys.argv[2]))
+    run_child(sys.argv[1])
