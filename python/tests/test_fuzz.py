@@ -72,6 +72,9 @@ def arrays(shape):
         good.astype(np.float32),
         np.full(shape, 1e38, dtype=np.float64),
         np.full(shape, 1e300),
+        np.full(shape, 1e200),  # squares overflow
+        np.zeros(shape),  # Kepler's q = 0: a collision
+        np.full(shape, 0.3),  # Lennard-Jones: atoms on top of each other
         good.reshape(-1)[:-1] if n > 1 else np.array([]),
         np.array([]),
         np.zeros((0, 2)),
