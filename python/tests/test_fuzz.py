@@ -335,6 +335,10 @@ REPRODUCERS = {
         revode.field("lennard-jones"), 0.0, np.full(12, 0.3)),
     "lennard-jones overlap solve": lambda: revode.solve(
         revode.field("lennard-jones"), np.full(12, 0.3), [0.0, 1.0], steps=3),
+    "coupling -1e15 with dopri5": lambda: revode.solve(
+        revode.MLP([2, 4, 2]), np.ones(2), [0.0, 1.0], coupling=-1e15),
+    "damping 1e15 with euler": lambda: revode.solve(
+        revode.MLP([2, 4, 2]), np.ones(2), [0.0, 1.0], solver="euler", damping=1e15),
     "lennard-jones overlap gradient": lambda: revode.gradient(
         revode.field("lennard-jones"), np.full(12, 0.3), [0.0, 1.0], steps=3),
     "linear dim 2**31": lambda: revode.field("linear", dim=2**31),
