@@ -76,8 +76,8 @@ void bind_optimizers(py::module_& m) {
              return Adam(AdamOptions{parse_optimizer(kind), beta1, beta2, eps, weight_decay},
                          param_count);
            }),
-           "param_count"_a, "kind"_a = "adam", "beta1"_a = 0.9, "beta2"_a = 0.999,
-           "eps"_a = 1e-8, "weight_decay"_a = 0.0)
+           "param_count"_a, "kind"_a = "adam", "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+           "weight_decay"_a = 0.0)
       .def("step", &adam_step, "lr"_a, "params"_a, "grad"_a,
            "One update of params (in place) with gradient grad.")
       .def_property_readonly("step_count", [](const Adam& adam) { return adam.state().step; });

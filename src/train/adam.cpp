@@ -56,8 +56,8 @@ void Adam::step(double lr, VectorRef<double> params, ConstVectorRef<double> grad
           "Adam::step: {} parameters and {} gradient entries; the optimizer was built for {}",
           params.size(), grad.size(), n);
   // lr = 0 is allowed: a cosine schedule that ends at final_lr = 0 can round to it.
-  require(std::isfinite(lr) && lr >= 0, "Adam::step: learning rate lr = {}; required: finite and >= 0",
-          lr);
+  require(std::isfinite(lr) && lr >= 0,
+          "Adam::step: learning rate lr = {}; required: finite and >= 0", lr);
   const AdamOptions& o = options_;
   ++state_.step;
   const double t = double(state_.step);

@@ -81,8 +81,8 @@ TEST(Adam, RestoredStateContinuesExactly) {
 
 TEST(Adam, RejectsANonFiniteOrNegativeLearningRateBeforeAnyChange) {
   Adam a(AdamOptions{}, 2);
-  for (double lr : {std::numeric_limits<double>::infinity(), -0.1,
-                    std::numeric_limits<double>::quiet_NaN()}) {
+  for (double lr :
+       {std::numeric_limits<double>::infinity(), -0.1, std::numeric_limits<double>::quiet_NaN()}) {
     Vector<double> theta = vec(1.0, -2.0);
     try {
       a.step(lr, theta, g1);
