@@ -105,6 +105,7 @@ def make_field(kind):
 
 
 FIELD_KINDS = ["mlp", "python", *revode.fields()]
+HAS_GUARD = "reversible_guard" in (revode.gradient.__doc__ or "")
 
 
 def valid(api, rng):
@@ -137,6 +138,8 @@ def valid(api, rng):
         shapes = {"y0": y.shape, "ts": (3,), "params": (field.param_count,)}
         if api == "solve":
             return revode.solve, kwargs, shapes
+        if HAS_GUARD:
+            kwargs.update(reversible_guard="repair", guard_tolerance=0.0)
         kwargs["method"] = rng.choice(
             ["backprop", "reversible", "anode", "checkpoint:2", "symplectic", "adjoint"])
         if kwargs["method"] == "reversible":
@@ -223,6 +226,8 @@ EXTRA = {
     "dt0": [NAN, -1.0, 1e-300, INF],
     "dense": [1, None, "yes"],
     "seed": [-1, 2**64],
+    "reversible_guard": ["junk", "", None, "error", "warn"],
+    "guard_tolerance": [NAN, -1.0, INF, 1e-300],
 }
 
 
