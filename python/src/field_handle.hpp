@@ -55,6 +55,16 @@ struct MlpHandle final : FieldHandle {
   std::uint64_t seed = 0;
 };
 
+/// `field` itself: pybind11 passes None as an empty shared_ptr, which must not be dereferenced.
+/// @throws TypeError.
+inline const FieldHandle& require_field(const std::shared_ptr<FieldHandle>& field) {
+  if (!field)
+    throw py::type_error(
+        "field is None; expected a revode.Field (revode.MLP, revode.field(name) or "
+        "revode.PythonField)");
+  return *field;
+}
+
 /// An MLP field with θ drawn from `seed` (what revode.MLP builds); `init` is "pytorch" or
 /// "glorot" (ValueError otherwise).
 std::shared_ptr<MlpHandle> make_mlp_handle(const MlpSpec& spec, const std::string& init,

@@ -4,11 +4,15 @@
 #include <fmt/ranges.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "field_handle.hpp"
 #include "python_field.hpp"
 #include "revode/core/check_vjp.hpp"
+#include "revode/core/error.hpp"
 #include "revode/core/random.hpp"
 #include "revode/fields/linear.hpp"
 #include "revode/fields/registry.hpp"
@@ -88,18 +92,54 @@ Vector<T> params_or_override(const FieldHandle& h, py::handle params) {
                           : to_vector<T>(params, "params", h.f64->param_count());
 }
 
+/// A NaN or infinite t would reach a time-dependent field as it is and come back as NaN.
+void check_time(double t, std::string_view call) {
+  if (!std::isfinite(t))
+    throw py::value_error(fmt::format("{}: t = {}; expected a finite time", call, t));
+}
+
+/// "[0.3, 0.3, …] (12 entries)": enough of what was evaluated to find it again.
+template <class T>
+std::string brief(const Batch<T>& y) {
+  constexpr Index shown = 6;
+  std::vector<double> head;
+  for (Index k = 0; k < std::min(y.size(), shown); ++k) head.push_back(double(y.data()[k]));
+  return fmt::format("[{:.6g}{}] ({} entries)", fmt::join(head, ", "),
+                     y.size() > shown ? ", …" : "", y.size());
+}
+
+/// A field's output must be finite: NaN or Inf here means the state, θ or t lies outside the
+/// field's domain (overlapping atoms, a collision, an overflow). Reported with where it was
+/// evaluated rather than handed back as NaN.
+template <class T, class Out>
+void check_output(const FieldHandle& h, std::string_view call, double t, const Batch<T>& y,
+                  const Out& out, std::string_view name, bool as_1d) {
+  for (Index j = 0; j < out.cols(); ++j)
+    for (Index i = 0; i < out.rows(); ++i)
+      if (!std::isfinite(out(i, j)))
+        throw Error(fmt::format(
+            "field '{}': {} at t = {} gives {}{} = {} in {} for y = {}: y, the parameters or t "
+            "lie outside the field's domain, or the result overflows",
+            h.f64->name(), call, t, name,
+            as_1d || out.cols() == 1 ? fmt::format("[{}]", i) : fmt::format("[{}, {}]", i, j),
+            double(out(i, j)), dtype_name(dtype_of<T>()), brief(y)));
+}
+
 py::object eval(const FieldHandle& h, double t, py::handle y, py::handle params) {
+  check_time(t, "Field.eval");
   return dispatch_dtype(parse_dtype(py::none(), y), [&]<class T>() -> py::object {
     bool was_1d = false;
     const Batch<T> yb = to_batch<T>(y, "y", h.f64->state_dim(), -1, true, &was_1d);
     const Vector<T> theta = params_or_override<T>(h, params);
     Batch<T> dy(yb.rows(), yb.cols());
     without_gil(h, [&] { h.get<T>().eval(T(t), yb, theta, dy); });
+    check_output(h, "eval", t, yb, dy, "dy", was_1d);
     return to_numpy<T>(dy, was_1d);
   });
 }
 
 py::object vjp(const FieldHandle& h, double t, py::handle y, py::handle a, py::handle params) {
+  check_time(t, "Field.vjp");
   return dispatch_dtype(parse_dtype(py::none(), y), [&]<class T>() -> py::object {
     bool was_1d = false;
     const Batch<T> yb = to_batch<T>(y, "y", h.f64->state_dim(), -1, true, &was_1d);
@@ -108,6 +148,8 @@ py::object vjp(const FieldHandle& h, double t, py::handle y, py::handle a, py::h
     Batch<T> y_bar(yb.rows(), yb.cols());
     Vector<T> theta_bar = Vector<T>::Zero(theta.size());
     without_gil(h, [&] { h.get<T>().vjp(T(t), yb, theta, ab, y_bar, theta_bar); });
+    check_output(h, "vjp", t, yb, y_bar, "y_bar", was_1d);
+    check_output(h, "vjp", t, yb, theta_bar, "theta_bar", true);
     return py::make_tuple(to_numpy<T>(y_bar, was_1d), to_numpy<T>(theta_bar));
   });
 }
@@ -120,6 +162,21 @@ py::dict check(const FieldHandle& h, double t, py::handle y, py::handle params, 
     const VjpCheckOptions options{step, directions, seed};
     const VjpCheckReport report =
         without_gil(h, [&] { return check_vjp<T>(h.get<T>(), T(t), yb, theta, options); });
+    if (!std::isfinite(report.max_relative_error_y) ||
+        !std::isfinite(report.max_relative_error_theta)) {
+      // Say which output is not finite at (t, y) when one is; else the perturbed points are.
+      Batch<T> dy(yb.rows(), yb.cols()), y_bar(yb.rows(), yb.cols());
+      Vector<T> theta_bar = Vector<T>::Zero(theta.size());
+      const Batch<T> ones = Batch<T>::Ones(yb.rows(), yb.cols());
+      without_gil(h, [&] {
+        h.get<T>().eval(T(t), yb, theta, dy);
+        h.get<T>().vjp(T(t), yb, theta, ones, y_bar, theta_bar);
+      });
+      check_output(h, "eval", t, yb, dy, "dy", false);
+      check_output(h, "vjp", t, yb, y_bar, "y_bar", false);
+      check_output(h, "vjp", t, yb, theta_bar, "theta_bar", true);
+      throw Error(report.message);
+    }
     return py::dict("max_relative_error_y"_a = report.max_relative_error_y,
                     "max_relative_error_theta"_a = report.max_relative_error_theta,
                     "message"_a = report.message);

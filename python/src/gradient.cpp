@@ -105,7 +105,7 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
   const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
                          dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
                          std::move(dtype), std::move(params)};
-  const Dtype d = problem_dtype(*field, args);
+  const Dtype d = problem_dtype(require_field(field), args);
   return dispatch_dtype(d, [&]<class T>() -> py::object {
     const Problem<T> p = build_problem<T>(*field, args);
     const auto gradient_method = make_gradient_method<T>(method, guard);

@@ -4,8 +4,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "revode/core/error.hpp"
 #include "revode/train/adam.hpp"
 #include "revode/train/gradient_clipping.hpp"
 
@@ -32,6 +35,35 @@ Eigen::Map<Vector<double>> writable_vector(py::handle obj, std::string_view what
   return {static_cast<double*>(array.mutable_data()), size};
 }
 
+/// NaN or Inf in params would come back from the update as NaN without a word.
+void require_finite(ConstVectorRef<double> v, std::string_view what) {
+  for (Index i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw py::value_error(
+          fmt::format("{} entry [{}] is {}; expected finite values", what, i, v[i]));
+}
+
+/// Adam.step: the library's update (which checks lr) on a copy, committed only when finite, so
+/// an overflowing step (a huge lr) leaves params and the moments as they were.
+void adam_step(Adam& adam, double lr, py::handle params, py::handle grad) {
+  const Index n = adam.state().m.size();
+  auto theta = writable_vector(params, "params", n);
+  const Vector<double> g = to_vector<double>(grad, "grad", n);
+  require_finite(theta, "params");
+  const AdamState before = adam.state();
+  Vector<double> updated = theta;
+  adam.step(lr, updated, g);
+  for (Index i = 0; i < n; ++i)
+    if (!std::isfinite(updated[i])) {
+      adam.restore(before);
+      throw Error(fmt::format(
+          "Adam.step with lr = {}: params entry [{}] would become {} (the update overflows); "
+          "params and the optimizer state are left unchanged: lower lr",
+          lr, i, updated[i]));
+    }
+  theta = updated;
+}
+
 }  // namespace
 
 void bind_optimizers(py::module_& m) {
@@ -41,30 +73,24 @@ void bind_optimizers(py::module_& m) {
                    "place.")
       .def(py::init([](Index param_count, const std::string& kind, double beta1, double beta2,
                        double eps, double weight_decay) {
-             if (param_count < 0)
-               throw py::value_error(
-                   fmt::format("param_count = {}; expected >= 0", param_count));
              return Adam(AdamOptions{parse_optimizer(kind), beta1, beta2, eps, weight_decay},
                          param_count);
            }),
-           "param_count"_a, "kind"_a = "adam", "beta1"_a = 0.9, "beta2"_a = 0.999,
-           "eps"_a = 1e-8, "weight_decay"_a = 0.0)
-      .def(
-          "step",
-          [](Adam& adam, double lr, py::handle params, py::handle grad) {
-            const Index n = adam.state().m.size();
-            auto theta = writable_vector(params, "params", n);
-            const Vector<double> g = to_vector<double>(grad, "grad", n);
-            adam.step(lr, theta, g);
-          },
-          "lr"_a, "params"_a, "grad"_a, "One update of params (in place) with gradient grad.")
+           "param_count"_a, "kind"_a = "adam", "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+           "weight_decay"_a = 0.0)
+      .def("step", &adam_step, "lr"_a, "params"_a, "grad"_a,
+           "One update of params (in place) with gradient grad.")
       .def_property_readonly("step_count", [](const Adam& adam) { return adam.state().step; });
 
   m.def(
       "clip_global_norm",
       [](py::handle grad, double max_norm) {
         const py::array array = float_array(grad, "grad");
-        auto g = writable_vector(grad, "grad", array.ndim() == 1 ? array.shape(0) : -1);
+        if (array.ndim() != 1)
+          throw py::value_error(fmt::format(
+              "grad has shape {}; expected a 1-D float64 array (such as Gradient.grad_params)",
+              shape_string(array)));
+        auto g = writable_vector(grad, "grad", array.shape(0));
         return clip_global_norm(g, max_norm);
       },
       "grad"_a, "max_norm"_a,

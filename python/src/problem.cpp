@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "revode/core/error.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 
@@ -98,6 +99,10 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
   p.control = build_control(a);
   validate(p.control);
   p.stepper = make_stepper<T>(a.solver, SolverOptions{a.coupling, a.damping});
+  // As the CLI's --coupling/--damping: out of (0, 1] is an error whatever the solver, not only
+  // for the solvers that use them (which have reported it above; the defaults are in range).
+  for (const auto& [name, value] : {std::pair{"coupling", a.coupling}, {"damping", a.damping}})
+    require(value > 0 && value <= 1, "{}={}: required a number in (0, 1]", name, value);
   validate_inputs<T>(*p.field, p.y0, p.theta);
   return p;
 }

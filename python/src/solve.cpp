@@ -29,7 +29,7 @@ py::object solve(const std::shared_ptr<FieldHandle>& field, py::object y0, py::o
   const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
                          dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
                          std::move(dtype), std::move(params)};
-  const Dtype d = problem_dtype(*field, args);
+  const Dtype d = problem_dtype(require_field(field), args);
   return dispatch_dtype(d, [&]<class T>() -> py::object {
     const Problem<T> p = build_problem<T>(*field, args);
     const Solution<T> s = without_gil(*field, [&] {

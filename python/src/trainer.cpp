@@ -5,10 +5,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "field_handle.hpp"
 #include "problem.hpp"
+#include "revode/core/error.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/dataset.hpp"
 #include "revode/train/trainer.hpp"
@@ -55,18 +58,38 @@ Dataset dataset_of(py::handle dataset) {
       std::string(py::str(py::type::handle_of(dataset).attr("__name__")))));
 }
 
+/// The keyword arguments as the JSON text of a config file. JSON has no NaN or Inf, and
+/// json.dumps would write them as invalid JSON, so they are refused here by key.
+std::string settings_json(const py::kwargs& kwargs) {
+  for (const auto& [key, value] : kwargs)
+    if (py::isinstance<py::float_>(value) && !std::isfinite(value.cast<double>()))
+      throw Error(fmt::format("revode.train keyword arguments: '{}': {} is not a finite number",
+                              std::string(py::str(key)), value.cast<double>()));
+  try {
+    return py::module_::import("json")
+        .attr("dumps")(kwargs, "allow_nan"_a = false)
+        .cast<std::string>();
+  } catch (const py::error_already_set& e) {  // a value JSON cannot hold (an object, a NumPy int)
+    throw py::type_error(fmt::format(
+        "revode.train keyword arguments: {}; expected numbers, strings, booleans, lists or None",
+        std::string(py::str(e.value()))));
+  }
+}
+
 py::object train(py::handle dataset_arg, py::object progress, std::optional<std::string> checkpoint,
                  Index checkpoint_every, std::optional<std::string> resume_from,
                  const py::kwargs& settings_kwargs) {
   if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
     throw py::type_error("progress must be None or callable as progress(dict)");
+  const CheckpointOptions checkpoint_options{checkpoint.value_or(""), checkpoint_every};
+  validate(checkpoint_options);  // before the data and the model are built
   Dataset dataset = dataset_of(dataset_arg);
   std::optional<Checkpoint> saved;
   if (resume_from) saved = load_checkpoint(*resume_from);
   TrainSettings settings = saved ? saved->settings : dataset.suggested;
   if (py::len(settings_kwargs) > 0) {
-    const std::string text = py::module_::import("json").attr("dumps")(settings_kwargs).cast<std::string>();
-    settings = apply_settings_json(settings, text, "revode.train keyword arguments");
+    settings = apply_settings_json(settings, settings_json(settings_kwargs),
+                                   "revode.train keyword arguments");
   }
   auto trainer = std::make_unique<Trainer>(std::move(dataset), std::move(settings));
   if (saved) resume(*trainer, *saved, *resume_from);
@@ -81,7 +104,7 @@ py::object train(py::handle dataset_arg, py::object progress, std::optional<std:
     };
   {
     py::gil_scoped_release release;
-    trainer->run(callback, CheckpointOptions{checkpoint.value_or(""), checkpoint_every});
+    trainer->run(callback, checkpoint_options);
   }
 
   const TrainSettings& s = trainer->settings();

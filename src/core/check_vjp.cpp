@@ -58,6 +58,7 @@ VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,
           batch, dim);
   require(theta.size() == params, "check_vjp: theta has {} entries; field '{}' needs {}",
           theta.size(), f.name(), params);
+  require(std::isfinite(double(t)), "check_vjp: t = {}; required: a finite time", double(t));
   require(opts.directions >= 1, "VjpCheckOptions::directions = {}; required: directions ≥ 1",
           opts.directions);
   require(std::isfinite(opts.step) && opts.step >= 0,

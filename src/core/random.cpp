@@ -9,7 +9,8 @@
 namespace revode {
 
 std::vector<double> standard_normal(std::uint64_t seed, Index n) {
-  require(n >= 0, "standard_normal: n = {}; required: >= 0", n);
+  require(n >= 0 && n <= kMaxStandardNormal, "standard_normal: n = {}; required: 0 <= n <= {}", n,
+          kMaxStandardNormal);
   std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ULL);
   const auto uniform = [&rng] { return double(rng() >> 11) * 0x1.0p-53; };  // [0, 1)
   std::vector<double> out;

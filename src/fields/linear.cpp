@@ -20,6 +20,9 @@ using ConstMatrixMap = Eigen::Map<const Batch<T>>;
 template <class T>
 LinearField<T>::LinearField(Index dim) : dim_(dim) {
   require(dim >= 1, "LinearField: dim = {}; required: dim ≥ 1", dim);
+  require(dim <= kMaxLinearDim,
+          "LinearField: dim = {}; required: dim ≤ {} (A has dim² parameters, at most 2^31)", dim,
+          kMaxLinearDim);
 }
 
 template <class T>

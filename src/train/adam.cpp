@@ -42,6 +42,10 @@ bool operator==(const AdamState& a, const AdamState& b) {
 
 Adam::Adam(AdamOptions options, Index param_count) : options_(options) {
   validate(options_);
+  require(param_count >= 0 && param_count <= kMaxAdamParams,
+          "Adam: param_count = {}; required: 0 <= param_count <= {} (two moments of 8 bytes "
+          "per parameter)",
+          param_count, kMaxAdamParams);
   state_.m = Vector<double>::Zero(param_count);
   state_.v = Vector<double>::Zero(param_count);
 }
@@ -51,6 +55,9 @@ void Adam::step(double lr, VectorRef<double> params, ConstVectorRef<double> grad
   require(params.size() == n && grad.size() == n,
           "Adam::step: {} parameters and {} gradient entries; the optimizer was built for {}",
           params.size(), grad.size(), n);
+  // lr = 0 is allowed: a cosine schedule that ends at final_lr = 0 can round to it.
+  require(std::isfinite(lr) && lr >= 0,
+          "Adam::step: learning rate lr = {}; required: finite and >= 0", lr);
   const AdamOptions& o = options_;
   ++state_.step;
   const double t = double(state_.step);

@@ -51,6 +51,12 @@ bool same_bits(const Vector<double>& a, const Vector<double>& b) {
 
 }  // namespace
 
+void validate(const CheckpointOptions& options) {
+  require(options.every >= 0,
+          "checkpoint every {} iterations; required: >= 0 (0: only after the last iteration)",
+          options.every);
+}
+
 bool operator==(const TrainState& a, const TrainState& b) {
   return same_bits(a.params, b.params) && a.optimizer == b.optimizer && a.rng == b.rng &&
          a.iteration == b.iteration && a.losses.size() == b.losses.size() &&
@@ -130,6 +136,7 @@ double Trainer::step() {
 }
 
 void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& checkpoint) {
+  validate(checkpoint);
   const auto start = std::chrono::steady_clock::now();
   const Index first = iteration_;
   double best = best_loss();

@@ -142,6 +142,9 @@ TEST(CheckVjp, RejectsBadShapesAndOptions) {
   EXPECT_THROW(check_vjp(field, 0.0, Batch<double>::Zero(2, 0), toy_theta()), Error);
   EXPECT_THROW(check_vjp(field, 0.0, states<double>(1), Vector<double>::Zero(3)), Error);
   EXPECT_THROW(check_vjp(field, 0.0, states<double>(1), toy_theta(), {.directions = 0}), Error);
+  EXPECT_THROW(
+      check_vjp(field, std::numeric_limits<double>::quiet_NaN(), states<double>(1), toy_theta()),
+      Error);
   try {
     check_vjp(field, 0.0, states<double>(1), toy_theta(), {.step = -1.0});
     ADD_FAILURE() << "negative step accepted";

@@ -130,6 +130,15 @@ TEST(LinearField, DefaultsAreStableAndDimIsValidated) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("dim = 0"), std::string::npos) << e.what();
   }
+  // dim² parameters: a named error rather than std::bad_alloc.
+  const LinearField<float> widest(kMaxLinearDim);  // only stores dim
+  EXPECT_EQ(widest.param_count(), kMaxLinearDim * kMaxLinearDim);
+  try {
+    LinearField<double> field(Index{1} << 31);
+    ADD_FAILURE() << "dim 2^31 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dim = 2147483648"), std::string::npos) << e.what();
+  }
 }
 
 TEST(KeplerField, CircularOrbitConservesInvariantsAndSolvesOde) {

@@ -79,6 +79,46 @@ TEST(Adam, RestoredStateContinuesExactly) {
   EXPECT_THROW(parse_optimizer("sgd"), Error);
 }
 
+TEST(Adam, RejectsANonFiniteOrNegativeLearningRateBeforeAnyChange) {
+  Adam a(AdamOptions{}, 2);
+  for (double lr :
+       {std::numeric_limits<double>::infinity(), -0.1, std::numeric_limits<double>::quiet_NaN()}) {
+    Vector<double> theta = vec(1.0, -2.0);
+    try {
+      a.step(lr, theta, g1);
+      ADD_FAILURE() << "lr = " << lr << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("learning rate lr = "), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(theta, vec(1.0, -2.0));
+    EXPECT_EQ(a.state().step, 0);
+  }
+  Vector<double> theta = vec(1.0, -2.0);
+  a.step(0.0, theta, g1);  // a cosine schedule may round its last lr to 0
+  EXPECT_EQ(theta, vec(1.0, -2.0));
+}
+
+TEST(Adam, RejectsAParameterCountOutOfRange) {
+  EXPECT_THROW(Adam(AdamOptions{}, -1), Error);
+  try {
+    Adam(AdamOptions{}, Index{1} << 62);
+    ADD_FAILURE() << "2^62 parameters accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("param_count = 4611686018427387904"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ClipGlobalNorm, RejectsNonFiniteGradientsAndSurvivesHugeOnes) {
+  Vector<double> g = vec(std::numeric_limits<double>::infinity(), 1.0);
+  EXPECT_THROW(clip_global_norm(g, 1.0), Error);
+  g = vec(std::numeric_limits<double>::quiet_NaN(), 1.0);
+  EXPECT_THROW(clip_global_norm(g, 1.0), Error);
+  g = vec(3e200, 4e200);  // the plain norm overflows, the scaled one does not
+  EXPECT_DOUBLE_EQ(clip_global_norm(g, 1.0), 5e200);
+  EXPECT_NEAR(g[0], 0.6, 1e-15);
+}
+
 TEST(ClipGlobalNorm, RescalesOnlyAboveTheBound) {
   Vector<double> g = vec(3.0, 4.0);
   EXPECT_DOUBLE_EQ(clip_global_norm(g, 10.0), 5.0);

@@ -82,6 +82,21 @@ TEST(Trainer, RejectsAModelOfTheWrongDimension) {
   }
 }
 
+TEST(Trainer, RejectsANegativeCheckpointIntervalBeforeTheFirstIteration) {
+  Dataset d = make_dataset("pendulum");
+  TrainSettings s = d.suggested;
+  s.iterations = 1;
+  Trainer trainer(std::move(d), s);
+  try {
+    trainer.run({}, CheckpointOptions{"", -5});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint every -5 iterations"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(trainer.iteration(), 0);
+}
+
 TEST(Trainer, DivergenceNamesTheIteration) {
   Dataset d = make_dataset("white-dwarf");
   TrainSettings s = d.suggested;

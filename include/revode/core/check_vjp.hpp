@@ -44,7 +44,8 @@ struct VjpCheckReport {
 /// The denominator's noise floor ε · Σ|a ∘ f(y)| / h is the rounding noise of the difference
 /// itself: below it the finite difference cannot tell a value from zero.
 /// @param y state_dim × batch, batch ≥ 1. @param theta param_count entries.
-/// @throws revode::Error on shape mismatch or invalid options. Allocates (a test utility).
+/// @throws revode::Error on shape mismatch, a non-finite t or invalid options. Allocates (a test
+/// utility).
 /// T is deduced from f alone (type_identity_t), so plain matrices and literals convert.
 template <class T>
 VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,

@@ -13,7 +13,10 @@ namespace revode {
 /// Written out rather than std::normal_distribution, whose algorithm differs between standard
 /// libraries, so a seed gives the same values everywhere. The stream is offset from the one
 /// that draws an MLP's θ (Mlp::init_params) so that y0 and the first weights are not built
-/// from the same numbers. @throws revode::Error unless n >= 0.
+/// from the same numbers. @throws revode::Error unless 0 <= n <= kMaxStandardNormal.
 std::vector<double> standard_normal(std::uint64_t seed, Index n);
+
+/// The most draws standard_normal makes in one call: 2^31 (16 GiB), the MLP's parameter limit.
+inline constexpr Index kMaxStandardNormal = Index{1} << 31;
 
 }  // namespace revode

@@ -12,11 +12,14 @@
 
 namespace revode {
 
+/// The largest dimension of a LinearField: dim² ≤ 2^31 parameters, the MLP's limit.
+inline constexpr Index kMaxLinearDim = 46340;
+
 /// y' = A y. θ = A flattened column-major (θ[i + dim·j] = A(i, j)), so param_count = dim².
 template <class T>
 class LinearField final : public VectorField<T> {
  public:
-  /// @throws revode::Error unless dim ≥ 1.
+  /// @throws revode::Error unless 1 ≤ dim ≤ kMaxLinearDim.
   explicit LinearField(Index dim);
 
   Index state_dim() const override { return dim_; }

@@ -41,9 +41,13 @@ struct AdamState {
 /// True when both states hold the same bits (sizes, moments, step).
 bool operator==(const AdamState& a, const AdamState& b);
 
+/// The most parameters an Adam takes (the MLP's limit): 2^31, so its moments stay below 32 GiB.
+inline constexpr Index kMaxAdamParams = Index{1} << 31;
+
 class Adam {
  public:
-  /// Zero moments for `param_count` parameters. Validates options (throws revode::Error).
+  /// Zero moments for `param_count` parameters. Validates options and 0 <= param_count <=
+  /// kMaxAdamParams (throws revode::Error).
   Adam(AdamOptions options, Index param_count);
 
   /// One update with learning rate `lr` (this iteration's value of the schedule):
@@ -52,6 +56,7 @@ class Adam {
   /// The decoupled decay is multiplied by the scheduled lr, as in PyTorch and optax: it is
   /// Loshchilov & Hutter's η_t λ θ with λ = lr · wd. One fused pass, no allocation.
   /// @param params, grad param_count entries each; grad is not modified.
+  /// @throws revode::Error on a size mismatch or unless lr is finite and >= 0 (before any change).
   void step(double lr, VectorRef<double> params, ConstVectorRef<double> grad);
 
   const AdamOptions& options() const { return options_; }

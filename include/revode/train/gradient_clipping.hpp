@@ -9,7 +9,8 @@ namespace revode {
 
 /// Scales grad by max_norm / ‖grad‖ when ‖grad‖ > max_norm; max_norm = +inf never clips.
 /// @return ‖grad‖ before clipping.
-/// @throws revode::Error unless max_norm > 0 (NaN included).
+/// @throws revode::Error unless max_norm > 0 (NaN included), and when grad holds NaN or Inf or
+/// its norm overflows (grad is then left unchanged).
 double clip_global_norm(VectorRef<double> grad, double max_norm);
 
 }  // namespace revode

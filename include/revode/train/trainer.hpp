@@ -52,6 +52,9 @@ struct CheckpointOptions {
   Index every = 0;
 };
 
+/// Throws revode::Error unless every >= 0 (Trainer::run calls it before the first iteration).
+void validate(const CheckpointOptions& options);
+
 class Trainer {
  public:
   /// Validates the settings and their fit with the data (the model's state dimension must be
