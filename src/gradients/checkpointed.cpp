@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -99,7 +100,9 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
                              : StepSequence::recorded(p.t0);
   std::unique_ptr<CheckpointSchedule> schedule;
   if (slots_ == 0) schedule = std::make_unique<EveryStep>();
-  else if (fixed) schedule = std::make_unique<Revolve>(slots_, times.steps());
+  // More slots than states to store (N + 1) buy nothing: capping them keeps checkpoint:C
+  // with a huge C from costing set-up time and memory proportional to C.
+  else if (fixed) schedule = std::make_unique<Revolve>(std::min(slots_, times.steps() + 1), times.steps());
   else schedule = std::make_unique<OnlineCheckpoints>(slots_);
 
   Workspace<T> work;
