@@ -8,6 +8,7 @@
 #include <cmath>
 #include <memory>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/schedules/every_step.hpp"
 #include "revode/gradients/schedules/online.hpp"
@@ -98,6 +99,11 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
   validate(p.save_at, p.t0, p.t1);
   StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
                              : StepSequence::recorded(p.t0);
+  if (fixed != nullptr) {  // at most one solver state per slot, and no more than N + 1 slots
+    const Index stored = slots_ == 0 ? times.steps() : std::min(slots_, times.steps() + 1);
+    require_memory(fmt::format("{}: checkpoints stored", name()), stored,
+                   {stored, p.stepper.state_copies() * dim, batch, Index(sizeof(T))});
+  }
   std::unique_ptr<CheckpointSchedule> schedule;
   if (slots_ == 0) schedule = std::make_unique<EveryStep>();
   // More slots than states to store (N + 1) buy nothing: capping them keeps checkpoint:C

@@ -42,6 +42,16 @@ TEXT = ["", "nope", "mlp:", "mlp:2,,2", "reversible:", "checkpoint:", "adjoint:s
 TIME_COUNTS = MALFORMED + OUT_OF_RANGE
 SIZE_COUNTS = MALFORMED + OUT_OF_RANGE + HUGE_SIZES
 
+# Valid values, mixed in so that generated commands also get past parsing and into the solvers,
+# gradient methods and writers with a hostile value elsewhere.
+BENIGN = {
+    "time": ["1", "2", "3"], "size": ["1", "2", "3", "5"], "size-list": ["3,4", "2"],
+    "float": ["0.5", "1e-3", "0.9", "1"],
+    "text": ["reversible", "backprop", "checkpoint:2", "anode", "symplectic", "adjoint",
+             "adjoint:seminorm", "midpoint", "reversible:rk4", "alf", "reversible-heun", "rk4",
+             "float32", "mlp:2,3,2", "linear", "relu", "implicit", "plain"],
+}
+
 
 class Case:
     def __init__(self, name, args, must_fail=False, files=(), timeout=None):
@@ -230,7 +240,26 @@ def bases(w):
 
 
 def mutated_files(w):
-    return [w.deep, w.deep_params, w.deep_config, w.deep_checkpoint, w.truncated_checkpoint,
+    # Seeded byte-level damage to valid files: truncations, flipped characters, deleted ones.
+    rng = random.Random(1)
+    damaged = []
+    for k in range(12):
+        text = rng.choice([w.ckpt_text, open(w.params).read(), open(w.config).read(),
+                           open(w.csv).read(), open(w.mse).read()])
+        chars = list(text)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(chars))
+            op = rng.random()
+            if op < 0.3:
+                chars = chars[:at]
+            elif op < 0.7:
+                chars[at] = rng.choice('[]{}",:-0123456789eE.naNIf \n')
+            else:
+                del chars[at]
+            if not chars:
+                break
+        damaged.append(w.write(f"damaged{k}.txt", "".join(chars)))
+    return damaged + [w.deep, w.deep_params, w.deep_config, w.deep_checkpoint, w.truncated_checkpoint,
             w.edited_checkpoint, w.out("missing.json"), "/proc/version", "/dev/null",
             w.write("empty.json", ""), w.write("nan.json", '{"params": [NaN]}'),
             w.write("null.json", '{"params": [null, 1]}'),
@@ -252,9 +281,11 @@ def random_cases(w, rng, count):
         args = list(args)
         must_fail = False
         written = []
-        for _ in range(rng.choice([1, 1, 1, 2])):
+        for _ in range(rng.choice([1, 2, 2, 3])):
             option, kind = rng.choice(sorted(options.items()))
-            if kind == "time":
+            if kind in BENIGN and rng.random() < 0.4:
+                value = rng.choice(BENIGN[kind])
+            elif kind == "time":
                 value = rng.choice(TIME_COUNTS)
             elif kind == "size":
                 value = rng.choice(SIZE_COUNTS)
@@ -270,15 +301,15 @@ def random_cases(w, rng, count):
                 value = rng.choice(files)
             else:  # path-out: unwritable ones must make the run fail
                 value = rng.choice(unwritable + [w.out(f"out{i}.json")])
-                must_fail = must_fail or value in unwritable
-                if value not in unwritable and option == "--csv":
-                    written.append(value)
             if option in args:
                 args[args.index(option) + 1] = value
             else:
                 args += [option, value]
-        for k, a in enumerate(args):
-            if a == "--csv":
+        # Decided on the final command line (a later mutation may replace an earlier one).
+        for k, a in enumerate(args[:-1]):
+            if options.get(a) == "path-out":
+                must_fail = must_fail or args[k + 1] in unwritable
+            if a == "--csv" and args[k + 1] not in unwritable:
                 written.append(args[k + 1])
         cases.append(Case(f"random #{i}", args, must_fail, files=written))
     return cases
@@ -312,45 +343,45 @@ def check(case, revode, cwd, timeout, env):
         r = subprocess.run([revode] + case.args, cwd=cwd, capture_output=True, text=True,
                            errors="replace", timeout=case.timeout or timeout, env=env)
     except subprocess.TimeoutExpired:
-        return f"hang: no exit within {case.timeout or timeout} s", time.monotonic() - start
+        return f"hang: no exit within {case.timeout or timeout} s", time.monotonic() - start, "hang"
     seconds = time.monotonic() - start
     err = r.stderr
     if r.returncode < 0:
-        return f"killed by signal {-r.returncode}: {err[-500:]}", seconds
+        return f"killed by signal {-r.returncode}: {err[-500:]}", seconds, r.returncode
     for marker in ("internal error", "AddressSanitizer", "runtime error:", "LeakSanitizer"):
         if marker in err:
-            return f"'{marker}' (exit {r.returncode}): {err[-800:]}", seconds
+            return f"'{marker}' (exit {r.returncode}): {err[-800:]}", seconds, r.returncode
     if r.returncode == 3:
-        return f"exit 3: {err[-500:]}", seconds
+        return f"exit 3: {err[-500:]}", seconds, r.returncode
     if case.must_fail and r.returncode == 0:
-        return "exit 0, expected an error", seconds
+        return "exit 0, expected an error", seconds, r.returncode
     if r.returncode == 0:
         if "--json" in case.args:
             lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
             if not lines:
-                return "exit 0 with --json but no JSON object printed", seconds
+                return "exit 0 with --json but no JSON object printed", seconds, r.returncode
             try:
                 if non_finite(lines[-1]):
-                    return f"non-finite number in the JSON result: {lines[-1][:300]}", seconds
+                    return f"non-finite number in the JSON result: {lines[-1][:300]}", seconds, r.returncode
             except ValueError as e:
-                return f"invalid JSON printed: {e}", seconds
+                return f"invalid JSON printed: {e}", seconds, r.returncode
         for path in case.files:
             if path.endswith(".json") and "--csv" not in case.args and os.path.exists(path):
                 with open(path) as f:
                     try:
                         if non_finite(f.read()):
-                            return f"non-finite number in {path}", seconds
+                            return f"non-finite number in {path}", seconds, r.returncode
                     except ValueError as e:
-                        return f"invalid JSON written to {path}: {e}", seconds
+                        return f"invalid JSON written to {path}: {e}", seconds, r.returncode
             elif csv_non_finite(path):
-                return f"non-finite number in {path}", seconds
-    return None, seconds
+                return f"non-finite number in {path}", seconds, r.returncode
+    return None, seconds, r.returncode
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("revode")
-    p.add_argument("--cases", type=int, default=int(os.environ.get("REVODE_FUZZ_CASES", "260")))
+    p.add_argument("--cases", type=int, default=int(os.environ.get("REVODE_FUZZ_CASES", "400")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("REVODE_FUZZ_SEED", "16")))
     p.add_argument("--timeout", type=float,
                    default=float(os.environ.get("REVODE_FUZZ_TIMEOUT", "20")))
@@ -368,8 +399,10 @@ def main():
         w = Workspace(root, revode)
         cases = fixed_cases(w) + random_cases(w, random.Random(a.seed), a.cases)
         slowest = (0.0, "")
+        statuses = {}
         for case in cases:
-            problem, seconds = check(case, revode, root, a.timeout, env)
+            problem, seconds, status = check(case, revode, root, a.timeout, env)
+            statuses[status] = statuses.get(status, 0) + 1
             slowest = max(slowest, (seconds, case.name))
             if a.verbose:
                 print(f"{seconds:6.2f}s {case.name}: {problem or 'ok'}")
@@ -381,7 +414,8 @@ def main():
     if not os.path.exists("/dev/full") or os.path.isfile("/dev/full"):
         failures.append("/dev/full is no longer a device: a write replaced it")
     print(f"fuzz: {len(cases)} cases (seed {a.seed}) in {total:.1f} s, slowest {slowest[0]:.2f} s "
-          f"({slowest[1]}); {len(failures)} failed")
+          f"({slowest[1]}); exit statuses {dict(sorted(statuses.items(), key=str))}; "
+          f"{len(failures)} failed")
     for f in failures:
         print("FAIL", f)
     return 1 if failures else 0
