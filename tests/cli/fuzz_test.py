@@ -315,10 +315,28 @@ def random_cases(w, rng, count):
     return cases
 
 
+# Keys whose value may be null by design; any other null is a NaN or Inf that nlohmann wrote
+# as null.
+NULLABLE = {"params_file", "checkpoint", "final_loss", "clip"}
+
+
 def non_finite(text):
-    """Whether a JSON document holds NaN or Infinity (Python's json accepts them)."""
+    """Whether a JSON document holds NaN or Infinity (Python's json accepts them), or a null
+    where a number belongs."""
     bad = []
-    json.loads(text, parse_constant=lambda c: bad.append(c))
+    doc = json.loads(text, parse_constant=lambda c: bad.append(c))
+
+    def walk(value, key):
+        if value is None and key not in NULLABLE:
+            bad.append(f"null at {key}")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+
+    walk(doc, "")
     return bool(bad)
 
 
