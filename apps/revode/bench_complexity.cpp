@@ -124,8 +124,8 @@ void run_complexity(const ComplexityOptions& o) {
   for (const auto& m : methods)
     for (long n : step_counts) {
       const Row r = measure_in_child(m, n, o.repeats);
-      csv.write(fmt::format("{},{},{},{},{},{},{}\n", r.method, r.steps, r.seconds,
-                            r.peak_rss_mib, r.stored_floats, r.nfe, r.nvjp));
+      csv.write(fmt::format("{},{},{},{},{},{},{}\n", r.method, r.steps, r.seconds, r.peak_rss_mib,
+                            r.stored_floats, r.nfe, r.nvjp));
       fmt::print("{:<14} {:>8} {:>12.3f} {:>14.1f} {:>14} {:>10}\n", r.method, r.steps,
                  1e3 * r.seconds, r.peak_rss_mib, r.stored_floats, r.nfe);
       std::fflush(stdout);

@@ -14,11 +14,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <tuple>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "output_file.hpp"

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
     // Output to a full disk or a closed pipe fails only here, at the last flush.
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0)
-      throw revode::Error(fmt::format("cannot write the standard output: {}", std::strerror(errno)));
+      throw revode::Error(
+          fmt::format("cannot write the standard output: {}", std::strerror(errno)));
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const revode::Error& e) {

@@ -58,7 +58,8 @@ void require_writable_file(std::string_view option, const std::string& path,
     cannot(option, path, fmt::format("its folder '{}': {}", folder, std::strerror(errno)));
   if (!S_ISDIR(info.st_mode)) cannot(option, path, fmt::format("'{}' is not a folder", folder));
   if (on_virtual_file_system(folder))
-    cannot(option, path, fmt::format("its folder '{}' is a kernel interface (/proc, /sys)", folder));
+    cannot(option, path,
+           fmt::format("its folder '{}' is a kernel interface (/proc, /sys)", folder));
   if (::access(folder.c_str(), W_OK | X_OK) != 0)
     cannot(option, path, fmt::format("its folder '{}': {}", folder, std::strerror(errno)));
 }

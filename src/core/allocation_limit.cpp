@@ -15,11 +15,16 @@ std::uint64_t memory_limit() {
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   const std::string_view suffix(end, std::size_t(s.data() + s.size() - end));
   int shift = -1;
-  if (suffix.empty()) shift = 0;
-  else if (suffix == "K" || suffix == "k") shift = 10;
-  else if (suffix == "M") shift = 20;
-  else if (suffix == "G") shift = 30;
-  else if (suffix == "T") shift = 40;
+  if (suffix.empty())
+    shift = 0;
+  else if (suffix == "K" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M")
+    shift = 20;
+  else if (suffix == "G")
+    shift = 30;
+  else if (suffix == "T")
+    shift = 40;
   require(ec == std::errc{} && end != s.data() && shift >= 0 && value >= 1 &&
               value <= (UINT64_MAX >> shift),
           "REVODE_MEMORY_LIMIT='{}': expected a byte count >= 1 with an optional K, M, G or T "

@@ -20,8 +20,9 @@ LabelledPoints make_spirals(int classes, Index per_class, double turns, double n
   require(std::isfinite(noise) && noise >= 0, "make_spirals: noise = {}; required: finite, >= 0",
           noise);
   // classes × per_class can overflow (UB) before any allocation: check the size first.
-  require_memory("make_spirals: per_class", per_class,
-                 {classes, per_class, Index(2 * sizeof(double) + 2 * sizeof(double) + sizeof(int))});
+  require_memory(
+      "make_spirals: per_class", per_class,
+      {classes, per_class, Index(2 * sizeof(double) + 2 * sizeof(double) + sizeof(int))});
   const Index points = classes * per_class;
   const std::vector<double> normal = standard_normal(seed, 2 * points);
   LabelledPoints out{Batch<double>(2, points), std::vector<int>(std::size_t(points)), classes};

@@ -108,7 +108,8 @@ GradientResult<T> Checkpointed<T>::compute(const GradientProblem<T>& p) const {
   if (slots_ == 0) schedule = std::make_unique<EveryStep>();
   // More slots than states to store (N + 1) buy nothing: capping them keeps checkpoint:C
   // with a huge C from costing set-up time and memory proportional to C.
-  else if (fixed) schedule = std::make_unique<Revolve>(std::min(slots_, times.steps() + 1), times.steps());
+  else if (fixed)
+    schedule = std::make_unique<Revolve>(std::min(slots_, times.steps() + 1), times.steps());
   else schedule = std::make_unique<OnlineCheckpoints>(slots_);
 
   Workspace<T> work;

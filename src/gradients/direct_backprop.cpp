@@ -18,8 +18,8 @@ class BlockStore {
     const std::size_t offset = data_.size();
     // Adaptive steps: the count is known only as it grows; stop at the limit, not in bad_alloc.
     if ((offset + std::size_t(rows_ * cols_)) * sizeof(T) > limit_)
-      require_memory("backprop: steps stored", times_stored(), {times_stored() + 1, rows_, cols_,
-                                                                Index(sizeof(T))});
+      require_memory("backprop: steps stored", times_stored(),
+                     {times_stored() + 1, rows_, cols_, Index(sizeof(T))});
     data_.resize(offset + std::size_t(rows_ * cols_));
     Eigen::Map<Batch<T>>(data_.data() + offset, rows_, cols_) = block;
   }
@@ -29,7 +29,9 @@ class BlockStore {
   Index floats() const { return Index(data_.size()); }
 
  private:
-  Index times_stored() const { return rows_ * cols_ == 0 ? 0 : Index(data_.size()) / (rows_ * cols_); }
+  Index times_stored() const {
+    return rows_ * cols_ == 0 ? 0 : Index(data_.size()) / (rows_ * cols_);
+  }
   Index rows_, cols_;
   std::uint64_t limit_;
   std::vector<T> data_;
@@ -63,8 +65,9 @@ GradientResult<T> DirectBackprop<T>::compute(const GradientProblem<T>& p) const 
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const Index rows = p.stepper.state_copies() * dim;
   if (const auto* fixed = std::get_if<FixedSteps>(&p.control); fixed != nullptr && fixed->steps > 0)
-    require_memory("steps (backprop stores every step)", fixed->steps,
-                   {fixed->steps, rows * batch + dim * p.stepper.tape_cols(batch), Index(sizeof(T))});
+    require_memory(
+        "steps (backprop stores every step)", fixed->steps,
+        {fixed->steps, rows * batch + dim * p.stepper.tape_cols(batch), Index(sizeof(T))});
   StoreEverything<T> store(rows, dim, p.stepper.tape_cols(batch), batch, p.loss, p.save_at);
   GradientResult<T> result;
   result.stats = integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, store);

@@ -101,8 +101,8 @@ void validate(const MlpSpec& spec) {
                               join_widths(w), i, w[i]));
   for (std::size_t i = 0; i < w.size(); ++i)
     if (w[i] > kMaxWidth)
-      throw Error(fmt::format("MLP widths [{}]: width {} is {}, above the limit {}",
-                              join_widths(w), i, w[i], kMaxWidth));
+      throw Error(fmt::format("MLP widths [{}]: width {} is {}, above the limit {}", join_widths(w),
+                              i, w[i], kMaxWidth));
   // Widths ≤ 2^20 keep each layer's count below 2^41 and the running sum stops at the first
   // layer past the limit, so nothing overflows a 64-bit Index.
   Index params = 0;
@@ -127,9 +127,8 @@ MlpSpec parse_mlp_spec(std::string_view widths, Activation activation, bool time
     long long value = 0;
     const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), value);
     require(!token.empty() && ec == std::errc{} && end == token.data() + token.size(),
-            "MLP spec '{}{}': width {} is '{}', expected a positive integer",
-            widths.substr(0, 60), widths.size() > 60 ? "…" : "", spec.widths.size(),
-            token.substr(0, 40));
+            "MLP spec '{}{}': width {} is '{}', expected a positive integer", widths.substr(0, 60),
+            widths.size() > 60 ? "…" : "", spec.widths.size(), token.substr(0, 40));
     spec.widths.push_back(static_cast<Index>(value));
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);

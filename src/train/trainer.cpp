@@ -7,13 +7,13 @@
 #include <cstring>
 #include <limits>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/gradient_clipping.hpp"
-#include "revode/core/allocation_limit.hpp"
 
 namespace revode {
 namespace {

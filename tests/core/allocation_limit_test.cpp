@@ -50,8 +50,9 @@ TEST(AllocationLimit, MessageNamesOptionValueBytesAndLimit) {
   EXPECT_NE(e.find("8589934592000 bytes"), std::string::npos) << e;
   EXPECT_NE(e.find("16.0 GiB"), std::string::npos) << e;
   EXPECT_NE(e.find("REVODE_MEMORY_LIMIT"), std::string::npos) << e;
-  EXPECT_NE(error_of([] { require_memory("x", 1, {std::int64_t(1) << 62, 8}); })
-                .find("more than 2^64 bytes"),
+  EXPECT_NE(error_of([] {
+              require_memory("x", 1, {std::int64_t(1) << 62, 8});
+            }).find("more than 2^64 bytes"),
             std::string::npos);
   EXPECT_EQ(error_of([] { require_memory("x", 1, {1 << 20, 8}); }), "");
 }
@@ -60,7 +61,9 @@ TEST(AllocationLimit, EnvironmentSetsTheLimit) {
   {
     ScopedLimit limit("2K");
     EXPECT_EQ(memory_limit(), 2048u);
-    EXPECT_NE(error_of([] { require_memory("n", 300, {300, 8}); }).find("above the limit of 2.0 KiB"),
+    EXPECT_NE(error_of([] {
+                require_memory("n", 300, {300, 8});
+              }).find("above the limit of 2.0 KiB"),
               std::string::npos);
   }
   {
@@ -73,11 +76,13 @@ TEST(AllocationLimit, EnvironmentSetsTheLimit) {
 
 TEST(AllocationLimit, LibraryEntryPointsCheckBeforeAllocating) {
   // Each of these used to end in std::bad_alloc or a signed overflow (issue #16).
-  EXPECT_NE(error_of([] { SaveAt::linspace(0, 1, std::numeric_limits<Index>::max()); })
-                .find("number of save times"),
+  EXPECT_NE(error_of([] {
+              SaveAt::linspace(0, 1, std::numeric_limits<Index>::max());
+            }).find("number of save times"),
             std::string::npos);
-  EXPECT_NE(error_of([] { make_spirals(3, Index(1) << 62, 1.0, 0.0, 0); })
-                .find("per_class 4611686018427387904"),
+  EXPECT_NE(error_of([] {
+              make_spirals(3, Index(1) << 62, 1.0, 0.0, 0);
+            }).find("per_class 4611686018427387904"),
             std::string::npos);
   ScopedLimit limit("1M");
   const LinearField<double> field(2);
@@ -85,8 +90,9 @@ TEST(AllocationLimit, LibraryEntryPointsCheckBeforeAllocating) {
   const Batch<double> y0 = Batch<double>::Ones(2, 1000);
   const Vector<double> theta = Vector<double>::Zero(field.param_count());
   const SaveAt saves = SaveAt::linspace(0, 1, 100);  // 100 × 2 × 1000 × 8 bytes = 1.6 MB
-  EXPECT_NE(error_of([&] { solve<double>(field, *euler, FixedSteps{1}, saves, 0, 1, y0, theta); })
-                .find("save times 100"),
+  EXPECT_NE(error_of([&] {
+              solve<double>(field, *euler, FixedSteps{1}, saves, 0, 1, y0, theta);
+            }).find("save times 100"),
             std::string::npos);
 }
 
@@ -99,7 +105,8 @@ TEST(JsonReading, DeepNestingIsRefusedWithoutRecursion) {
 }
 
 TEST(JsonReading, MessagesQuoteBoundedExcerpts) {
-  const std::string e = error_of([] { parse_json_text("{\"a\": " + std::string(5000, '1') + "x}", "f"); });
+  const std::string e =
+      error_of([] { parse_json_text("{\"a\": " + std::string(5000, '1') + "x}", "f"); });
   EXPECT_NE(e.find("f is not valid JSON"), std::string::npos) << e;
   EXPECT_LT(e.size(), 400u) << e;
   const nlohmann::json big = std::vector<int>(10000, 7);

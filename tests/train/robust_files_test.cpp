@@ -61,8 +61,9 @@ TEST(AtomicFile, DevicesAndFoldersAreNeverReplaced) {
   const std::string folder = std::filesystem::temp_directory_path().string();
   EXPECT_NE(error_of([&] { write_file_atomically(folder, "x"); }).find("not a regular file"),
             std::string::npos);
-  EXPECT_NE(error_of([] { write_file_atomically("/no/such/folder/x", "x"); })
-                .find("No such file or directory"),
+  EXPECT_NE(error_of([] {
+              write_file_atomically("/no/such/folder/x", "x");
+            }).find("No such file or directory"),
             std::string::npos);
 }
 
@@ -72,8 +73,9 @@ TEST(HostileJson, DeepCheckpointAndConfigAreRefused) {
   EXPECT_NE(error_of([&] { load_checkpoint(checkpoint.path()); }).find("deeper than 64 levels"),
             std::string::npos);
   TempFile config("deep_config.json", "{\"lr\": " + deep + "}");
-  EXPECT_NE(error_of([&] { apply_config_file(TrainSettings{}, config.path()); })
-                .find("deeper than 64 levels"),
+  EXPECT_NE(error_of([&] {
+              apply_config_file(TrainSettings{}, config.path());
+            }).find("deeper than 64 levels"),
             std::string::npos);
   // A wrong value is quoted, not dumped whole.
   TempFile wide("wide_config.json", "{\"lr\": [" + std::string(20000, '1') + "]}");

@@ -39,9 +39,10 @@ Json parse_json_text(std::string_view text, std::string_view what,
                      std::string_view invalid = "is not valid JSON") {
   const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, Json&) {
     if (depth > max_json_depth)
-      throw Error(fmt::format("{} nests JSON deeper than {} levels; refusing to read it (a "
-                              "revode file is a few levels deep: truncated or corrupt?)",
-                              what, max_json_depth));
+      throw Error(
+          fmt::format("{} nests JSON deeper than {} levels; refusing to read it (a "
+                      "revode file is a few levels deep: truncated or corrupt?)",
+                      what, max_json_depth));
     return true;
   };
   try {
