@@ -34,7 +34,7 @@ bool run_plot_script(const std::string& script, const std::vector<std::string>& 
     return false;
   }
   std::string command = fmt::format("{} {}", python, quoted(path.string()));
-  for (const auto& a : args) command += " " + quoted(a);
+  for (const auto& a : args) command.append(" ").append(quoted(a));
   // The picture is an output like any other: asked for and not written is an error.
   require(std::system(command.c_str()) == 0,
           "the plot script {} failed, so the plot was not written (is python3-matplotlib "
