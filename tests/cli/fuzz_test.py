@@ -120,6 +120,9 @@ def fixed_cases(w):
                                   "--method", "checkpoint:8"], True),
         Case("deq points 1e12", ["deq", "train", "--points", "1000000000000"], True),
         Case("deq points near 2^63", ["deq", "train", "--points", "4611686018427387904"], True),
+        Case("deq state-dim int64 max", ["deq", "train", "--state-dim", "9223372036854775807"], True),
+        Case("saveat steps, 1e12 steps, data", ["grad", "--field", "linear", "--steps", "1000000000000",
+                                                "--saveat", "steps", "--loss", "mse-data:" + w.mse], True),
         # deep JSON
         Case("deep params", ["solve", "--field", "van-der-pol", "--params", w.deep], True),
         Case("deep params value", ["solve", "--field", "van-der-pol", "--params", w.deep_params], True),
