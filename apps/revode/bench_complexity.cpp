@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "output_file.hpp"
 #include "plotting.hpp"
 #include "revode/core/error.hpp"
 #include "revode/gradients/registry.hpp"
@@ -107,28 +107,30 @@ void run_complexity(const ComplexityOptions& o) {
   require(o.repeats >= 1, "--repeats = {}; required: >= 1", o.repeats);
   std::vector<std::string> methods;
   for (auto field : split_fields(o.methods)) methods.emplace_back(field);
+  require(!methods.empty(), "--methods '{}': expected comma-separated gradient methods", o.methods);
   std::vector<long> step_counts;
   for (auto field : split_fields(o.steps)) {
     const auto n = parse_count(field);
     require(n.has_value() && *n >= 1, "--steps entry '{}'; required: a positive integer", field);
     step_counts.push_back(long(*n));
   }
+  require(!step_counts.empty(), "--steps '{}': expected comma-separated step counts", o.steps);
   for (const auto& m : methods) make_gradient_method<double>(m);  // fail before measuring
-  std::ofstream csv(o.csv);
-  require(bool(csv), "cannot write '{}'", o.csv);
-  csv << "method,steps,seconds,peak_rss_mib,stored_floats,nfe,nvjp\n";
+  if (!o.plot.empty()) require_writable_file("--plot", o.plot);
+  OutputFile csv("--csv", o.csv);
+  csv.write("method,steps,seconds,peak_rss_mib,stored_floats,nfe,nvjp\n");
   fmt::print("{:<14} {:>8} {:>12} {:>14} {:>14} {:>10}\n", "method", "steps", "ms/gradient",
              "peak RSS MiB", "stored_floats", "nfe");
   for (const auto& m : methods)
     for (long n : step_counts) {
       const Row r = measure_in_child(m, n, o.repeats);
-      csv << fmt::format("{},{},{},{},{},{},{}\n", r.method, r.steps, r.seconds, r.peak_rss_mib,
-                         r.stored_floats, r.nfe, r.nvjp);
-      csv.flush();
+      csv.write(fmt::format("{},{},{},{},{},{},{}\n", r.method, r.steps, r.seconds, r.peak_rss_mib,
+                            r.stored_floats, r.nfe, r.nvjp));
       fmt::print("{:<14} {:>8} {:>12.3f} {:>14.1f} {:>14} {:>10}\n", r.method, r.steps,
                  1e3 * r.seconds, r.peak_rss_mib, r.stored_floats, r.nfe);
       std::fflush(stdout);
     }
+  csv.close();
   if (!o.plot.empty()) run_plot_script("plot_complexity.py", {o.csv, o.plot});
 }
 

@@ -14,13 +14,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <tuple>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "output_file.hpp"
 #include "plotting.hpp"
 #include "revode/core/error.hpp"
 #include "revode/train/trainer.hpp"
@@ -168,10 +169,9 @@ std::string published_text(double minutes) {
 }
 
 void write_outputs(const std::vector<Row>& rows, const PaperOptions& o) {
-  std::filesystem::create_directories(o.out);
   const std::string csv_path = o.out + "/paper.csv", md_path = o.out + "/paper.md";
-  std::ofstream csv(csv_path), md(md_path);
-  require(csv.good() && md.good(), "bench paper: cannot write into '{}'", o.out);
+  // Rendered in memory, then written by write_output_file, which checks every call.
+  std::ostringstream csv, md;
   csv << "experiment,method,solver,effective_checkpoints,iterations,seeds,best_loss,best_loss_std,"
          "final_loss,final_loss_std,seconds,stored_floats,peak_rss_mib,published_minutes,"
          "published_loss\n";
@@ -200,10 +200,9 @@ void write_outputs(const std::vector<Row>& rows, const PaperOptions& o) {
         "seconds: the median run. Effective checkpoints as the paper counts them (reversible: 2, "
         "the states Y and Z); 'published' is the paper's whole training on its machine and its "
         "loss (final loss for the white dwarf and the oscillator, best loss for the pendulum).\n";
-  csv.close();  // the plot script reads it
-  md.close();
-  std::ifstream back(md_path);
-  fmt::print("\n{}", std::string(std::istreambuf_iterator<char>(back), {}));
+  write_output_file("--out", csv_path, csv.str());  // the plot script reads it
+  write_output_file("--out", md_path, md.str());
+  fmt::print("\n{}", md.str());
   fmt::print("written: {}, {}\n", md_path, csv_path);
   run_plot_script("plot_paper.py", {csv_path, o.out + "/paper.png"});
 }
@@ -213,6 +212,7 @@ void run_paper(const PaperOptions& o) {
   require(o.seeds >= 1, "--seeds {}; required: >= 1", o.seeds);
   require(o.iterations >= 0, "--iterations {}; required: >= 1 (or 0 for the published count)",
           o.iterations);
+  require_writable_folder("--out", o.out);  // now, not after hours of training
   std::vector<Row> rows;
   bool found = false;
   for (const Experiment& e : experiments()) {

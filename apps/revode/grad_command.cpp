@@ -10,6 +10,7 @@
 #include "data_file.hpp"
 #include "json_output.hpp"
 #include "problem_options.hpp"
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
 
@@ -33,6 +34,8 @@ std::optional<std::vector<double>> planned_save_times(const Problem<T>& p) {
   if (!p.save_at.steps) return p.save_at.ts;
   const auto* fixed = std::get_if<FixedSteps>(&p.control);
   if (fixed == nullptr) return std::nullopt;
+  require_memory("--steps (with --saveat steps)", fixed->steps,
+                 {fixed->steps, Index(sizeof(double))});  // (+ 1: t0, negligible)
   std::vector<double> ts{p.t0};
   const double h = (p.t1 - p.t0) / double(fixed->steps);
   for (Index n = 1; n <= fixed->steps; ++n)

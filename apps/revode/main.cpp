@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "commands.hpp"
+#include "option_checks.hpp"
 #include "revode/core/error.hpp"
 
 int main(int argc, char** argv) {
@@ -23,8 +26,13 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   revode::cli::add_bench_complexity_command(*bench);
   revode::cli::add_bench_paper_command(*bench);
+  revode::cli::check_option_values(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
+    // Output to a full disk or a closed pipe fails only here, at the last flush.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0)
+      throw revode::Error(
+          fmt::format("cannot write the standard output: {}", std::strerror(errno)));
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const revode::Error& e) {

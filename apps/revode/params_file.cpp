@@ -3,22 +3,25 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "problem_options.hpp"
 #include "revode/core/error.hpp"
+#include "revode/core/json_reading.hpp"
 
 namespace revode::cli {
 namespace {
 
 nlohmann::json parse_json_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   require(in.good(), "--params file '{}' cannot be opened", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {  // syntax errors and numbers out of range
-    throw Error(fmt::format("--params file '{}' is not valid JSON with finite numbers: {}", path,
-                            e.what()));
-  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  require(!in.bad(), "--params file '{}' cannot be read", path);
+  // Depth-limited (a deeply nested file must not overflow the stack); syntax errors and
+  // numbers out of range are reported with nlohmann's line and column.
+  return parse_json_text(text.str(), fmt::format("--params file '{}'", path),
+                         "is not valid JSON with finite numbers");
 }
 
 }  // namespace
@@ -37,7 +40,7 @@ Vector<T> read_params_file(const std::string& path, const VectorField<T>& field)
     const nlohmann::json& entry = list[std::size_t(i)];
     // JSON has no NaN; writers such as nlohmann's turn NaN and Inf into null.
     require(entry.is_number(), "--params file '{}': params[{}] is {}; expected a finite number",
-            path, i, entry.dump());
+            path, i, json_excerpt(entry));
     theta[i] = T(entry.get<double>());
     require(std::isfinite(theta[i]), "--params file '{}': params[{}] = {} is not finite in {}",
             path, i, entry.get<double>(), dtype_name<T>());

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "revode/core/error.hpp"
+
 namespace revode::cli {
 namespace {
 
@@ -32,11 +34,12 @@ bool run_plot_script(const std::string& script, const std::vector<std::string>& 
     return false;
   }
   std::string command = fmt::format("{} {}", python, quoted(path.string()));
-  for (const auto& a : args) command += " " + quoted(a);
-  if (std::system(command.c_str()) != 0) {
-    fmt::print(stderr, "revode: warning: the plot script {} failed (is python3-matplotlib installed?)\n", script);
-    return false;
-  }
+  for (const auto& a : args) command.append(" ").append(quoted(a));
+  // The picture is an output like any other: asked for and not written is an error.
+  require(std::system(command.c_str()) == 0,
+          "the plot script {} failed, so the plot was not written (is python3-matplotlib "
+          "installed? run `{}` to see why)",
+          script, command);
   return true;
 }
 

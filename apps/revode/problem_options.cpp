@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "option_checks.hpp"
 #include "params_file.hpp"
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/random.hpp"
 #include "revode/fields/registry.hpp"
 #include "revode/nn/mlp.hpp"
@@ -94,6 +96,7 @@ void build_field(const ProblemOptions& o, Problem<T>& p, std::vector<double>& y0
 template <class T>
 Batch<T> build_y0(const ProblemOptions& o, Index dim, std::vector<double> column) {
   require(o.batch >= 1, "--batch {}; required: >= 1", o.batch);
+  require_memory("--batch", o.batch, {dim, o.batch, Index(sizeof(T))});
   if (!o.y0.empty()) {
     column = parse_number_list(o.y0, "--y0");
     require(Index(column.size()) == dim,
@@ -181,8 +184,10 @@ void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_option("--solver", o.solver, fmt::format("{}", fmt::join(solver_names(), ", ")))
       ->capture_default_str();
   c.add_option("--coupling", o.coupling, "McCallum–Foster coupling λ (reversible solvers)")
+      ->check(unit_interval())
       ->capture_default_str();
   c.add_option("--damping", o.damping, "asynchronous leapfrog damping η (reversible solvers)")
+      ->check(unit_interval())
       ->capture_default_str();
   o.t0_flag = c.add_option("--t0", o.t0, "start time (default 0, or the analytic field's)");
   o.t1_flag = c.add_option("--t1", o.t1, "end time (default 1, or the analytic field's)");

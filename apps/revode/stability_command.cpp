@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "commands.hpp"
+#include "option_checks.hpp"
+#include "output_file.hpp"
 #include "plotting.hpp"
 #include "revode/core/error.hpp"
 #include "revode/solvers/registry.hpp"
@@ -24,6 +26,8 @@ struct StabilityOptions {
 };
 
 void run_stability(const StabilityOptions& o) {
+  require_writable_file("--csv", o.csv);
+  if (!o.plot.empty()) require_writable_file("--plot", o.plot);
   const auto stepper = make_stepper<double>(o.solver, SolverOptions{o.coupling, o.damping});
   RealInterval real = real_stability_interval(*stepper);
   // The bisection ends within its tolerance of the boundary; show a boundary at 0 as 0.
@@ -31,9 +35,9 @@ void run_stability(const StabilityOptions& o) {
     if (std::abs(*end) < 1e-8) *end = 0.0;
   const auto samples = sample_stability(*stepper, o.window);
   {
-    std::ofstream out(o.csv);
-    require(bool(out), "cannot write '{}'", o.csv);
-    write_stability_csv(out, samples);
+    std::ostringstream text;
+    write_stability_csv(text, samples);
+    write_output_file("--csv", o.csv, text.str());
   }
   const bool plotted = !o.plot.empty() &&
                        run_plot_script("plot_stability.py", {o.csv, o.plot, stepper->name()});
@@ -56,8 +60,10 @@ void add_stability_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "stability", "Linear stability region of a solver on y' = a·y (a complex, step h = 1)");
   cmd->add_option("--solver", options->solver, "Solver name (see `revode solve --help`)");
-  cmd->add_option("--coupling", options->coupling, "McCallum–Foster coupling λ in (0, 1]");
-  cmd->add_option("--damping", options->damping, "Asynchronous-leapfrog damping η in (0, 1]");
+  cmd->add_option("--coupling", options->coupling, "McCallum–Foster coupling λ in (0, 1]")
+      ->check(unit_interval());
+  cmd->add_option("--damping", options->damping, "Asynchronous-leapfrog damping η in (0, 1]")
+      ->check(unit_interval());
   cmd->add_option("--re-min", options->window.re_min, "Window: smallest Re(h·a)");
   cmd->add_option("--re-max", options->window.re_max, "Window: largest Re(h·a)");
   cmd->add_option("--im-max", options->window.im_max, "Window: largest |Im(h·a)|");

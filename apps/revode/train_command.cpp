@@ -10,14 +10,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "commands.hpp"
 #include "json_output.hpp"
+#include "output_file.hpp"
 #include "plotting.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/train/atomic_file.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/params_file.hpp"
 #include "train_progress.hpp"
@@ -147,13 +148,29 @@ void plot(const Trainer& t, const std::string& png) {
   const std::string input = (std::filesystem::temp_directory_path() /
                              fmt::format("revode_train_plot_{}.json", ::getpid()))
                                 .string();
-  std::ofstream(input) << j.dump();
+  write_output_file("--plot", input, j.dump());
   if (run_plot_script("plot_training.py", {input, png}))
     fmt::print(stderr, "plot written to {}\n", png);
   std::filesystem::remove(input);
 }
 
+/// Every path the run will write, checked before it starts (a typo must not cost the run);
+/// temporaries that a killed run left beside them are removed.
+void check_output_paths(const TrainOptions& o, const std::string& checkpoint_path) {
+  if (!checkpoint_path.empty()) {
+    require_writable_file(o.checkpoint.empty() ? "--resume" : "--checkpoint", checkpoint_path,
+                          /*replaced_by_rename=*/true);
+    remove_stale_temporaries(checkpoint_path);
+  }
+  if (!o.output.empty()) {
+    require_writable_file("--output", o.output, /*replaced_by_rename=*/true);
+    remove_stale_temporaries(o.output);
+  }
+  if (!o.plot.empty()) require_writable_file("--plot", o.plot);
+}
+
 void run_train(const TrainOptions& o) {
+  check_output_paths(o, !o.checkpoint.empty() ? o.checkpoint : o.resume);
   std::optional<Checkpoint> checkpoint;
   if (!o.resume.empty()) checkpoint = load_checkpoint(o.resume);
   const std::string config_text = o.config.empty() ? "" : read_text_file(o.config, "config file");

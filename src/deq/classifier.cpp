@@ -5,6 +5,7 @@
 #include <numbers>
 #include <random>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 #include "revode/core/random.hpp"
 
@@ -14,8 +15,14 @@ LabelledPoints make_spirals(int classes, Index per_class, double turns, double n
                             std::uint64_t seed) {
   require(classes >= 2, "make_spirals: classes = {}; required: classes >= 2", classes);
   require(per_class >= 1, "make_spirals: per_class = {}; required: per_class >= 1", per_class);
-  require(turns > 0, "make_spirals: turns = {}; required: turns > 0", turns);
-  require(noise >= 0, "make_spirals: noise = {}; required: noise >= 0", noise);
+  require(std::isfinite(turns) && turns > 0, "make_spirals: turns = {}; required: finite, > 0",
+          turns);
+  require(std::isfinite(noise) && noise >= 0, "make_spirals: noise = {}; required: finite, >= 0",
+          noise);
+  // classes × per_class can overflow (UB) before any allocation: check the size first.
+  require_memory(
+      "make_spirals: per_class", per_class,
+      {classes, per_class, Index(2 * sizeof(double) + 2 * sizeof(double) + sizeof(int))});
   const Index points = classes * per_class;
   const std::vector<double> normal = standard_normal(seed, 2 * points);
   LabelledPoints out{Batch<double>(2, points), std::vector<int>(std::size_t(points)), classes};

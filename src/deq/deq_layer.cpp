@@ -46,6 +46,13 @@ double spectral_norm(const Eigen::MatrixXd& m) {
 void validate(const DeqSpec& spec) {
   require(spec.state_dim > 0, "DeqSpec::state_dim = {}; required: state_dim > 0", spec.state_dim);
   require(spec.input_dim > 0, "DeqSpec::input_dim = {}; required: input_dim > 0", spec.input_dim);
+  // The MLP's first width is state_dim + input_dim: bound both before adding (MLP widths are
+  // at most 2^20; the MLP's own check then names the limit).
+  constexpr Index most = Index{1} << 40;
+  require(spec.state_dim <= most && spec.input_dim <= most,
+          "DeqSpec: state_dim {} and input_dim {}; required: at most 2^40 each (MLP widths are "
+          "at most 2^20)",
+          spec.state_dim, spec.input_dim);
   for (std::size_t i = 0; i < spec.hidden.size(); ++i)
     require(spec.hidden[i] > 0, "DeqSpec::hidden [{}]: width {} is {}; required: > 0",
             fmt::join(spec.hidden, ","), i, spec.hidden[i]);

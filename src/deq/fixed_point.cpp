@@ -63,10 +63,11 @@ void validate(const DeqOptions& o) {
   require(o.beta != 1,
           "DeqOptions::beta = 1; required: beta != 1 (at beta = 1 the update forgets y_n and z_n, "
           "so the reversible iteration has no inverse; try 0.5 or 0.8)");
-  require(o.tol >= 0, "DeqOptions::tol = {}; required: tol >= 0", o.tol);
+  require(std::isfinite(o.tol) && o.tol >= 0, "DeqOptions::tol = {}; required: finite, >= 0",
+          o.tol);
   require(o.max_steps >= 1, "DeqOptions::max_steps = {}; required: max_steps >= 1", o.max_steps);
-  require(!o.adjoint_tol || *o.adjoint_tol >= 0,
-          "DeqOptions::adjoint_tol = {}; required: adjoint_tol >= 0", o.adjoint_tol.value_or(0));
+  require(!o.adjoint_tol || (std::isfinite(*o.adjoint_tol) && *o.adjoint_tol >= 0),
+          "DeqOptions::adjoint_tol = {}; required: finite, >= 0", o.adjoint_tol.value_or(0));
   require(!o.adjoint_max_steps || *o.adjoint_max_steps >= 1,
           "DeqOptions::adjoint_max_steps = {}; required: adjoint_max_steps >= 1",
           o.adjoint_max_steps.value_or(0));

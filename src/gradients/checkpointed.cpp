@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/schedules/every_step.hpp"
 #include "revode/gradients/schedules/online.hpp"
@@ -110,8 +112,16 @@ std::unique_ptr<ForwardRecord<T>> Checkpointed<T>::forward(const GradientProblem
   auto record = std::make_unique<CheckpointRecord<T>>(
       fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1) : StepSequence::recorded(p.t0));
   StepSequence& times = record->times;
+  if (fixed != nullptr) {  // at most one solver state per slot, and no more than N + 1 slots
+    const Index stored = slots_ == 0 ? times.steps() : std::min(slots_, times.steps() + 1);
+    require_memory(fmt::format("{}: checkpoints stored", name()), stored,
+                   {stored, p.stepper.state_copies() * dim, batch, Index(sizeof(T))});
+  }
   if (slots_ == 0) record->schedule = std::make_unique<EveryStep>();
-  else if (fixed) record->schedule = std::make_unique<Revolve>(slots_, times.steps());
+  // More slots than states to store (N + 1) buy nothing: capping them keeps checkpoint:C
+  // with a huge C from costing set-up time and memory proportional to C.
+  else if (fixed)
+    record->schedule = std::make_unique<Revolve>(std::min(slots_, times.steps() + 1), times.steps());
   else record->schedule = std::make_unique<OnlineCheckpoints>(slots_);
 
   ForwardSweep<T> sweep(*record->schedule, times, record->work, p.loss, p.save_at);

@@ -4,10 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
@@ -97,10 +99,15 @@ struct AdjointRecord final : ForwardRecord<T> {
 
 AdjointOptions AdjointOptions::parse(std::string_view options) {
   AdjointOptions o;
+  std::vector<std::string_view> seen;  // each option once: "seminorm,seminorm" is a typo
   while (!options.empty()) {
     const auto comma = options.find(',');
     const std::string_view item = options.substr(0, comma);
     options = comma == std::string_view::npos ? std::string_view() : options.substr(comma + 1);
+    const std::string_view key = item.substr(0, item.find('='));
+    require(std::find(seen.begin(), seen.end(), key) == seen.end(),
+            "adjoint: option '{}' is given twice", key);
+    seen.push_back(key);
     if (item == "seminorm") o.seminorm = true;
     else if (item.starts_with("rtol=")) o.rtol = parse_positive(item, item.substr(5));
     else if (item.starts_with("atol=")) o.atol = parse_positive(item, item.substr(5));

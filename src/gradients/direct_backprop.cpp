@@ -3,6 +3,7 @@
 /// the walk reaches it.
 #include "revode/gradients/direct_backprop.hpp"
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/save_cotangents.hpp"
@@ -14,9 +15,13 @@ namespace {
 template <class T>
 class BlockStore {
  public:
-  BlockStore(Index rows, Index cols) : rows_(rows), cols_(cols) {}
+  BlockStore(Index rows, Index cols) : rows_(rows), cols_(cols), limit_(memory_limit()) {}
   void push(ConstBatchRef<T> block) {
     const std::size_t offset = data_.size();
+    // Adaptive steps: the count is known only as it grows; stop at the limit, not in bad_alloc.
+    if ((offset + std::size_t(rows_ * cols_)) * sizeof(T) > limit_)
+      require_memory("backprop: steps stored", times_stored(),
+                     {times_stored() + 1, rows_, cols_, Index(sizeof(T))});
     data_.resize(offset + std::size_t(rows_ * cols_));
     Eigen::Map<Batch<T>>(data_.data() + offset, rows_, cols_) = block;
   }
@@ -26,7 +31,11 @@ class BlockStore {
   Index floats() const { return Index(data_.size()); }
 
  private:
+  Index times_stored() const {
+    return rows_ * cols_ == 0 ? 0 : Index(data_.size()) / (rows_ * cols_);
+  }
   Index rows_, cols_;
+  std::uint64_t limit_;
   std::vector<T> data_;
 };
 
@@ -81,6 +90,10 @@ std::unique_ptr<ForwardRecord<T>> DirectBackprop<T>::forward(const GradientProbl
                                                            SolveObserver<T>* saves) const {
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const Index rows = p.stepper.state_copies() * dim;
+  if (const auto* fixed = std::get_if<FixedSteps>(&p.control); fixed != nullptr && fixed->steps > 0)
+    require_memory(
+        "steps (backprop stores every step)", fixed->steps,
+        {fixed->steps, rows * batch + dim * p.stepper.tape_cols(batch), Index(sizeof(T))});
   auto record = std::make_unique<BackpropRecord<T>>(rows, dim, p.stepper.tape_cols(batch), batch,
                                                     p.loss, p.save_at);
   StoreEverything<T>& store = record->store;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/step_adjoint.hpp"
 #include "revode/solvers/explicit_rk.hpp"
@@ -164,6 +165,9 @@ std::unique_ptr<ForwardRecord<T>> SymplecticAdjoint<T>::forward(const GradientPr
   validate(p.save_at, p.t0, p.t1);
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   const auto* fixed = std::get_if<FixedSteps>(&p.control);
+  if (fixed != nullptr && fixed->steps > 0)  // every step's start state is kept
+    require_memory("steps (symplectic stores every step's state)", fixed->steps,
+                   {fixed->steps, dim, batch, Index(sizeof(T))});
   auto record = std::make_unique<SymplecticRecord<T>>(
       fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1) : StepSequence::recorded(p.t0),
       dim, batch, p.loss, p.save_at);

@@ -37,9 +37,17 @@ constexpr Index kPackBytes = 128 * 1024;
 constexpr Index kMaxWidth = Index{1} << 20;
 constexpr Index kMaxParams = Index{1} << 31;
 
+/// "2,64,2"; a long list shows its first and last widths only, so a message stays short.
 std::string join_widths(const std::vector<Index>& widths) {
+  constexpr std::size_t shown = 6;  // at each end
   std::string out;
-  for (const Index w : widths) out.append(out.empty() ? "" : ",").append(std::to_string(w));
+  for (std::size_t i = 0; i < widths.size(); ++i) {
+    if (widths.size() > 2 * shown && i == shown) {
+      out += fmt::format(",… ({} widths in all) …", widths.size());
+      i = widths.size() - shown;
+    }
+    out.append(out.empty() ? "" : ",").append(std::to_string(widths[i]));
+  }
   return out;
 }
 
@@ -85,12 +93,16 @@ void validate(const MlpSpec& spec) {
   const auto& w = spec.widths;
   require(w.size() >= 2, "MLP widths [{}]: need at least 2 widths (state_dim, ..., state_dim)",
           join_widths(w));
+  // The message is built only on failure: building it per width would make this check
+  // quadratic in the number of layers.
   for (std::size_t i = 0; i < w.size(); ++i)
-    require(w[i] > 0, "MLP widths [{}]: width {} is {}, expected a positive integer",
-            join_widths(w), i, w[i]);
+    if (w[i] <= 0)
+      throw Error(fmt::format("MLP widths [{}]: width {} is {}, expected a positive integer",
+                              join_widths(w), i, w[i]));
   for (std::size_t i = 0; i < w.size(); ++i)
-    require(w[i] <= kMaxWidth, "MLP widths [{}]: width {} is {}, above the limit {}",
-            join_widths(w), i, w[i], kMaxWidth);
+    if (w[i] > kMaxWidth)
+      throw Error(fmt::format("MLP widths [{}]: width {} is {}, above the limit {}", join_widths(w),
+                              i, w[i], kMaxWidth));
   // Widths ≤ 2^20 keep each layer's count below 2^41 and the running sum stops at the first
   // layer past the limit, so nothing overflows a 64-bit Index.
   Index params = 0;
@@ -115,8 +127,8 @@ MlpSpec parse_mlp_spec(std::string_view widths, Activation activation, bool time
     long long value = 0;
     const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), value);
     require(!token.empty() && ec == std::errc{} && end == token.data() + token.size(),
-            "MLP spec '{}': width {} is '{}', expected a positive integer", widths,
-            spec.widths.size(), token);
+            "MLP spec '{}{}': width {} is '{}', expected a positive integer", widths.substr(0, 60),
+            widths.size() > 60 ? "…" : "", spec.widths.size(), token.substr(0, 40));
     spec.widths.push_back(static_cast<Index>(value));
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);

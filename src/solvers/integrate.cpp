@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/core/status.hpp"
 #include "revode/solvers/fixed_grid.hpp"
@@ -39,6 +40,20 @@ void validate_inputs(const VectorField<T>& f, ConstBatchRef<T> y0, ConstVectorRe
 }
 
 namespace {
+
+/// What solve() and every gradient method keep per save (one state of the batch, at least),
+/// checked before the first step: a count of save times from the input must not end in
+/// std::bad_alloc after a long forward solve.
+template <class T>
+void require_saves_fit(const StepControl& control, const SaveAt& save_at, Index dim, Index batch) {
+  const auto* fixed = std::get_if<FixedSteps>(&control);
+  if (save_at.steps && fixed != nullptr && fixed->steps > 0)
+    require_memory("steps (saving every step)", fixed->steps,
+                   {fixed->steps, dim, batch, Index(sizeof(T))});
+  else if (!save_at.steps)
+    require_memory("save times", save_at.ts.size(),
+                   {Index(save_at.ts.size()), dim, batch, Index(sizeof(T))});
+}
 
 /// The state of one integration; one method per phase keeps each piece short.
 template <class T>
@@ -254,6 +269,7 @@ SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
           "t0 != t1", t0, t1);
   validate(control);
   validate(save_at, t0, t1);
+  require_saves_fit<T>(control, save_at, y0.rows(), y0.cols());
   Integration<T> run(f, stepper, save_at, t0, t1, y0, theta, observer);
   if (const auto* fixed = std::get_if<FixedSteps>(&control)) run.run_fixed(*fixed);
   else run.run_adaptive(std::get<AdaptiveSteps>(control));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 
 namespace revode {
@@ -9,6 +10,7 @@ namespace revode {
 SaveAt SaveAt::linspace(double t0, double t1, Index count) {
   require(count >= 1, "number of save times = {}; required: >= 1", count);
   if (count == 1) return final_time(t1);
+  require_memory("number of save times", count, {count, Index(sizeof(double))});
   SaveAt s;
   s.ts.resize(count);
   for (Index k = 0; k < count; ++k)

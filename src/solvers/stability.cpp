@@ -9,6 +9,7 @@
 #include <limits>
 #include <ostream>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 
 namespace revode {
@@ -67,9 +68,17 @@ std::vector<StabilitySample> sample_stability(const Stepper<double>& stepper,
   require(w.re_min < w.re_max && w.im_min < w.im_max,
           "StabilityWindow: [{}, {}] × [{}, {}]; required: re_min < re_max and im_min < im_max",
           w.re_min, w.re_max, w.im_min, w.im_max);
+  // Far out, the amplification overflows (|R(z)| grows like |z|^stages): NaN and Inf would
+  // be written as data. Every region of interest lies well inside ±max_stability_window.
+  for (const double bound : {w.re_min, w.re_max, w.im_min, w.im_max})
+    require(std::isfinite(bound) && std::abs(bound) <= max_stability_window,
+            "StabilityWindow: [{}, {}] × [{}, {}]; required: finite bounds within ±{}", w.re_min,
+            w.re_max, w.im_min, w.im_max, max_stability_window);
   require(w.re_points >= 2 && w.im_points >= 2,
           "StabilityWindow: {} × {} points; required: at least 2 on each axis", w.re_points,
           w.im_points);
+  require_memory("StabilityWindow points", fmt::format("{} × {}", w.re_points, w.im_points),
+                 {w.re_points, w.im_points, Index(sizeof(StabilitySample))});
   std::vector<StabilitySample> samples;
   samples.reserve(std::size_t(w.re_points * w.im_points));
   for (Index j = 0; j < w.im_points; ++j) {

@@ -12,6 +12,10 @@ void validate(const StepControl& control) {
             "fixed steps: give exactly one of steps (= {}) or dt (= {}), and it must be > 0",
             fixed->steps, fixed->dt);
     require(std::isfinite(fixed->dt), "fixed steps: dt = {}; required: finite", fixed->dt);
+    // The same bound as for dt (fixed_grid.cpp): more steps would run for years, and step
+    // counts near 2^63 would overflow the N + 1 states and times that callers count.
+    require(fixed->steps <= 1'000'000'000'000'000,
+            "fixed steps: {} steps; required: at most 1e15", fixed->steps);
     return;
   }
   const auto& a = std::get<AdaptiveSteps>(control);

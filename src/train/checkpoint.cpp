@@ -48,7 +48,7 @@ Checkpoint load_checkpoint(const std::string& path) {
           "{} is not a revode checkpoint (no \"format\": \"{}\")", what, format_name);
   require(doc.contains("version") && doc["version"] == format_version,
           "{} has version {}; this revode reads version {}", what,
-          doc.contains("version") ? doc["version"].dump() : "none", format_version);
+          doc.contains("version") ? json_excerpt(doc["version"]) : "none", format_version);
   const Json sealed = detail::field(doc, "checksum", what);
   doc.erase("checksum");
   require(sealed.is_string() && sealed.get<std::string>() == detail::checksum(doc),

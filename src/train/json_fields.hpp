@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "revode/core/error.hpp"
+#include "revode/core/json_reading.hpp"
 #include "revode/core/types.hpp"
 
 namespace revode::detail {
@@ -16,12 +17,7 @@ using Json = nlohmann::ordered_json;
 
 /// Parses `text` as a JSON object; `what` ("checkpoint 'run.ckpt'") prefixes every error.
 inline Json parse_json_object(const std::string& text, std::string_view what) {
-  Json doc;
-  try {
-    doc = Json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{} is not valid JSON (truncated or corrupt?): {}", what, e.what()));
-  }
+  const Json doc = parse_json_text<Json>(text, what, "is not valid JSON (truncated or corrupt?)");
   require(doc.is_object(), "{}: expected a JSON object, got {}", what, doc.type_name());
   return doc;
 }
@@ -40,7 +36,7 @@ inline Vector<double> numbers(const Json& list, const char* key, std::string_vie
     const Json& entry = list[std::size_t(i)];
     // JSON has no NaN or Inf; writers such as nlohmann's turn them into null.
     require(entry.is_number(), "{}: {}[{}] is {}; expected a finite number", what, key, i,
-            entry.dump());
+            json_excerpt(entry));
     out[i] = entry.get<double>();
   }
   return out;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "revode/core/error.hpp"
+#include "revode/core/json_reading.hpp"
 #include "revode/gradients/registry.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 
@@ -31,7 +32,7 @@ Init parse_init(std::string_view name) {
 
 // Typed readers: each throws a message that the caller prefixes with the source and key.
 double number(const Json& j) {
-  require(j.is_number(), "expected a number, got {}", j.dump());
+  require(j.is_number(), "expected a number, got {}", json_excerpt(j));
   return j.get<double>();
 }
 double positive(const Json& j) {
@@ -45,16 +46,16 @@ double non_negative(const Json& j) {
   return x;
 }
 Index count(const Json& j, Index minimum) {
-  require(j.is_number_integer(), "expected an integer, got {}", j.dump());
-  require(j.get<std::int64_t>() >= minimum, "{} is below the minimum {}", j.dump(), minimum);
+  require(j.is_number_integer(), "expected an integer, got {}", json_excerpt(j));
+  require(j.get<std::int64_t>() >= minimum, "{} is below the minimum {}", json_excerpt(j), minimum);
   return Index(j.get<std::int64_t>());
 }
 std::string string_of(const Json& j) {
-  require(j.is_string(), "expected a string, got {}", j.dump());
+  require(j.is_string(), "expected a string, got {}", json_excerpt(j));
   return j.get<std::string>();
 }
 bool flag(const Json& j) {
-  require(j.is_boolean(), "expected true or false, got {}", j.dump());
+  require(j.is_boolean(), "expected true or false, got {}", json_excerpt(j));
   return j.get<bool>();
 }
 
@@ -71,7 +72,7 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
       {"dataset", [](TrainSettings& s, const Json& j) { s.dataset = string_of(j); }},
       {"widths",
        [](TrainSettings& s, const Json& j) {
-         require(j.is_array(), "expected an array of layer widths, got {}", j.dump());
+         require(j.is_array(), "expected an array of layer widths, got {}", json_excerpt(j));
          s.model.widths.clear();
          for (const Json& w : j) s.model.widths.push_back(count(w, 1));
          validate(s.model);
@@ -114,7 +115,7 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
       {"seed",
        [](TrainSettings& s, const Json& j) {
          require(j.is_number_unsigned() || (j.is_number_integer() && j.get<std::int64_t>() >= 0),
-                 "expected an integer >= 0, got {}", j.dump());
+                 "expected an integer >= 0, got {}", json_excerpt(j));
          s.seed = j.get<std::uint64_t>();
        }},
   };
@@ -136,12 +137,8 @@ std::string where(std::string_view source, std::string_view text, const std::str
 }
 
 Json parse_object(std::string_view text, std::string_view source) {
-  Json doc;
-  try {
-    doc = Json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // the message carries line and column
-    throw Error(fmt::format("{} is not valid JSON: {}", source, e.what()));
-  }
+  // Depth-limited; nlohmann's message carries line and column.
+  const Json doc = parse_json_text<Json>(text, source);
   require(doc.is_object(), "{}: expected a JSON object {{\"key\": value, ...}}, got {}", source,
           doc.type_name());
   return doc;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
@@ -27,6 +28,8 @@ TrainSettings checked(TrainSettings s, const Dataset& d) {
           "the model's widths start at {}, but dataset '{}' has {} state columns; the first "
           "and last width must be the state dimension",
           s.model.widths.front(), d.name, d.dim());
+  // The loss history holds one double per iteration (reserved up front).
+  require_memory("iterations", s.iterations, {s.iterations, Index(sizeof(double))});
   return s;
 }
 

@@ -30,6 +30,9 @@ double amplification(const Stepper<double>& stepper, std::complex<double> z);
 bool is_stable(const Stepper<double>& stepper, std::complex<double> z, double tolerance = 1e-9);
 
 /// A rectangle of the complex plane sampled on a uniform grid (both ends included).
+/// The largest |bound| of a StabilityWindow (beyond it the amplification overflows).
+inline constexpr double max_stability_window = 1000.0;
+
 struct StabilityWindow {
   double re_min = -4.0, re_max = 1.0;
   double im_min = -3.0, im_max = 3.0;
@@ -42,7 +45,8 @@ struct StabilitySample {
 };
 
 /// Samples the window, real part fastest (row-major in the image sense, bottom row first).
-/// @throws revode::Error unless min < max and ≥ 2 points on each axis.
+/// @throws revode::Error unless min < max, every bound is finite and within
+/// ±max_stability_window, and ≥ 2 points on each axis (whose samples fit the memory limit).
 std::vector<StabilitySample> sample_stability(const Stepper<double>& stepper,
                                               const StabilityWindow& window = {});
 

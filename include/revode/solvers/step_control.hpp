@@ -33,7 +33,7 @@ struct AdaptiveSteps {
 
 using StepControl = std::variant<FixedSteps, AdaptiveSteps>;
 
-/// Throws revode::Error naming the bad option (rtol/atol ≤ 0, steps < 1, ...).
+/// Throws revode::Error naming the bad option (rtol/atol ≤ 0, steps < 1 or > 1e15, ...).
 void validate(const StepControl& control);
 
 }  // namespace revode

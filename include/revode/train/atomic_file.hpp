@@ -8,8 +8,15 @@
 
 namespace revode {
 
-/// Replaces `path` with `contents` atomically. Throws revode::Error naming the path and the
-/// system's reason when the temporary file cannot be written or renamed (it is then removed).
+/// Replaces `path` with `contents` atomically. The temporary is `path.tmp.<pid>` in the same
+/// folder (rename is atomic within one file system only); stale temporaries are removed first
+/// (remove_stale_temporaries). Throws revode::Error naming the path and the system's reason
+/// when the target exists but is not a regular file (a device, a folder), or when the
+/// temporary file cannot be written, flushed, closed or renamed (it is then removed).
 void write_file_atomically(const std::string& path, std::string_view contents);
+
+/// Removes `path.tmp.<pid>` files beside `path` whose process no longer exists (left by a
+/// writer killed mid-write); those of live processes stay. Returns how many were removed.
+int remove_stale_temporaries(const std::string& path);
 
 }  // namespace revode

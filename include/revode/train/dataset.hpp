@@ -19,11 +19,16 @@ struct Dataset {
   std::vector<double> times;         ///< K ≥ 2 strictly increasing times
   Batch<double> states;              ///< dim × K: column k is the state at times[k]
   TrainSettings suggested;           ///< the published settings (generic ones for a CSV)
+  /// For generated data: the generator and every setting it ran with. Empty for data read
+  /// from a file, whose values are then the identity.
+  std::string recipe;
 
   Index dim() const { return states.rows(); }
   Index points() const { return states.cols(); }
-  /// FNV-1a 64 over the bits of times and states, as 16 hex digits: a checkpoint or a
-  /// parameter file records it so a resumed run can tell that its data changed.
+  /// FNV-1a 64 as 16 hex digits, of the shape and the recipe for generated data (whose last
+  /// bits differ between builds and machines: a checkpoint must move between a release and a
+  /// sanitizer build), else of the bits of times and states: a checkpoint or a parameter file
+  /// records it so a resumed run can tell that its data changed.
   std::string fingerprint() const;
 };
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "revode/core/error.hpp"
@@ -51,7 +52,10 @@ void OnlineCheckpoints::end_forward(Index steps) {
   require(steps >= 1 && !checkpoints_.empty(), "online checkpointing: no forward steps seen");
   steps_ = steps;
   free_.clear();
-  for (Index s = Index(checkpoints_.size()); s < slots_; ++s) free_.push_back(int(s));
+  // Slots beyond the N + 1 states there are stay unused: listing them would cost time and
+  // memory proportional to a huge slot count for nothing.
+  const Index usable = std::min(slots_, steps + 1);
+  for (Index s = Index(checkpoints_.size()); s < usable; ++s) free_.push_back(int(s));
 }
 
 ScheduleAction OnlineCheckpoints::next() {

@@ -29,6 +29,10 @@ std::string Dataset::fingerprint() const {
   std::uint64_t hash = 0xcbf29ce484222325ULL;
   const Index shape[2] = {states.rows(), states.cols()};
   fnv1a(hash, shape, sizeof shape);
+  if (!recipe.empty()) {
+    fnv1a(hash, recipe.data(), recipe.size());
+    return fmt::format("{:016x}", hash);
+  }
   fnv1a(hash, times.data(), times.size() * sizeof(double));
   fnv1a(hash, states.data(), std::size_t(states.size()) * sizeof(double));
   return fmt::format("{:016x}", hash);

@@ -1,0 +1,117 @@
+// The memory limit on requests (a named error before allocating, never std::bad_alloc) and
+// depth-limited JSON reading.
+#include "revode/core/allocation_limit.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "revode/core/error.hpp"
+#include "revode/core/json_reading.hpp"
+#include "revode/deq/classifier.hpp"
+#include "revode/fields/linear.hpp"
+#include "revode/solvers/integrate.hpp"
+#include "revode/solvers/registry.hpp"
+#include "revode/solvers/save_at.hpp"
+
+namespace revode {
+namespace {
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// Sets REVODE_MEMORY_LIMIT for one test.
+class ScopedLimit {
+ public:
+  explicit ScopedLimit(const char* value) { ::setenv("REVODE_MEMORY_LIMIT", value, 1); }
+  ~ScopedLimit() { ::unsetenv("REVODE_MEMORY_LIMIT"); }
+};
+
+TEST(AllocationLimit, ProductIsCheckedForOverflow) {
+  std::uint64_t p = 0;
+  EXPECT_TRUE(checked_product({3, 4, 8}, p));
+  EXPECT_EQ(p, 96u);
+  EXPECT_FALSE(checked_product({std::int64_t(1) << 62, 8}, p));
+  EXPECT_TRUE(checked_product({std::int64_t(1) << 62, 0}, p));
+  EXPECT_EQ(p, 0u);
+}
+
+TEST(AllocationLimit, MessageNamesOptionValueBytesAndLimit) {
+  const std::string e = error_of([] { require_memory("--batch", 1000, {1000, 1 << 30, 8}); });
+  EXPECT_NE(e.find("--batch 1000"), std::string::npos) << e;
+  EXPECT_NE(e.find("8589934592000 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("16.0 GiB"), std::string::npos) << e;
+  EXPECT_NE(e.find("REVODE_MEMORY_LIMIT"), std::string::npos) << e;
+  EXPECT_NE(error_of([] {
+              require_memory("x", 1, {std::int64_t(1) << 62, 8});
+            }).find("more than 2^64 bytes"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { require_memory("x", 1, {1 << 20, 8}); }), "");
+}
+
+TEST(AllocationLimit, EnvironmentSetsTheLimit) {
+  {
+    ScopedLimit limit("2K");
+    EXPECT_EQ(memory_limit(), 2048u);
+    EXPECT_NE(error_of([] {
+                require_memory("n", 300, {300, 8});
+              }).find("above the limit of 2.0 KiB"),
+              std::string::npos);
+  }
+  {
+    ScopedLimit limit("12x");
+    EXPECT_NE(error_of([] { memory_limit(); }).find("REVODE_MEMORY_LIMIT='12x'"),
+              std::string::npos);
+  }
+  EXPECT_EQ(memory_limit(), default_memory_limit);
+}
+
+TEST(AllocationLimit, LibraryEntryPointsCheckBeforeAllocating) {
+  // Each of these used to end in std::bad_alloc or a signed overflow (issue #16).
+  EXPECT_NE(error_of([] {
+              SaveAt::linspace(0, 1, std::numeric_limits<Index>::max());
+            }).find("number of save times"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              make_spirals(3, Index(1) << 62, 1.0, 0.0, 0);
+            }).find("per_class 4611686018427387904"),
+            std::string::npos);
+  ScopedLimit limit("1M");
+  const LinearField<double> field(2);
+  const auto euler = make_stepper<double>("euler");
+  const Batch<double> y0 = Batch<double>::Ones(2, 1000);
+  const Vector<double> theta = Vector<double>::Zero(field.param_count());
+  const SaveAt saves = SaveAt::linspace(0, 1, 100);  // 100 × 2 × 1000 × 8 bytes = 1.6 MB
+  EXPECT_NE(error_of([&] {
+              solve<double>(field, *euler, FixedSteps{1}, saves, 0, 1, y0, theta);
+            }).find("save times 100"),
+            std::string::npos);
+}
+
+TEST(JsonReading, DeepNestingIsRefusedWithoutRecursion) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string e = error_of([&] { parse_json_text(deep, "file 'deep.json'"); });
+  EXPECT_NE(e.find("file 'deep.json' nests JSON deeper than 64 levels"), std::string::npos) << e;
+  const std::string ok = std::string(max_json_depth, '[') + std::string(max_json_depth, ']');
+  EXPECT_EQ(error_of([&] { parse_json_text(ok, "ok"); }), "");
+}
+
+TEST(JsonReading, MessagesQuoteBoundedExcerpts) {
+  const std::string e =
+      error_of([] { parse_json_text("{\"a\": " + std::string(5000, '1') + "x}", "f"); });
+  EXPECT_NE(e.find("f is not valid JSON"), std::string::npos) << e;
+  EXPECT_LT(e.size(), 400u) << e;
+  const nlohmann::json big = std::vector<int>(10000, 7);
+  EXPECT_LT(json_excerpt(big).size(), 120u);
+}
+
+}  // namespace
+}  // namespace revode
