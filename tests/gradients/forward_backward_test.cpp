@@ -129,34 +129,37 @@ TEST(GradientForwardBackward, ForwardAloneComputesNoVjp) {
 
 TEST(GradientForwardBackward, CotangentLossBackwardEqualsComputeWithTheLoss) {
   const Fixture fx;
-  const SaveAt save = SaveAt::linspace(0.0, 2.0, 5);
   const Index saves = 5, dim = 2, batch = fx.y0.cols();
   for (const SplitCase& c : split_cases()) {
     const auto stepper = make_stepper<double>(c.solver);
-    for (const auto& spec : c.methods) {
-      SCOPED_TRACE(fmt::format("{} {}", c.solver, spec));
-      const auto method = make_gradient_method<double>(spec);
-      const GradientProblem<double> reference_problem{fx.mlp, *stepper, control_of(c), save,   0.0,
-                                                      2.0,    fx.y0,    fx.theta,      fx.loss};
-      const auto reference = method->compute(reference_problem);
-      // The torch front end's order: the problem's loss is a CotangentLoss of zeros during the
-      // forward; the cotangents are filled in between the halves.
-      CotangentLoss<double> cotangents(
-          std::vector<Batch<double>>(std::size_t(saves), Batch<double>::Zero(dim, batch)));
-      const GradientProblem<double> p{fx.mlp, *stepper, control_of(c), save,      0.0,
-                                      2.0,    fx.y0,    fx.theta,      cotangents};
-      KeepSaves kept;
-      auto record = method->forward(p, &kept);
-      EXPECT_EQ(record->loss, 0.0);
-      ASSERT_EQ(Index(kept.ys.size()), saves);
-      const double scale = fx.loss.scale(saves, dim, batch);
-      for (Index k = 0; k < saves; ++k)
-        cotangents.cotangents()[std::size_t(k)] = (2.0 * kept.ys[std::size_t(k)]) * scale;
-      const auto r = method->backward(p, *record, cotangents);
-      EXPECT_LE(relative(r.grad_params.array(), reference.grad_params.array()), 1e-14);
-      EXPECT_LE(relative(r.grad_y0.reshaped().array(), reference.grad_y0.reshaped().array()),
-                1e-14);
-    }
+    // Dense: saves inside steps, whose cotangents go back through the Hermite interpolant.
+    for (const bool dense : {false, true})
+      for (const auto& spec : c.methods) {
+        SCOPED_TRACE(fmt::format("{} {} {}", c.solver, spec, dense ? "dense" : "landing"));
+        SaveAt save = SaveAt::linspace(0.0, 2.0, saves);
+        save.dense = dense;
+        const auto method = make_gradient_method<double>(spec);
+        const GradientProblem<double> reference_problem{
+            fx.mlp, *stepper, control_of(c), save, 0.0, 2.0, fx.y0, fx.theta, fx.loss};
+        const auto reference = method->compute(reference_problem);
+        // The torch front end's order: the problem's loss is a CotangentLoss of zeros during the
+        // forward; the cotangents are filled in between the halves.
+        CotangentLoss<double> cotangents(
+            std::vector<Batch<double>>(std::size_t(saves), Batch<double>::Zero(dim, batch)));
+        const GradientProblem<double> p{fx.mlp, *stepper, control_of(c), save,      0.0,
+                                        2.0,    fx.y0,    fx.theta,      cotangents};
+        KeepSaves kept;
+        auto record = method->forward(p, &kept);
+        EXPECT_EQ(record->loss, 0.0);
+        ASSERT_EQ(Index(kept.ys.size()), saves);
+        const double scale = fx.loss.scale(saves, dim, batch);
+        for (Index k = 0; k < saves; ++k)
+          cotangents.cotangents()[std::size_t(k)] = (2.0 * kept.ys[std::size_t(k)]) * scale;
+        const auto r = method->backward(p, *record, cotangents);
+        EXPECT_LE(relative(r.grad_params.array(), reference.grad_params.array()), 1e-14);
+        EXPECT_LE(relative(r.grad_y0.reshaped().array(), reference.grad_y0.reshaped().array()),
+                  1e-14);
+      }
   }
 }
 
