@@ -673,3 +673,21 @@ def test_deq_bad_input():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already ran"):
         loss.backward()
+
+
+def test_torchdiffeq_and_revode_options():
+    func, y0 = make_case("mlp")
+    t = torch.linspace(0, 1, 4)
+    y0.requires_grad_(True)
+    landing = rt.odeint(func, y0, t, rtol=1e-9, atol=1e-11)
+    dense = rt.odeint(func, y0, t, rtol=1e-9, atol=1e-11, options={"dense": True, "first_step": 0.01, "dtype": torch.float64})
+    assert rel(dense.detach(), landing.detach()) <= 1e-6
+    dense.sum().backward()
+    assert y0.grad is not None
+    fixed = rt.odeint(func, y0, t, method="rk4", options={"step_size": 0.05})
+    assert len(rt.last_call()["step_times"]) == 23  # 20 steps of 0.05, split at 1/3 and 2/3
+    assert rel(fixed.detach(), landing.detach()) <= 1e-5
+    with pytest.raises(revode.SolveError, match="max"):
+        rt.odeint(func, y0, t, rtol=1e-12, atol=1e-14, options={"max_num_steps": 2})
+    with pytest.raises(ValueError, match="adaptive steps only"):
+        rt.odeint(func, y0, t, method="rk4", options={"first_step": 0.1})
