@@ -97,8 +97,8 @@ class DeqTape final : public DeqTapeBase {
     backward_done_ = true;
     const Index dim = map_.state_dim(), batch = x_.cols();
     // (batch, dim) C order is the dim × batch block column-major.
-    const Batch<T> a = to_batch<T>(py::reinterpret_borrow<py::object>(z_bar).attr("T"),
-                                   "z_bar", dim, batch, true);
+    const Batch<T> a =
+        to_batch<T>(py::reinterpret_borrow<py::object>(z_bar).attr("T"), "z_bar", dim, batch, true);
     DeqGradientResult<T> r;
     {
       py::gil_scoped_release release;
@@ -148,8 +148,8 @@ std::unique_ptr<DeqTapeBase> make_deq_tape(Index state_dim, py::object f, py::ob
   validate(o);
   const py::array xa = float_array(x, "x");
   if (xa.ndim() != 2)
-    throw py::value_error(fmt::format("DeqTape: x has shape {}; expected (input_dim, batch)",
-                                      shape_string(xa)));
+    throw py::value_error(
+        fmt::format("DeqTape: x has shape {}; expected (input_dim, batch)", shape_string(xa)));
   auto cb = std::make_shared<DeqCallbacks>();
   cb->f = std::move(f);
   cb->vjp = std::move(vjp);

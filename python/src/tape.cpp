@@ -77,9 +77,8 @@ class Tape final : public TapeBase {
         stats_ = record_->stats;
         ts_ = record_->ts;
       } else {
-        stats_ = integrate<T>(problem_.field, problem_.stepper, problem_.control,
-                              problem_.save_at, problem_.t0, problem_.t1, problem_.y0,
-                              problem_.theta, kept);
+        stats_ = integrate<T>(problem_.field, problem_.stepper, problem_.control, problem_.save_at,
+                              problem_.t0, problem_.t1, problem_.y0, problem_.theta, kept);
       }
     });
     step_times_ = std::move(kept.step_times);
@@ -105,9 +104,8 @@ class Tape final : public TapeBase {
     for (py::ssize_t k = 0; k < saves; ++k)
       loss_.cotangents()[std::size_t(k)] =
           Eigen::Map<const Batch<T>>(typed.data() + k * dim * batch, dim, batch);
-    GradientResult<T> r = without_gil(*handle_, [&] {
-      return method_->backward(problem_, *record_, loss_);
-    });
+    GradientResult<T> r =
+        without_gil(*handle_, [&] { return method_->backward(problem_, *record_, loss_); });
     record_.reset();  // what the forward kept is freed as soon as it is used
     stats_ = r.stats;
     require(all_finite(r.grad_params) && all_finite(r.grad_y0),
@@ -143,13 +141,13 @@ std::unique_ptr<TapeBase> make_tape(const std::shared_ptr<FieldHandle>& field, p
                                     bool dense, double coupling, double damping,
                                     std::optional<Index> max_steps, std::optional<double> dtmin,
                                     std::optional<double> dt0, std::optional<double> t0,
-                                    std::optional<double> t1, py::object dtype,
-                                    py::object params) {
+                                    std::optional<double> t1, py::object dtype, py::object params) {
   if (py::isinstance<py::str>(ts))
     throw py::value_error("GradientTape needs an array of save times, not ts='steps'");
-  const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
-                         dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
-                         std::move(dtype), std::move(params)};
+  const ProblemArgs args{
+      std::move(y0),    std::move(ts), std::move(solver), rtol,  atol, steps, dt, dense,
+      coupling,         damping,       max_steps,         dtmin, dt0,  t0,    t1, std::move(dtype),
+      std::move(params)};
   const Dtype d = problem_dtype(*field, args);
   return dispatch_dtype(d, [&]<class T>() -> std::unique_ptr<TapeBase> {
     return std::make_unique<Tape<T>>(field, args, method);

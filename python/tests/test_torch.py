@@ -102,6 +102,22 @@ def alf():
     return init, step, lambda x: x[0]
 
 
+def reversible_heun():
+    """Reversible Heun on (y, ŷ, f̂), f̂0 = f(t0, y0) (Kidger et al. 2021; ALGORITHMS.md §4)."""
+
+    def init(f, t0, y0):
+        return (y0, y0, f(t0, y0))
+
+    def step(f, t0, t1, x):
+        y, y_hat, f_hat = x
+        h = t1 - t0
+        y_hat1 = 2.0 * y - y_hat + h * f_hat
+        f_hat1 = f(t1, y_hat1)
+        return (y + (h / 2.0) * (f_hat + f_hat1), y_hat1, f_hat1)
+
+    return init, step, lambda x: x[0]
+
+
 def plain(step):
     return (lambda f, t0, y0: y0), step, (lambda x: x)
 
@@ -112,6 +128,7 @@ REFERENCE = {
     "dopri5": plain(dopri5_step),
     "reversible:midpoint": mcallum_foster(midpoint_step, 0.999),
     "alf": alf(),
+    "reversible-heun": reversible_heun(),
 }
 
 
@@ -227,6 +244,7 @@ SOLVERS = [
     ("dopri5", {}, ["backprop", "anode", "checkpoint:3", "symplectic"]),
     ("reversible:midpoint", {"steps": 8}, ["reversible", "backprop", "checkpoint:3"]),
     ("alf", {"steps": 8}, ["reversible", "backprop", "anode"]),
+    ("reversible-heun", {"steps": 8}, ["reversible", "checkpoint:3"]),
 ]
 
 
@@ -276,13 +294,19 @@ def test_decreasing_times_match_the_reference():
         assert rel(a, b) <= 1e-10
 
 
-def test_float32_runs_and_is_close_to_float64():
-    func, y0 = make_case("mlp")
-    ys64 = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="rk4", options={"steps": 4})
-    func32 = func.float()
-    ys32 = rt.odeint(func32, y0.float(), torch.linspace(0, 1, 3), method="rk4", options={"steps": 4})
-    assert ys32.dtype == torch.float32
-    assert rel(ys32.double(), ys64) <= 1e-5
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_float32_solution_and_gradients_are_close_to_float64(kind):
+    results = []
+    for dtype in (torch.float64, torch.float32):
+        func, y0 = make_case(kind)
+        func = func.to(dtype)
+        y0 = y0.to(dtype).requires_grad_(True)
+        ys = rt.odeint(func, y0, torch.linspace(0, 1, 3), method="reversible:midpoint", options={"steps": 4})
+        assert ys.dtype == dtype
+        ys.pow(2).sum().backward()
+        results.append([ys.detach().double()] + [p.grad.double() for p in func.parameters()] + [y0.grad.double()])
+    for a, b in zip(*results):
+        assert rel(b, a) <= 1e-4
 
 
 # ---- the fast path ----
@@ -649,3 +673,21 @@ def test_deq_bad_input():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already ran"):
         loss.backward()
+
+
+def test_torchdiffeq_and_revode_options():
+    func, y0 = make_case("mlp")
+    t = torch.linspace(0, 1, 4)
+    y0.requires_grad_(True)
+    landing = rt.odeint(func, y0, t, rtol=1e-9, atol=1e-11)
+    dense = rt.odeint(func, y0, t, rtol=1e-9, atol=1e-11, options={"dense": True, "first_step": 0.01, "dtype": torch.float64})
+    assert rel(dense.detach(), landing.detach()) <= 1e-6
+    dense.sum().backward()
+    assert y0.grad is not None
+    fixed = rt.odeint(func, y0, t, method="rk4", options={"step_size": 0.05})
+    assert len(rt.last_call()["step_times"]) == 23  # 20 steps of 0.05, split at 1/3 and 2/3
+    assert rel(fixed.detach(), landing.detach()) <= 1e-5
+    with pytest.raises(revode.SolveError, match="max"):
+        rt.odeint(func, y0, t, rtol=1e-12, atol=1e-14, options={"max_num_steps": 2})
+    with pytest.raises(ValueError, match="adaptive steps only"):
+        rt.odeint(func, y0, t, method="rk4", options={"first_step": 0.1})

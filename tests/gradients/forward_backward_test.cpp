@@ -2,9 +2,8 @@
 // forward + backward is bit-identical to compute and makes the same f evaluations and VJPs;
 // backward with a CotangentLoss holding the cotangents of a loss equals compute with that loss;
 // a record is consumed by its backward, and the `saves` observer of forward sees every save.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -86,13 +85,14 @@ TEST(GradientForwardBackward, HalvesEqualComputeBitForBitWithTheSameCalls) {
     for (const bool every_step : {false, true}) {
       const SaveAt save = every_step ? SaveAt::every_step() : SaveAt::linspace(0.0, 2.0, 6);
       for (const auto& spec : c.methods) {
-        SCOPED_TRACE(fmt::format("{} {} {}", c.solver, spec, every_step ? "every-step" : "linspace"));
+        SCOPED_TRACE(
+            fmt::format("{} {} {}", c.solver, spec, every_step ? "every-step" : "linspace"));
         const auto method = make_gradient_method<double>(spec);
         const CountingField<double> counted_a(fx.mlp), counted_b(fx.mlp);
-        const GradientProblem<double> pa{counted_a, *stepper, control_of(c), save, 0.0, 2.0,
-                                         fx.y0,     fx.theta, fx.loss};
-        const GradientProblem<double> pb{counted_b, *stepper, control_of(c), save, 0.0, 2.0,
-                                         fx.y0,     fx.theta, fx.loss};
+        const GradientProblem<double> pa{counted_a, *stepper, control_of(c), save,   0.0,
+                                         2.0,       fx.y0,    fx.theta,      fx.loss};
+        const GradientProblem<double> pb{counted_b, *stepper, control_of(c), save,   0.0,
+                                         2.0,       fx.y0,    fx.theta,      fx.loss};
         const auto whole = method->compute(pa);
         KeepSaves saves;
         auto record = method->forward(pb, &saves);
@@ -117,8 +117,9 @@ TEST(GradientForwardBackward, ForwardAloneComputesNoVjp) {
     for (const auto& spec : c.methods) {
       SCOPED_TRACE(fmt::format("{} {}", c.solver, spec));
       const CountingField<double> counted(fx.mlp);
-      const GradientProblem<double> p{counted, *stepper, control_of(c), SaveAt::linspace(0.0, 2.0, 4),
-                                      0.0,     2.0,      fx.y0,         fx.theta, fx.loss};
+      const GradientProblem<double> p{
+          counted, *stepper, control_of(c), SaveAt::linspace(0.0, 2.0, 4), 0.0, 2.0,
+          fx.y0,   fx.theta, fx.loss};
       auto record = make_gradient_method<double>(spec)->forward(p);
       EXPECT_EQ(counted.nvjp(), 0);
       EXPECT_EQ(counted.nfe(), record->stats.nfe);
@@ -128,33 +129,37 @@ TEST(GradientForwardBackward, ForwardAloneComputesNoVjp) {
 
 TEST(GradientForwardBackward, CotangentLossBackwardEqualsComputeWithTheLoss) {
   const Fixture fx;
-  const SaveAt save = SaveAt::linspace(0.0, 2.0, 5);
   const Index saves = 5, dim = 2, batch = fx.y0.cols();
   for (const SplitCase& c : split_cases()) {
     const auto stepper = make_stepper<double>(c.solver);
-    for (const auto& spec : c.methods) {
-      SCOPED_TRACE(fmt::format("{} {}", c.solver, spec));
-      const auto method = make_gradient_method<double>(spec);
-      const GradientProblem<double> reference_problem{fx.mlp, *stepper, control_of(c), save, 0.0,
-                                                      2.0,    fx.y0,    fx.theta,      fx.loss};
-      const auto reference = method->compute(reference_problem);
-      // The torch front end's order: the problem's loss is a CotangentLoss of zeros during the
-      // forward; the cotangents are filled in between the halves.
-      CotangentLoss<double> cotangents(
-          std::vector<Batch<double>>(std::size_t(saves), Batch<double>::Zero(dim, batch)));
-      const GradientProblem<double> p{fx.mlp, *stepper, control_of(c), save, 0.0,
-                                      2.0,    fx.y0,    fx.theta,      cotangents};
-      KeepSaves kept;
-      auto record = method->forward(p, &kept);
-      EXPECT_EQ(record->loss, 0.0);
-      ASSERT_EQ(Index(kept.ys.size()), saves);
-      const double scale = fx.loss.scale(saves, dim, batch);
-      for (Index k = 0; k < saves; ++k)
-        cotangents.cotangents()[std::size_t(k)] = (2.0 * kept.ys[std::size_t(k)]) * scale;
-      const auto r = method->backward(p, *record, cotangents);
-      EXPECT_LE(relative(r.grad_params.array(), reference.grad_params.array()), 1e-14);
-      EXPECT_LE(relative(r.grad_y0.reshaped().array(), reference.grad_y0.reshaped().array()), 1e-14);
-    }
+    // Dense: saves inside steps, whose cotangents go back through the Hermite interpolant.
+    for (const bool dense : {false, true})
+      for (const auto& spec : c.methods) {
+        SCOPED_TRACE(fmt::format("{} {} {}", c.solver, spec, dense ? "dense" : "landing"));
+        SaveAt save = SaveAt::linspace(0.0, 2.0, saves);
+        save.dense = dense;
+        const auto method = make_gradient_method<double>(spec);
+        const GradientProblem<double> reference_problem{
+            fx.mlp, *stepper, control_of(c), save, 0.0, 2.0, fx.y0, fx.theta, fx.loss};
+        const auto reference = method->compute(reference_problem);
+        // The torch front end's order: the problem's loss is a CotangentLoss of zeros during the
+        // forward; the cotangents are filled in between the halves.
+        CotangentLoss<double> cotangents(
+            std::vector<Batch<double>>(std::size_t(saves), Batch<double>::Zero(dim, batch)));
+        const GradientProblem<double> p{fx.mlp, *stepper, control_of(c), save,      0.0,
+                                        2.0,    fx.y0,    fx.theta,      cotangents};
+        KeepSaves kept;
+        auto record = method->forward(p, &kept);
+        EXPECT_EQ(record->loss, 0.0);
+        ASSERT_EQ(Index(kept.ys.size()), saves);
+        const double scale = fx.loss.scale(saves, dim, batch);
+        for (Index k = 0; k < saves; ++k)
+          cotangents.cotangents()[std::size_t(k)] = (2.0 * kept.ys[std::size_t(k)]) * scale;
+        const auto r = method->backward(p, *record, cotangents);
+        EXPECT_LE(relative(r.grad_params.array(), reference.grad_params.array()), 1e-14);
+        EXPECT_LE(relative(r.grad_y0.reshaped().array(), reference.grad_y0.reshaped().array()),
+                  1e-14);
+      }
   }
 }
 
@@ -164,8 +169,9 @@ TEST(GradientForwardBackward, BackwardTwiceThrows) {
   for (const auto& spec : {"backprop", "anode", "checkpoint:2", "reversible", "adjoint"}) {
     SCOPED_TRACE(spec);
     const auto method = make_gradient_method<double>(spec);
-    const GradientProblem<double> p{fx.mlp, *stepper, FixedSteps{5}, SaveAt::final_time(1.0), 0.0,
-                                    1.0,    fx.y0,    fx.theta,      fx.loss};
+    const GradientProblem<double> p{fx.mlp, *stepper, FixedSteps{5}, SaveAt::final_time(1.0),
+                                    0.0,    1.0,      fx.y0,         fx.theta,
+                                    fx.loss};
     auto record = method->forward(p);
     (void)method->backward(p, *record, p.loss);
     try {
@@ -180,8 +186,8 @@ TEST(GradientForwardBackward, BackwardTwiceThrows) {
 TEST(GradientForwardBackward, BackwardRefusesAnotherMethodsRecord) {
   const Fixture fx;
   const auto stepper = make_stepper<double>("midpoint");
-  const GradientProblem<double> p{fx.mlp, *stepper, FixedSteps{5}, SaveAt::final_time(1.0), 0.0,
-                                  1.0,    fx.y0,    fx.theta,      fx.loss};
+  const GradientProblem<double> p{
+      fx.mlp, *stepper, FixedSteps{5}, SaveAt::final_time(1.0), 0.0, 1.0, fx.y0, fx.theta, fx.loss};
   auto record = make_gradient_method<double>("backprop")->forward(p);
   EXPECT_THROW((void)make_gradient_method<double>("anode")->backward(p, *record, p.loss), Error);
 }
