@@ -138,6 +138,11 @@ torch::Tensor TorchField<T>::Impl::forward(T t, const torch::Tensor& y, Index ba
     throw Error(fmt::format("{}: forward(t, y) failed at t = {} with y of shape [{}, {}]: {}",
                             where(), t, batch, dim, torch_message(e)));
   }
+  // y is revode's state, viewed without a copy: a module that writes into it would corrupt the
+  // solve (in vjp autograd refuses in-place use of the leaf itself).
+  require(y._version() == 0,
+          "{}: forward(t, y) modified y in place; expected it to leave its input unchanged",
+          where());
   require(result.isTensor(), "{}: forward(t, y) returned {}; expected a tensor", where(),
           result.tagKind());
   torch::Tensor out = result.toTensor();

@@ -87,6 +87,15 @@ class NonFinite(nn.Module):
         return y / torch.zeros_like(y)
 
 
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.state_dim = 2
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y.mul_(2.0)
+
+
 class Raises(nn.Module):
     def __init__(self):
         super().__init__()
@@ -132,7 +141,8 @@ def main():
     torch.manual_seed(0)
     modules = {"mlp": Mlp(), "reference_mlp": ReferenceMlp(), "time_field": TimeField(), "no_state_dim": NoStateDim(),
                "wrong_shape": WrongShape(), "wrong_dtype": WrongDtype(),
-               "non_finite": NonFinite(), "raises": Raises(), "returns_tuple": ReturnsTuple(),
+               "non_finite": NonFinite(), "in_place": InPlace(),
+               "raises": Raises(), "returns_tuple": ReturnsTuple(),
                "one_argument": OneArgument(), "no_forward": NoForward()}
     for name, module in modules.items():
         torch.jit.script(module.double()).save(os.path.join(out, name + ".pt"))

@@ -276,6 +276,7 @@ TEST(TorchField, BadOutputsAreNamed) {
   expect_contains(eval_error("wrong_dtype"), "returned dtype Half; expected Double");
   expect_contains(eval_error("non_finite"), "expected finite values");
   expect_contains(eval_error("returns_tuple"), "returned Tuple; expected a tensor");
+  expect_contains(eval_error("in_place"), "modified y in place");
   {
     const TorchField<double> f(module_path("raises"));
     Batch<double> dy(2, 1);
