@@ -92,8 +92,8 @@ Vector<T> params_or_override(const FieldHandle& h, py::handle params) {
   // The writable view lets NaN in without the setter's check.
   for (Index i = 0; i < h.params.size(); ++i)
     if (!std::isfinite(h.params[i]))
-      throw py::value_error(fmt::format(
-          "field.params entry [{}] is {}; expected finite values", i, h.params[i]));
+      throw py::value_error(
+          fmt::format("field.params entry [{}] is {}; expected finite values", i, h.params[i]));
   return h.params_as<T>();
 }
 
