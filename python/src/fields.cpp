@@ -88,8 +88,13 @@ std::shared_ptr<PythonFieldHandle> make_python_field(Index state_dim, py::object
 
 template <class T>
 Vector<T> params_or_override(const FieldHandle& h, py::handle params) {
-  return params.is_none() ? h.params_as<T>()
-                          : to_vector<T>(params, "params", h.f64->param_count());
+  if (!params.is_none()) return to_vector<T>(params, "params", h.f64->param_count());
+  // The writable view lets NaN in without the setter's check.
+  for (Index i = 0; i < h.params.size(); ++i)
+    if (!std::isfinite(h.params[i]))
+      throw py::value_error(
+          fmt::format("field.params entry [{}] is {}; expected finite values", i, h.params[i]));
+  return h.params_as<T>();
 }
 
 /// A NaN or infinite t would reach a time-dependent field as it is and come back as NaN.

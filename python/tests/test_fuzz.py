@@ -355,6 +355,9 @@ REPRODUCERS = {
     "gradient field None": lambda: revode.gradient(None, np.ones(2), [0.0, 1.0]),
     "clip inf grad": lambda: revode.clip_global_norm(np.array([INF, 1.0]), 1.0),
     "train lr nan": lambda: revode.train("pendulum", lr=NAN, iterations=1),
+    "nan written through the params view": lambda: (lambda f: (f.params.__setitem__(0, NAN),
+                                                               f.eval(0.0, np.ones(2))))(
+        revode.MLP([2, 4, 2])),
     "python field nan eval": lambda: revode.PythonField(2, lambda t, y, th: y * NAN).eval(
         0.0, np.ones(2)),
 }
