@@ -22,6 +22,7 @@ Importing this module needs torch; ``import revode`` does not.
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 
 import numpy as np
@@ -34,7 +35,8 @@ __all__ = ["odeint", "odeint_adjoint", "deq", "SequentialField", "last_call"]
 
 # torchdiffeq's options keys and revode's own; anything else is refused by name.
 _TORCHDIFFEQ_OPTIONS = {"step_size", "first_step", "max_num_steps", "dtype"}
-_REVODE_OPTIONS = {"coupling", "damping", "dtmin", "dense", "steps", "native"}
+_REVODE_OPTIONS = {"coupling", "damping", "dtmin", "dense", "steps", "native", "reversible_guard",
+                   "guard_tolerance"}
 
 # Activations whose revode implementation is torch's function (so the fast path agrees with
 # the generic one to round-off): torch module type -> revode name.
@@ -201,6 +203,9 @@ def _parse_options(options, info, t, rtol, atol):
         if key in options:
             kw[key] = float(options[key])
     kw["dense"] = bool(options.get("dense", False))
+    # The reconstruction guard of gradient="reversible" (README): repair, error or warn.
+    kw["reversible_guard"] = str(options.get("reversible_guard", "repair"))
+    kw["guard_tolerance"] = float(options.get("guard_tolerance", 0.0))
     fixed = "step_size" in options or "steps" in options or info["error_order"] == 0
     if fixed:
         for key in ("first_step", "max_num_steps", "dtmin"):
@@ -262,6 +267,13 @@ class _Run:
         k = grad_ys.shape[0]
         cot = grad_ys.detach().to(self.state.dtype).contiguous().reshape(k, self.batch, -1)
         grad_params, grad_y0 = self.tape.backward(cot.numpy())
+        guard = self.tape.stats.get("guard")
+        if guard is not None and guard["flagged"]:
+            warnings.warn(
+                f"revode.torch.odeint: reversible guard: the backward reconstruction drifted by "
+                f"{guard['drift']:.2e} (tolerance {guard['tolerance']:.2e}); the gradient is "
+                f"returned unrepaired (options reversible_guard='warn') and may be wrong by about that much",
+                RuntimeWarning, stacklevel=3)
         grad_params = torch.from_numpy(grad_params)
         grads = []
         if self.native_linears is not None:

@@ -58,10 +58,11 @@ class TapeBase {
 template <class T>
 class Tape final : public TapeBase {
  public:
-  Tape(std::shared_ptr<FieldHandle> handle, const ProblemArgs& args, const std::string& method)
+  Tape(std::shared_ptr<FieldHandle> handle, const ProblemArgs& args, const std::string& method,
+       const ReversibleGuard& guard)
       : handle_(std::move(handle)),
         p_(build_problem<T>(*handle_, args)),
-        method_(make_gradient_method<T>(method)),
+        method_(make_gradient_method<T>(method, guard)),
         loss_(std::vector<Batch<T>>(p_.save_at.ts.size(),
                                     Batch<T>::Zero(p_.y0.rows(), p_.y0.cols()))),
         problem_{*p_.field, *p_.stepper, p_.control, p_.save_at, p_.t0,
@@ -141,7 +142,11 @@ std::unique_ptr<TapeBase> make_tape(const std::shared_ptr<FieldHandle>& field, p
                                     bool dense, double coupling, double damping,
                                     std::optional<Index> max_steps, std::optional<double> dtmin,
                                     std::optional<double> dt0, std::optional<double> t0,
-                                    std::optional<double> t1, py::object dtype, py::object params) {
+                                    std::optional<double> t1, py::object dtype, py::object params,
+                                    const std::string& reversible_guard, double guard_tolerance) {
+  const ReversibleGuard guard{.policy = parse_guard_policy(reversible_guard),
+                              .tolerance = guard_tolerance};
+  guard.validate();
   if (py::isinstance<py::str>(ts))
     throw py::value_error("GradientTape needs an array of save times, not ts='steps'");
   const ProblemArgs args{
@@ -150,7 +155,7 @@ std::unique_ptr<TapeBase> make_tape(const std::shared_ptr<FieldHandle>& field, p
       std::move(params)};
   const Dtype d = problem_dtype(*field, args);
   return dispatch_dtype(d, [&]<class T>() -> std::unique_ptr<TapeBase> {
-    return std::make_unique<Tape<T>>(field, args, method);
+    return std::make_unique<Tape<T>>(field, args, method, guard);
   });
 }
 
@@ -160,13 +165,15 @@ void bind_tape(py::module_& m) {
   py::class_<TapeBase>(m, "GradientTape", R"(One gradient method's forward and backward halves,
 held apart (the engine behind revode.torch.odeint; see docs/torch.md).
 
-GradientTape(field, y0, ts, method, solver=..., <revode.gradient's problem arguments>):
+GradientTape(field, y0, ts, method, solver=..., <revode.gradient's problem arguments>,
+reversible_guard="repair", guard_tolerance=0.0):
 y0 is (state_dim, batch) or (state_dim,), ts the save times. forward(keep_record=True) solves
 and returns the states at the saves as a (K, batch, state_dim) array, keeping what the method
 keeps; backward(cotangents) takes dL/dy_k as a (K, batch, state_dim) array and returns
 (grad_params, grad_y0) with grad_y0 (batch, state_dim). Each runs once per tape.)")
       .def(py::init(&make_tape), "field"_a, "y0"_a, "ts"_a, "method"_a = "backprop",
-           REVODE_PYTHON_PROBLEM_KWARGS)
+           REVODE_PYTHON_PROBLEM_KWARGS, "reversible_guard"_a = "repair",
+           "guard_tolerance"_a = 0.0)
       .def("forward", &TapeBase::forward, "keep_record"_a = true)
       .def("backward", &TapeBase::backward, "cotangents"_a)
       .def_property_readonly("step_times", &TapeBase::step_times,

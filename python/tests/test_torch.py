@@ -691,3 +691,28 @@ def test_torchdiffeq_and_revode_options():
         rt.odeint(func, y0, t, rtol=1e-12, atol=1e-14, options={"max_num_steps": 2})
     with pytest.raises(ValueError, match="adaptive steps only"):
         rt.odeint(func, y0, t, method="rk4", options={"first_step": 0.1})
+
+
+def test_reversible_guard_repairs_refuses_or_flags_a_drifting_walk():
+    # Damped ALF (eta = 0.7) over 300 steps: the inverse amplifies round-off fivefold a step.
+    func, y0 = make_case("mlp")
+    t = torch.linspace(0.0, 1.0, 3)
+    opts = {"damping": 0.7, "steps": 300}
+
+    def grad(**extra):
+        y = y0.clone().requires_grad_(True)
+        rt.odeint(func, y, t, method="alf", gradient=extra.pop("gradient", "reversible"),
+                  options={**opts, **extra}).pow(2).sum().backward()
+        return y.grad.clone()
+
+    reference = grad(gradient="backprop")
+    assert rel(grad(), reference) <= 1e-10  # repair, the default
+    stats = rt.last_call()["tape"].stats if rt.last_call().get("tape") is not None else None
+    if stats is not None:
+        assert stats["guard"]["repaired"]
+    with pytest.raises(revode.Error, match="drift"):
+        grad(reversible_guard="error")
+    with pytest.warns(RuntimeWarning, match="unrepaired"):
+        grad(reversible_guard="warn")
+    with pytest.raises(revode.Error, match="guard"):
+        grad(reversible_guard="ignore")
