@@ -13,9 +13,7 @@
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "text_parsing.hpp"
-#ifdef REVODE_WITH_TORCH
-#include "revode/torch/torch_field.hpp"  // no torch header: cheap to include
-#endif
+#include "torch_plugin.hpp"
 
 namespace revode::cli {
 namespace {
@@ -46,21 +44,11 @@ void build_torchscript_field(const ProblemOptions& o, Problem<T>& p,
   for (const CLI::Option* flag : o.mlp_only_flags)
     require(!given(flag), "{} applies to mlp fields only; '{}' is a TorchScript module",
             flag->get_name(), o.field);
-#ifdef REVODE_WITH_TORCH
-  TorchFieldOptions options;
-  if (!o.y0.empty()) options.state_dim = Index(parse_number_list(o.y0, "--y0").size());
-  auto field = std::make_unique<TorchField<T>>(path, options);
-  p.theta = field->initial_params();
-  y0_column = standard_normal(o.seed, field->state_dim());
-  p.field = std::move(field);
-#else
-  (void)p;
-  (void)y0_column;
-  throw Error(fmt::format(
-      "--field '{}': this revode was built without libtorch (revode::torch needs Debian's "
-      "libtorch-dev and REVODE_BUILD_TORCH=ON)",
-      o.field));
-#endif
+  const Index state_dim = o.y0.empty() ? 0 : Index(parse_number_list(o.y0, "--y0").size());
+  TorchScriptField<T> loaded = load_torchscript_field<T>(path, state_dim);
+  p.theta = std::move(loaded.theta);
+  y0_column = standard_normal(o.seed, loaded.field->state_dim());
+  p.field = std::move(loaded.field);
 }
 
 /// The field, its default θ and its default y0 column.
