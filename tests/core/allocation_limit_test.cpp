@@ -14,19 +14,12 @@
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/save_at.hpp"
+#include "support/error_of.hpp"
 
 namespace revode {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 /// Sets REVODE_MEMORY_LIMIT for one test.
 class ScopedLimit {

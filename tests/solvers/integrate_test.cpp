@@ -11,9 +11,12 @@
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 #include "support/test_fields.hpp"
+#include "support/error_of.hpp"
 
 namespace revode {
 namespace {
+
+using testing::error_of;
 
 struct LinearProblem {
   LinearField<double> f{2};
@@ -114,16 +117,6 @@ TEST(Integrate, FsalSavesOneEvaluationPerAcceptedStep) {
 
 // ---- bad input ------------------------------------------------------------------------------
 
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 TEST(BadInput, EachIsAClearError) {
   LinearProblem p;
   ExplicitRK<double> rk(tableaux::rk4);
@@ -131,7 +124,7 @@ TEST(BadInput, EachIsAClearError) {
   auto run = [&](const StepControl& c, const SaveAt& s, const Batch<double>& y0,
                  const Vector<double>& theta, double t0 = 0.0, double t1 = 1.0,
                  const Stepper<double>* stepper = nullptr) {
-    return error_of([&] { solve<double>(p.f, stepper ? *stepper : rk, c, s, t0, t1, y0, theta); });
+    return error_of([&] { solve<double>(p.f, stepper ? *stepper : rk, c, s, t0, t1, y0, theta); }, "no error");
   };
   const SaveAt fin = SaveAt::final_time(1.0);
   EXPECT_NE(run(FixedSteps{4}, fin, Batch<double>::Ones(3, 1), p.theta).find("y0 has 3 rows"), std::string::npos);

@@ -8,23 +8,16 @@
 #include "revode/solvers/registry.hpp"
 #include "revode/train/dataset.hpp"
 #include "temp_file.hpp"
+#include "support/error_of.hpp"
 
 namespace revode {
 namespace {
 
+using testing::error_of;
+
 using testing::TempFile;
 
 /// The message of the revode::Error that `body` throws ("" when it throws none).
-template <class Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(WhiteDwarfDataset, IsAnAccurateSolveOnThePublishedGrid) {
   const Dataset d = white_dwarf_dataset();
   ASSERT_EQ(d.dim(), 2);

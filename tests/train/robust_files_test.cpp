@@ -15,21 +15,14 @@
 #include "revode/train/dataset.hpp"
 #include "revode/train/train_settings.hpp"
 #include "temp_file.hpp"
+#include "support/error_of.hpp"
 
 namespace revode {
 namespace {
 
-using testing::TempFile;
+using testing::error_of;
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::TempFile;
 
 /// A pid that no process has: a child that has already exited and been reaped.
 pid_t dead_pid() {
