@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -47,6 +48,11 @@ double non_negative(const Json& j) {
 }
 Index count(const Json& j, Index minimum) {
   require(j.is_number_integer(), "expected an integer, got {}", json_excerpt(j));
+  // Above 2^63 − 1 nlohmann keeps an unsigned value, which as int64 would read negative.
+  require(!j.is_number_unsigned() ||
+              j.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<std::int64_t>::max()),
+          "{} is above the largest integer {}", json_excerpt(j),
+          std::numeric_limits<std::int64_t>::max());
   require(j.get<std::int64_t>() >= minimum, "{} is below the minimum {}", json_excerpt(j), minimum);
   return Index(j.get<std::int64_t>());
 }

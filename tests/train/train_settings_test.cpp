@@ -35,6 +35,12 @@ TEST(TrainSettings, ConfigOverridesOnlyItsKeys) {
   EXPECT_NE(settings_difference(base, s).find("lr: 0.01 vs 0.005"), std::string::npos);
 }
 
+TEST(TrainSettings, IntegersBeyondInt64AreNamedAsSuch) {
+  const std::string e = error_of(R"({"iterations": 9223372036854775808})");
+  EXPECT_NE(e.find("above the largest integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("iterations"), std::string::npos) << e;
+}
+
 TEST(TrainSettings, RoundTripsExactlyThroughJson) {
   for (const std::string name : {"white-dwarf", "oscillator", "pendulum"}) {
     TrainSettings s = make_dataset(name).suggested;
