@@ -145,9 +145,11 @@ INSTANTIATE_TEST_SUITE_P(Families, GuardOnDriftingWalks, ::testing::ValuesIn(dri
                          [](const auto& info) { return info.param.label; });
 
 TEST(ReversibleGuard, Float32RepairMeetsFloat32Backprop) {
-  // float32's round-off is 1e9 times float64's: these walks drift far sooner.
+  // float32's round-off is 1e9 times float64's: these walks drift far sooner. Both drift by
+  // orders of magnitude past 1e-4 in every build (λ = 0.9 over 400 steps drifted 4e-3 in the
+  // release build but only 2e-5 in the sanitizer build: round-off differs between builds).
   for (const DriftCase& c : {
-           DriftCase{"mf", "reversible:midpoint", {.coupling = 0.9, .damping = 1.0}, 400, 2.0, "tanh", 2.0},
+           DriftCase{"mf", "reversible:midpoint", {.coupling = 0.8, .damping = 1.0}, 200, 2.0, "tanh", 2.0},
            DriftCase{"alf", "alf", {.coupling = 0.999, .damping = 0.7}, 100, 1.0, "tanh", 1.0},
        }) {
     const DriftProblem<float> s(c);
@@ -163,7 +165,7 @@ TEST(ReversibleGuard, Float32RepairMeetsFloat32Backprop) {
                repaired.stats.guard.drift, e_warned, e_repaired);
     EXPECT_TRUE(repaired.stats.guard.repaired) << c.label;
     EXPECT_TRUE(warned.stats.guard.flagged) << c.label;
-    EXPECT_LE(e_repaired, 1e-6) << c.label;  // float32's own floor (measured ≤ 4e-8)
+    EXPECT_LE(e_repaired, 1e-6) << c.label;  // float32's own floor (measured ≤ 1.2e-7)
     EXPECT_GT(e_warned, 10 * e_repaired) << c.label;
   }
 }
