@@ -5,40 +5,8 @@
 set -u
 
 REVODE=${1:?usage: cli_test.sh PATH/TO/revode}
-PYTHON=/usr/bin/python3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-# expect_ok ARGS...: exits 0.
-expect_ok() {
-  if ! "$REVODE" "$@" >"$WORK/out" 2>"$WORK/err"; then
-    fail "revode $* exited $?: $(cat "$WORK/err")"
-  fi
-}
-
-# expect_error 'word one;word two' ARGS...: exits 2 (a revode::Error, not a crash or signal)
-# and stderr holds every ';'-separated phrase (case-insensitive).
-expect_error() {
-  local phrases=$1
-  shift
-  "$REVODE" "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
-  if [[ $rc -ne 2 ]]; then
-    fail "revode $*: exit $rc, expected 2; stderr: $(cat "$WORK/err")"
-    return
-  fi
-  local phrase
-  IFS=';' read -ra list <<<"$phrases"
-  for phrase in "${list[@]}"; do
-    grep -qiF -- "$phrase" "$WORK/err" || fail "revode $*: stderr lacks '$phrase': $(cat "$WORK/err")"
-  done
-}
+# shellcheck source=tests/cli/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # check_json FILE 'python expression over d' : the file is one JSON object and the expression holds.
 check_json() {

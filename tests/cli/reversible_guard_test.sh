@@ -5,11 +5,8 @@
 # flagged under `warn`; bad policies and tolerances are errors. Usage: reversible_guard_test.sh REVODE
 set -u
 REVODE=${1:?usage: reversible_guard_test.sh PATH/TO/revode}
-PYTHON=/usr/bin/python3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source=tests/cli/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 drifting=(grad --field mlp:2,16,16,2 --solver alf --damping 0.7 --steps 300 --json)
 "$REVODE" "${drifting[@]}" --method backprop >"$WORK/backprop.json" 2>"$WORK/err" ||

@@ -8,38 +8,8 @@ set -u
 
 REVODE=${1:?usage: torchscript_test.sh PATH/TO/revode PATH/TO/make_test_modules.py}
 MAKE_MODULES=${2:?usage: torchscript_test.sh PATH/TO/revode PATH/TO/make_test_modules.py}
-PYTHON=/usr/bin/python3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-expect_ok() {
-  if ! "$REVODE" "$@" >"$WORK/out" 2>"$WORK/err"; then
-    fail "revode $* exited $?: $(cat "$WORK/err")"
-  fi
-}
-
-# expect_error 'phrase one;phrase two' ARGS...: exit 2 and every phrase in stderr.
-expect_error() {
-  local phrases=$1
-  shift
-  "$REVODE" "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
-  if [[ $rc -ne 2 ]]; then
-    fail "revode $*: exit $rc, expected 2; stderr: $(cat "$WORK/err")"
-    return
-  fi
-  local phrase
-  IFS=';' read -ra list <<<"$phrases"
-  for phrase in "${list[@]}"; do
-    grep -qiF -- "$phrase" "$WORK/err" || fail "revode $*: stderr lacks '$phrase': $(cat "$WORK/err")"
-  done
-}
+# shellcheck source=tests/cli/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # py 'statements' ARGS...: runs Python with the helpers below; a failed assert is a failure.
 py() {
