@@ -22,6 +22,7 @@
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/params_file.hpp"
 #include "train_progress.hpp"
+#include "train_ranks.hpp"
 
 namespace revode::cli {
 namespace {
@@ -79,6 +80,8 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
   setting_flag<std::string>(c, o, "--schedule", "schedule", "learning rate: constant or cosine");
   setting_flag<double>(c, o, "--final-lr", "final_lr", "cosine schedule: the last rate");
   setting_flag<Index>(c, o, "--iterations", "iterations", "training iterations");
+  setting_flag<Index>(c, o, "--batch-size", "batch_size",
+                      "trajectories per iteration, drawn from the seed (0: all of them)");
   setting_flag<std::uint64_t>(c, o, "--seed", "seed", "seed of the initial parameters");
 }
 
@@ -113,8 +116,13 @@ std::string control_text(const TrainSettings& s) {
 void print_header(const Trainer& t) {
   const Dataset& d = t.dataset();
   const TrainSettings& s = t.settings();
-  fmt::print("dataset {}: {} points of {} ({}), t = {} … {}\n", d.name, d.points(),
-             fmt::join(d.columns, ", "), d.dim(), d.times.front(), d.times.back());
+  fmt::print("dataset {}: {}{} points of {} ({}), t = {} … {}\n", d.name,
+             d.trajectories() > 1 ? fmt::format("{} trajectories × ", d.trajectories()) : "",
+             d.points(), fmt::join(d.columns, ", "), d.dim(), d.times.front(), d.times.back());
+  if (t.batch_size() < d.trajectories() || t.reducer().size() > 1)
+    fmt::print("batch {} trajectories per iteration{}\n", t.batch_size(),
+               t.reducer().size() > 1 ? fmt::format(", sharded over {} ranks", t.reducer().size())
+                                      : "");
   fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.model().name(),
              t.model().param_count(), t.solver_name(), control_text(s),
              s.dense ? ", dense output" : "", s.method);
@@ -143,7 +151,7 @@ void plot(const Trainer& t, const std::string& png) {
   const nlohmann::ordered_json j = {
       {"title", fmt::format("{} — {} with {}", t.dataset().name, t.model().name(), t.settings().method)},
       {"losses", t.losses()},          {"times", t.dataset().times},
-      {"columns", t.dataset().columns}, {"data", rows(t.dataset().states)},
+      {"columns", t.dataset().columns}, {"data", rows(t.dataset().trajectory(0))},
       {"prediction", rows(prediction)}};
   const std::string input = (std::filesystem::temp_directory_path() /
                              fmt::format("revode_train_plot_{}.json", ::getpid()))
@@ -169,8 +177,9 @@ void check_output_paths(const TrainOptions& o, const std::string& checkpoint_pat
   if (!o.plot.empty()) require_writable_file("--plot", o.plot);
 }
 
-void run_train(const TrainOptions& o) {
-  check_output_paths(o, !o.checkpoint.empty() ? o.checkpoint : o.resume);
+void train(const TrainOptions& o, const TrainRanks& ranks) {
+  const bool root = ranks.is_root();  // rank 0 alone prints and writes files
+  if (root) check_output_paths(o, !o.checkpoint.empty() ? o.checkpoint : o.resume);
   std::optional<Checkpoint> checkpoint;
   if (!o.resume.empty()) checkpoint = load_checkpoint(o.resume);
   const std::string config_text = o.config.empty() ? "" : read_text_file(o.config, "config file");
@@ -180,11 +189,11 @@ void run_train(const TrainOptions& o) {
   if (name.empty()) name = checkpoint ? checkpoint->settings.dataset : "white-dwarf";
   Dataset data = make_dataset(name);
   const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
-  Trainer trainer(std::move(data), resolve_settings(o, name, base));
+  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.reducer());
   if (checkpoint) resume(trainer, *checkpoint, o.resume);
   const Index start = trainer.iteration();
 
-  if (!o.json) {
+  if (!o.json && root) {
     print_header(trainer);
     if (checkpoint) fmt::print("resuming from '{}' at iteration {}\n", o.resume, start);
   }
@@ -193,9 +202,10 @@ void run_train(const TrainOptions& o) {
   const std::string checkpoint_path = !o.checkpoint.empty() ? o.checkpoint : o.resume;
   require(o.checkpoint_every >= 0, "--checkpoint-every {}; required: >= 0", o.checkpoint_every);
   const auto begin = std::chrono::steady_clock::now();
-  trainer.run([&](const TrainProgress& p) { display.update(p); },
+  trainer.run([&](const TrainProgress& p) { if (root) display.update(p); },
               CheckpointOptions{checkpoint_path, o.checkpoint_every});
   const double seconds = seconds_since(begin);
+  if (!root) return;
   display.finish();
 
   if (!o.output.empty()) save_params_file(o.output, trainer, seconds);
@@ -232,6 +242,16 @@ void run_train(const TrainOptions& o) {
                solve_flags(load_params_file(o.output), o.output));
 }
 
+void run_train(const TrainOptions& o) {
+  const TrainRanks ranks;
+  try {
+    train(o, ranks);
+  } catch (const Error& e) {
+    ranks.abort_all(e.what());  // several ranks: ends them all; one: returns
+    throw;
+  }
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app) {
@@ -241,8 +261,9 @@ void add_train_command(CLI::App& app) {
       "dataset brings its published settings (docs/training.md), which --config and flags "
       "override.");
   c->add_option("--dataset", o->dataset,
-                "white-dwarf, oscillator, pendulum, or FILE.csv (header row; time, then the "
-                "state); default white-dwarf");
+                "white-dwarf, oscillator, pendulum, ensemble:FIELD:N[:SEED] (N trajectories "
+                "of an analytic field from random initial states), or FILE.csv (header row; "
+                "time, then the state; or trajectory,t,state...); default white-dwarf");
   c->add_option("--config", o->config,
                 "JSON file of settings {\"lr\": 0.01, ...} (keys: docs/training.md); flags win");
   add_setting_flags(*c, *o);

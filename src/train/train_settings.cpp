@@ -118,6 +118,7 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
          s.clip = j.is_null() ? std::numeric_limits<double>::infinity() : positive(j);
        }},
       {"iterations", [](TrainSettings& s, const Json& j) { s.iterations = count(j, 1); }},
+      {"batch_size", [](TrainSettings& s, const Json& j) { s.batch_size = count(j, 0); }},
       {"seed",
        [](TrainSettings& s, const Json& j) {
          require(j.is_number_unsigned() || (j.is_number_integer() && j.get<std::int64_t>() >= 0),
@@ -181,6 +182,9 @@ Json to_json_object(const TrainSettings& s) {
   j["final_lr"] = s.final_lr;
   j["clip"] = std::isinf(s.clip) ? Json(nullptr) : Json(s.clip);
   j["iterations"] = s.iterations;
+  // Written only when set, so that full-batch settings (and their checkpoints and parameter
+  // files) read as they did before the key existed.
+  if (s.batch_size > 0) j["batch_size"] = s.batch_size;
   j["seed"] = s.seed;
   return j;
 }
@@ -204,6 +208,8 @@ void validate(const TrainSettings& s) {
   require(s.coupling > 0 && s.coupling <= 1, "coupling = {}; required: 0 < coupling <= 1",
           s.coupling);
   require(s.iterations >= 1, "iterations = {}; required: >= 1", s.iterations);
+  require(s.batch_size >= 0, "batch_size = {}; required: >= 0 (0: every trajectory)",
+          s.batch_size);
   (void)make_stepper<double>(effective_solver(s), SolverOptions{s.coupling, 1.0});
   (void)make_gradient_method<double>(s.method);
   (void)parse_guard_policy(s.reversible_guard);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 
 #include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
@@ -18,26 +19,27 @@
 namespace revode {
 namespace {
 
-/// The settings, checked on their own and against the data, before anything is built.
-TrainSettings checked(TrainSettings s, const Dataset& d) {
+/// The settings, checked on their own and against the data and the ranks, before anything
+/// is built.
+TrainSettings checked(TrainSettings s, const Dataset& d, const GradientReducer& reducer) {
   validate(s);
-  require(d.points() >= 2 && Index(d.times.size()) == d.points(),
-          "dataset '{}' has {} times and {} states; expected equal counts >= 2", d.name,
-          d.times.size(), d.points());
+  require(d.points() >= 2 && d.trajectories() >= 1 &&
+              d.states.cols() == d.trajectories() * d.points(),
+          "dataset '{}' has {} times and {} states; expected >= 2 times and their states for "
+          "each trajectory",
+          d.name, d.times.size(), d.states.cols());
   require(s.model.widths.front() == d.dim(),
           "the model's widths start at {}, but dataset '{}' has {} state columns; the first "
           "and last width must be the state dimension",
           s.model.widths.front(), d.name, d.dim());
+  const Index batch = s.batch_size > 0 ? std::min(s.batch_size, d.trajectories()) : d.trajectories();
+  require(batch >= reducer.size(),
+          "a batch of {} trajectories over {} ranks: every rank needs at least one; give "
+          "--batch-size >= {} (dataset '{}' has {}) or run fewer ranks",
+          batch, reducer.size(), reducer.size(), d.name, d.trajectories());
   // The loss history holds one double per iteration (reserved up front).
   require_memory("iterations", s.iterations, {s.iterations, Index(sizeof(double))});
   return s;
-}
-
-std::vector<Batch<double>> data_columns(const Dataset& d) {
-  std::vector<Batch<double>> columns;
-  columns.reserve(std::size_t(d.points()));
-  for (Index k = 0; k < d.points(); ++k) columns.emplace_back(d.states.col(k));
-  return columns;
 }
 
 SaveAt data_save_at(const TrainSettings& s, const Dataset& d) {
@@ -66,22 +68,50 @@ bool operator==(const TrainState& a, const TrainState& b) {
          std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * sizeof(double)) == 0;
 }
 
-Trainer::Trainer(Dataset dataset, TrainSettings settings)
+Trainer::Trainer(Dataset dataset, TrainSettings settings,
+                 std::shared_ptr<const GradientReducer> reducer)
     : dataset_(std::move(dataset)),
-      settings_(checked(std::move(settings), dataset_)),
+      settings_(checked(std::move(settings), dataset_,
+                        reducer ? *reducer : static_cast<const GradientReducer&>(SerialReducer{}))),
       solver_name_(effective_solver(settings_)),
       model_(settings_.model),
       stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
-      loss_(std::make_unique<MseData<double>>(data_columns(dataset_))),
-      problem_(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-          model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
-          dataset_.times.front(), dataset_.times.back(), dataset_.states.col(0),
-          model_.init_params(settings_.init, settings_.seed), *loss_})),
+      reducer_(reducer ? std::move(reducer) : std::make_shared<const SerialReducer>()),
+      batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
+                                           : dataset_.trajectories()),
+      order_(std::size_t(dataset_.trajectories())),
+      reduced_(2 + model_.param_count()),
       optimizer_(settings_.optimizer, model_.param_count()),
       rng_(settings_.seed) {
   losses_.reserve(std::size_t(settings_.iterations));
+  std::iota(order_.begin(), order_.end(), Index(0));
+  const auto [begin, end] = shard();
+  // The full batch's shard is kept for the whole run; a mini-batch replaces it every step.
+  use_trajectories(order_.data() + begin, end - begin,
+                   model_.init_params(settings_.init, settings_.seed));
+}
+
+std::pair<Index, Index> Trainer::shard() const {
+  const Index r = reducer_->rank(), p = reducer_->size();
+  return {r * batch_size_ / p, (r + 1) * batch_size_ / p};
+}
+
+void Trainer::use_trajectories(const Index* trajectories, Index count, Vector<double> theta) {
+  const Index dim = dataset_.dim(), points = dataset_.points();
+  Batch<double> y0(dim, count);
+  std::vector<Batch<double>> data(std::size_t(points), Batch<double>(dim, count));
+  for (Index j = 0; j < count; ++j) {
+    const auto trajectory = dataset_.trajectory(trajectories[j]);
+    y0.col(j) = trajectory.col(0);
+    for (Index k = 0; k < points; ++k) data[std::size_t(k)].col(j) = trajectory.col(k);
+  }
+  problem_.reset();  // refers to loss_
+  loss_ = std::make_unique<MseData<double>>(std::move(data));
+  problem_ = std::make_unique<GradientProblem<double>>(GradientProblem<double>{
+      model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+      dataset_.times.front(), dataset_.times.back(), std::move(y0), std::move(theta), *loss_});
 }
 
 Trainer::~Trainer() = default;
@@ -119,23 +149,49 @@ void Trainer::restore(const TrainState& state) {
 }
 
 double Trainer::step() {
+  const Index n = dataset_.trajectories();
+  if (batch_size_ < n) {
+    // A partial Fisher–Yates shuffle from the identity, so the batch depends on the rng alone
+    // (modulo: its bias, below N / 2^64, is far under any statistical effect).
+    std::iota(order_.begin(), order_.end(), Index(0));
+    for (Index i = 0; i < batch_size_; ++i)
+      std::swap(order_[std::size_t(i)],
+                order_[std::size_t(i + Index(rng_() % std::uint64_t(n - i)))]);
+    const auto [begin, end] = shard();
+    use_trajectories(order_.data() + begin, end - begin, std::move(problem_->theta));
+  }
   GradientResult<double> result;
+  std::string failure;
   try {
     result = method_->compute(*problem_);
-  } catch (const SolveError& e) {
-    throw Error(fmt::format("iteration {}: {}", iteration_ + 1, e.what()));
+  } catch (const Error& e) {
+    failure = e.what();
   }
-  require(std::isfinite(result.loss) && result.grad_params.allFinite(),
+  // Every rank takes part in the sum even when its own solve failed: a failure count in the
+  // first slot lets all of them throw together instead of waiting for the failed one.
+  const auto [begin, end] = shard();
+  const double weight = double(end - begin) / double(batch_size_);  // 1 on one process
+  reduced_[0] = failure.empty() ? 0.0 : 1.0;
+  reduced_[1] = failure.empty() ? weight * result.loss : 0.0;
+  if (failure.empty()) reduced_.tail(model_.param_count()) = weight * result.grad_params;
+  else reduced_.tail(model_.param_count()).setZero();
+  reducer_->sum_in_rank_order(reduced_);
+  if (!failure.empty()) throw Error(fmt::format("iteration {}: {}", iteration_ + 1, failure));
+  require(reduced_[0] == 0, "iteration {}: the solve failed on another rank (that rank reports it)",
+          iteration_ + 1);
+  const double loss = reduced_[1];
+  result.grad_params = reduced_.tail(model_.param_count());
+  require(std::isfinite(loss) && result.grad_params.allFinite(),
           "iteration {}: the loss is {} and the gradient {} finite: training diverged; lower "
           "--lr or add --clip",
-          iteration_ + 1, result.loss, result.grad_params.allFinite() ? "is" : "is not");
+          iteration_ + 1, loss, result.grad_params.allFinite() ? "is" : "is not");
   last_grad_norm_ = clip_global_norm(result.grad_params, settings_.clip);
   last_lr_ = settings_.schedule_spec().at(iteration_);
   optimizer_.step(last_lr_, problem_->theta, result.grad_params);  // θ in place
-  losses_.push_back(result.loss);
+  losses_.push_back(loss);
   ++iteration_;
   last_stats_ = result.stats;
-  return result.loss;
+  return loss;
 }
 
 void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& checkpoint) {
@@ -147,7 +203,7 @@ void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& che
     const double loss = step();
     best = std::min(best, loss);
     const bool last = iteration_ == settings_.iterations;
-    if (!checkpoint.path.empty() &&
+    if (!checkpoint.path.empty() && reducer_->rank() == 0 &&
         (last || (checkpoint.every > 0 && iteration_ % checkpoint.every == 0)))
       save_checkpoint(checkpoint.path, *this);
     if (progress) {
@@ -159,10 +215,14 @@ void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& che
   }
 }
 
-Batch<double> Trainer::predict() const {
+Batch<double> Trainer::predict(Index trajectory) const {
+  require(trajectory >= 0 && trajectory < dataset_.trajectories(),
+          "trajectory {}; dataset '{}' has 0 … {}", trajectory, dataset_.name,
+          dataset_.trajectories() - 1);
+  const Batch<double> y0 = dataset_.trajectory(trajectory).col(0);
   const Solution<double> solution =
       solve<double>(model_, *stepper_, settings_.control, problem_->save_at,
-                    problem_->t0, problem_->t1, problem_->y0, problem_->theta);
+                    problem_->t0, problem_->t1, y0, problem_->theta);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);
   return out;

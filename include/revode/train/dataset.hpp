@@ -1,9 +1,12 @@
-/// A dataset for fitting a neural ODE to one trajectory: K times, the K states, and the
-/// settings its published experiment used (shared/ALGORITHMS.md §6). The built-in ones are
-/// the white dwarf (generated), the coupled oscillator and the double pendulum (real data,
-/// data/schmidt-lipson/README.md); any CSV file is one too.
+/// A dataset for fitting a neural ODE: N ≥ 1 trajectories sampled at the same K times, their
+/// states, and the settings its published experiment used (shared/ALGORITHMS.md §6). The
+/// built-in ones are the white dwarf (generated), the coupled oscillator and the double
+/// pendulum (real data, data/schmidt-lipson/README.md), and generated ensembles of an analytic
+/// field from random initial states (ensemble:FIELD:N); any CSV file is one too (one
+/// trajectory, or many with a `trajectory,t,...` header).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,15 +19,19 @@ namespace revode {
 struct Dataset {
   std::string name;                  ///< registry name, or the CSV file's path
   std::vector<std::string> columns;  ///< one name per state component
-  std::vector<double> times;         ///< K ≥ 2 strictly increasing times
-  Batch<double> states;              ///< dim × K: column k is the state at times[k]
+  std::vector<double> times;         ///< K ≥ 2 strictly increasing times, shared by all
+  /// dim × (N·K): column n·K + k is trajectory n's state at times[k] (N = 1: column k).
+  Batch<double> states;
   TrainSettings suggested;           ///< the published settings (generic ones for a CSV)
   /// For generated data: the generator and every setting it ran with. Empty for data read
   /// from a file, whose values are then the identity.
   std::string recipe;
 
   Index dim() const { return states.rows(); }
-  Index points() const { return states.cols(); }
+  Index points() const { return Index(times.size()); }  ///< K
+  Index trajectories() const { return points() > 0 ? states.cols() / points() : 0; }  ///< N
+  /// Trajectory n's states, dim × K.
+  auto trajectory(Index n) const { return states.middleCols(n * points(), points()); }
   /// FNV-1a 64 as 16 hex digits, of the shape and the recipe for generated data (whose last
   /// bits differ between builds and machines: a checkpoint must move between a release and a
   /// sanitizer build), else of the bits of times and states: a checkpoint or a parameter file
@@ -32,10 +39,11 @@ struct Dataset {
   std::string fingerprint() const;
 };
 
-/// The built-in dataset names: white-dwarf, oscillator, pendulum.
+/// The built-in dataset names: white-dwarf, oscillator, pendulum (and ensemble:FIELD:N[:SEED]).
 std::vector<std::string> dataset_names();
 
-/// A built-in dataset by name, or a CSV file (any other name, read by read_csv_dataset).
+/// A built-in dataset by name, "ensemble:FIELD:N" or "ensemble:FIELD:N:SEED"
+/// (ensemble_dataset), or a CSV file (any other name, read by read_csv_dataset).
 /// @throws revode::Error from the loaders.
 Dataset make_dataset(std::string_view name_or_path);
 
@@ -59,13 +67,31 @@ enum class SchmidtLipson {
 /// @throws revode::Error naming the file and line of a malformed row, or a file too short.
 Dataset schmidt_lipson_dataset(SchmidtLipson which, const std::string& path = "");
 
+/// N trajectories of the analytic field `field` (fields/registry.hpp, its default θ) from
+/// random initial states y0_i = default_y0_i · (1 + 0.5 u), u uniform in [−1, 1) drawn from
+/// std::mt19937_64(seed) component by component, trajectory by trajectory (u = the top 53
+/// bits of a draw · 2^-52 − 1, so the draws are the same with every standard library); solved
+/// as one batch by dopri5 with rtol = atol = 1e-10, saved at 101 equally spaced times on the
+/// field's suggested span. Suggested: MLP dim → 32 tanh → dim, midpoint with 100 steps,
+/// AdamW lr 1e-2 wd 1e-5, 1000 iterations, full batch.
+/// @throws revode::Error for an unknown field, N < 1 or N > 1,000,000, or a failed solve.
+Dataset ensemble_dataset(std::string_view field, Index trajectories, std::uint64_t seed = 0);
+
 /// A CSV file: a header row naming the columns, then one row per time: the time, then the
 /// state. Commas separate values (spaces around them are allowed); empty lines and lines
 /// starting with '#' are skipped. Times must be finite and strictly increasing.
+/// Many trajectories: a header whose first two columns are `trajectory,t`; each row is an
+/// integer trajectory id, the time, then the state. A trajectory's rows are contiguous (ids
+/// need not be sorted; the file's order of first appearance is the dataset's order) and every
+/// trajectory must have the same times: one time grid is what lets the trainer solve a batch
+/// of trajectories as one batched solve, so a file with differing grids is refused, naming the
+/// first trajectory and time that differ (resample it, or split it into files by grid).
 /// Suggested: MLP dim → 32 tanh → dim, midpoint with one step per data interval (K − 1 equal
 /// steps on [t_0, t_K−1], landing on every data time), AdamW lr 1e-2 wd 1e-5, 1000 iterations.
 /// @throws revode::Error naming the file and line: no header, a wrong number of columns, a
-/// value that is not a finite number, times not increasing, fewer than 2 rows.
+/// value that is not a finite number, times not increasing, fewer than 2 rows; with
+/// trajectories also an id that is not an integer, an id that reappears after another one's
+/// rows, or a trajectory whose times differ from the first one's.
 Dataset read_csv_dataset(const std::string& path);
 
 /// Where the built-in data files live: $REVODE_DATA_DIR if set, else the source tree's data/

@@ -1,5 +1,5 @@
 /// Everything that determines a training run's result (dataset, model, solver, step control,
-/// gradient method, optimizer, schedule, iterations, seed) and its JSON form: the flat object
+/// gradient method, optimizer, schedule, iterations, batch size, seed) and its JSON form: the flat object
 /// of config files, checkpoints and parameter files (keys documented in docs/training.md).
 #pragma once
 
@@ -37,6 +37,9 @@ struct TrainSettings {
   double final_lr = 0.0;  ///< cosine schedule only
   double clip = std::numeric_limits<double>::infinity();  ///< global-norm bound; inf: none
   Index iterations = 1000;
+  /// Trajectories per iteration, drawn without replacement from the rng of TrainState;
+  /// 0 (or >= the dataset's count): every trajectory, every iteration, and nothing is drawn.
+  Index batch_size = 0;
   std::uint64_t seed = 0;
 
   /// The schedule these settings describe.

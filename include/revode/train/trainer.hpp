@@ -1,8 +1,12 @@
 /// The training loop: fits an MLP vector field to a dataset by minimising the mean squared
-/// error over every data time (MseData, y0 = the first data point) with any gradient method
-/// and Adam/AdamW, optionally clipped and scheduled; progress per iteration and resumable
-/// checkpoints (checkpoint.hpp). The setup is built once; an iteration allocates nothing beyond
-/// what the gradient method itself does.
+/// error over every data time of every trajectory of the batch (MseData with per-column data,
+/// y0 = each trajectory's first data point; the trajectories of a batch are the columns of one
+/// batched solve) with any gradient method and Adam/AdamW, optionally clipped and scheduled;
+/// progress per iteration and resumable checkpoints (checkpoint.hpp). Mini-batches
+/// (settings.batch_size) are drawn from TrainState::rng; data-parallel training shards each
+/// batch over the ranks of a GradientReducer (docs/mpi.md). With the full batch the setup is
+/// built once and an iteration allocates nothing beyond what the gradient method itself does;
+/// a mini-batch rebuilds the batch's initial states and data each iteration.
 #pragma once
 
 #include <functional>
@@ -15,6 +19,7 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/train/adam.hpp"
 #include "revode/train/dataset.hpp"
+#include "revode/train/gradient_reducer.hpp"
 
 namespace revode {
 
@@ -23,8 +28,8 @@ namespace revode {
 struct TrainState {
   Vector<double> params;  ///< θ after `iteration` updates
   AdamState optimizer;
-  /// Reserved for stochastic options (minibatches, noise): the full-batch loop draws nothing
-  /// from it yet, but it is checkpointed so such options will resume exactly too.
+  /// Draws the mini-batches (settings.batch_size); the full-batch loop draws nothing from it.
+  /// Checkpointed, so a resumed run draws the batches the uninterrupted one would have.
   std::mt19937_64 rng;
   Index iteration = 0;          ///< iterations completed
   std::vector<double> losses;   ///< the loss of each completed iteration, before its update
@@ -36,7 +41,7 @@ bool operator==(const TrainState& a, const TrainState& b);
 struct TrainProgress {
   Index iteration;       ///< iterations completed, 1 … iterations
   Index iterations;      ///< the run's total
-  double loss;           ///< of the iteration just completed
+  double loss;           ///< of the iteration just completed (its batch, over all ranks)
   double best_loss;      ///< the lowest so far
   double lr;             ///< the learning rate it used
   double grad_norm;      ///< ‖∂L/∂θ‖ before clipping
@@ -58,9 +63,12 @@ void validate(const CheckpointOptions& options);
 class Trainer {
  public:
   /// Validates the settings and their fit with the data (the model's state dimension must be
-  /// the dataset's), builds model, solver, gradient method, loss and optimizer, and draws θ
-  /// from settings.seed. Throws revode::Error naming the problem.
-  Trainer(Dataset dataset, TrainSettings settings);
+  /// the dataset's; every rank needs at least one trajectory of a batch), builds model,
+  /// solver, gradient method, loss and optimizer, and draws θ from settings.seed. `reducer`
+  /// (default: SerialReducer) says which shard of each batch this process computes; every
+  /// rank must be given the same dataset and settings. Throws revode::Error naming the problem.
+  Trainer(Dataset dataset, TrainSettings settings,
+          std::shared_ptr<const GradientReducer> reducer = nullptr);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
   ~Trainer();
@@ -75,8 +83,13 @@ class Trainer {
   const std::vector<double>& losses() const { return losses_; }
   double best_loss() const;       ///< +inf before the first iteration
   Index best_iteration() const;   ///< 1-based; 0 before the first iteration
-  /// Statistics of the latest gradient (stored_floats: the method's peak memory).
+  /// Statistics of the latest gradient (stored_floats: the method's peak memory), of this
+  /// rank's shard.
   const SolveStats& last_stats() const { return last_stats_; }
+  const GradientReducer& reducer() const { return *reducer_; }
+  /// Trajectories per iteration: settings.batch_size, or every trajectory when that is 0 or
+  /// larger than the dataset.
+  Index batch_size() const { return batch_size_; }
 
   /// A copy of the state, for checkpoints and tests.
   TrainState state() const;
@@ -84,16 +97,24 @@ class Trainer {
   /// iteration exceeds settings.iterations.
   void restore(const TrainState& state);
 
-  /// One iteration: gradient at θ, clip, update. Returns the loss at θ before the update.
+  /// One iteration: draw the batch (mini-batches only), gradient of this rank's shard at θ,
+  /// sum over the ranks, clip, update. Returns the batch's loss at θ before the update.
+  /// Sharding: the batch's trajectories b_0 … b_B−1 are split into P contiguous blocks,
+  /// rank r taking [⌊rB/P⌋, ⌊(r+1)B/P⌋); each rank scales its shard's mean loss and gradient
+  /// by (its count)/B and the reducer adds them in rank order, so every rank holds the same
+  /// batch mean (within rounding of the single-process one) and updates θ identically.
   /// Throws revode::Error naming the iteration when the loss or gradient is not finite, and
-  /// rethrows a failed solve with the iteration added.
+  /// rethrows a failed solve with the iteration added (on every rank: a rank whose solve
+  /// failed tells the others through the sum instead of leaving them waiting).
   double step();
   /// Iterates until settings.iterations, calling `progress` after each iteration and writing
-  /// checkpoints as `checkpoint` says (before the progress call of that iteration).
+  /// checkpoints as `checkpoint` says (before the progress call of that iteration; rank 0
+  /// alone writes them).
   void run(const ProgressCallback& progress = {}, const CheckpointOptions& checkpoint = {});
 
-  /// The model's trajectory at the data times with the current θ: dim × K.
-  Batch<double> predict() const;
+  /// The model's solution from trajectory n's first data point, at the data times, with the
+  /// current θ: dim × K.
+  Batch<double> predict(Index trajectory = 0) const;
 
  private:
   Dataset dataset_;
@@ -102,15 +123,26 @@ class Trainer {
   Mlp<double> model_;
   std::unique_ptr<Stepper<double>> stepper_;
   std::unique_ptr<GradientMethod<double>> method_;
+  std::shared_ptr<const GradientReducer> reducer_;
+  Index batch_size_ = 0;
   std::unique_ptr<Loss<double>> loss_;
-  /// Refers to the members above and owns θ (updated in place) and y0 = the first data point.
+  /// Refers to the members above and owns θ (updated in place) and y0 = the first data point
+  /// of each trajectory of this rank's shard of the batch.
   std::unique_ptr<GradientProblem<double>> problem_;
+  std::vector<Index> order_;   ///< the mini-batch draw's permutation of 0 … N − 1
+  Vector<double> reduced_;     ///< [failed, scaled loss, scaled ∂L/∂θ], summed over ranks
   Adam optimizer_;
   std::mt19937_64 rng_;
   Index iteration_ = 0;
   std::vector<double> losses_;
   SolveStats last_stats_;
   double last_lr_ = 0, last_grad_norm_ = 0;
+
+  /// This rank's part [begin, end) of a batch of `batch_size_` trajectories.
+  std::pair<Index, Index> shard() const;
+  /// Rebuilds loss_ and problem_ (with θ = theta) for the dataset's trajectories
+  /// trajectories[0 … count).
+  void use_trajectories(const Index* trajectories, Index count, Vector<double> theta);
 };
 
 }  // namespace revode

@@ -1,6 +1,7 @@
 /// The dataset registry, the data directory and dataset fingerprints.
 #include "revode/train/dataset.hpp"
 
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,29 @@ void fnv1a(std::uint64_t& hash, const void* data, std::size_t bytes) {
     hash ^= p[i];
     hash *= 0x100000001b3ULL;
   }
+}
+
+/// "ensemble:FIELD:N" or "ensemble:FIELD:N:SEED".
+Dataset parse_ensemble(std::string_view name) {
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    const std::size_t colon = name.find(':', start);
+    parts.push_back(name.substr(start, colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  const auto integer = [&](std::string_view text, auto& value) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+  };
+  Index n = 0;
+  std::uint64_t seed = 0;
+  require((parts.size() == 3 || parts.size() == 4) && integer(parts[2], n) &&
+              (parts.size() == 3 || integer(parts[3], seed)),
+          "dataset '{}': expected ensemble:FIELD:N or ensemble:FIELD:N:SEED (e.g. "
+          "ensemble:lotka-volterra:256) with integers N >= 1 and SEED >= 0",
+          name);
+  return ensemble_dataset(parts[1], n, seed);
 }
 
 }  // namespace
@@ -44,8 +68,10 @@ Dataset make_dataset(std::string_view name) {
   if (name == "white-dwarf") return white_dwarf_dataset();
   if (name == "oscillator") return schmidt_lipson_dataset(SchmidtLipson::oscillator);
   if (name == "pendulum") return schmidt_lipson_dataset(SchmidtLipson::pendulum);
+  if (name.starts_with("ensemble:")) return parse_ensemble(name);
   require(name.ends_with(".csv") || name.find('/') != std::string_view::npos,
-          "unknown dataset '{}' (known: white-dwarf, oscillator, pendulum, or a CSV file)", name);
+          "unknown dataset '{}' (known: white-dwarf, oscillator, pendulum, ensemble:FIELD:N, or a "
+          "CSV file)", name);
   return read_csv_dataset(std::string(name));
 }
 
