@@ -82,6 +82,9 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
   setting_flag<Index>(c, o, "--iterations", "iterations", "training iterations");
   setting_flag<Index>(c, o, "--batch-size", "batch_size",
                       "trajectories per iteration, drawn from the seed (0: all of them)");
+  setting_flag<Index>(c, o, "--batch-chunks", "batch_chunks",
+                      "solve a batch as C chunks, added in chunk order; MPI ranks take whole "
+                      "chunks (C >= ranks), and a run gives the same bits on any rank count");
   setting_flag<std::uint64_t>(c, o, "--seed", "seed", "seed of the initial parameters");
 }
 
@@ -119,10 +122,12 @@ void print_header(const Trainer& t) {
   fmt::print("dataset {}: {}{} points of {} ({}), t = {} … {}\n", d.name,
              d.trajectories() > 1 ? fmt::format("{} trajectories × ", d.trajectories()) : "",
              d.points(), fmt::join(d.columns, ", "), d.dim(), d.times.front(), d.times.back());
-  if (t.batch_size() < d.trajectories() || t.reducer().size() > 1)
-    fmt::print("batch {} trajectories per iteration{}\n", t.batch_size(),
-               t.reducer().size() > 1 ? fmt::format(", sharded over {} ranks", t.reducer().size())
-                                      : "");
+  if (t.batch_size() < d.trajectories() || s.batch_chunks > 1 || t.communicator().size() > 1)
+    fmt::print("batch {} trajectories per iteration in {} chunk(s){}\n", t.batch_size(),
+               s.batch_chunks,
+               t.communicator().size() > 1
+                   ? fmt::format(" over {} MPI ranks", t.communicator().size())
+                   : "");
   fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.model().name(),
              t.model().param_count(), t.solver_name(), control_text(s),
              s.dense ? ", dense output" : "", s.method);
@@ -189,7 +194,7 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   if (name.empty()) name = checkpoint ? checkpoint->settings.dataset : "white-dwarf";
   Dataset data = make_dataset(name);
   const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
-  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.reducer());
+  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.communicator());
   if (checkpoint) resume(trainer, *checkpoint, o.resume);
   const Index start = trainer.iteration();
 

@@ -10,7 +10,7 @@
 #include "revode/core/error.hpp"
 
 #ifdef REVODE_WITH_MPI
-#include "revode/mpi/mpi_reducer.hpp"
+#include "revode/mpi/mpi_communicator.hpp"
 #endif
 
 namespace revode::cli {
@@ -37,7 +37,7 @@ TrainRanks::TrainRanks() {
   // containers, may fail for want of a daemon.
   if (launched > 1 || std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")) {
     mpi_ = std::make_unique<Mpi>();
-    reducer_ = std::make_shared<const mpi::Reducer>();
+    comm_ = std::make_shared<const mpi::Communicator>();
     return;
   }
 #else
@@ -47,16 +47,16 @@ TrainRanks::TrainRanks() {
           "install libopenmpi-dev and rebuild (docs/mpi.md)",
           launched);
 #endif
-  reducer_ = std::make_shared<const SerialReducer>();
+  comm_ = std::make_shared<const SerialCommunicator>();
 }
 
 TrainRanks::~TrainRanks() {
-  reducer_.reset();  // before MPI_Finalize
+  comm_.reset();  // before MPI_Finalize
 }
 
 void TrainRanks::abort_all(const std::string& message) const {
-  if (reducer_->size() == 1) return;
-  fmt::print(stderr, "revode: error (rank {} of {}): {}\n", reducer_->rank(), reducer_->size(),
+  if (comm_->size() == 1) return;
+  fmt::print(stderr, "revode: error (rank {} of {}): {}\n", comm_->rank(), comm_->size(),
              message);
   std::fflush(stderr);
 #ifdef REVODE_WITH_MPI

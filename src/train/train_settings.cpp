@@ -119,6 +119,7 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
        }},
       {"iterations", [](TrainSettings& s, const Json& j) { s.iterations = count(j, 1); }},
       {"batch_size", [](TrainSettings& s, const Json& j) { s.batch_size = count(j, 0); }},
+      {"batch_chunks", [](TrainSettings& s, const Json& j) { s.batch_chunks = count(j, 1); }},
       {"seed",
        [](TrainSettings& s, const Json& j) {
          require(j.is_number_unsigned() || (j.is_number_integer() && j.get<std::int64_t>() >= 0),
@@ -182,9 +183,10 @@ Json to_json_object(const TrainSettings& s) {
   j["final_lr"] = s.final_lr;
   j["clip"] = std::isinf(s.clip) ? Json(nullptr) : Json(s.clip);
   j["iterations"] = s.iterations;
-  // Written only when set, so that full-batch settings (and their checkpoints and parameter
+  // Written only when set, so that full-batch one-chunk settings (and their checkpoints and parameter
   // files) read as they did before the key existed.
   if (s.batch_size > 0) j["batch_size"] = s.batch_size;
+  if (s.batch_chunks != 1) j["batch_chunks"] = s.batch_chunks;
   j["seed"] = s.seed;
   return j;
 }
@@ -210,6 +212,7 @@ void validate(const TrainSettings& s) {
   require(s.iterations >= 1, "iterations = {}; required: >= 1", s.iterations);
   require(s.batch_size >= 0, "batch_size = {}; required: >= 0 (0: every trajectory)",
           s.batch_size);
+  require(s.batch_chunks >= 1, "batch_chunks = {}; required: >= 1", s.batch_chunks);
   (void)make_stepper<double>(effective_solver(s), SolverOptions{s.coupling, 1.0});
   (void)make_gradient_method<double>(s.method);
   (void)parse_guard_policy(s.reversible_guard);

@@ -21,7 +21,7 @@ namespace {
 
 /// The settings, checked on their own and against the data and the ranks, before anything
 /// is built.
-TrainSettings checked(TrainSettings s, const Dataset& d, const GradientReducer& reducer) {
+TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& comm) {
   validate(s);
   require(d.points() >= 2 && d.trajectories() >= 1 &&
               d.states.cols() == d.trajectories() * d.points(),
@@ -33,10 +33,14 @@ TrainSettings checked(TrainSettings s, const Dataset& d, const GradientReducer& 
           "and last width must be the state dimension",
           s.model.widths.front(), d.name, d.dim());
   const Index batch = s.batch_size > 0 ? std::min(s.batch_size, d.trajectories()) : d.trajectories();
-  require(batch >= reducer.size(),
-          "a batch of {} trajectories over {} ranks: every rank needs at least one; give "
-          "--batch-size >= {} (dataset '{}' has {}) or run fewer ranks",
-          batch, reducer.size(), reducer.size(), d.name, d.trajectories());
+  require(s.batch_chunks <= batch,
+          "a batch of {} trajectories in {} chunks: every chunk needs at least one trajectory; "
+          "give --batch-chunks <= {} (dataset '{}' has {} trajectories, batch_size is {})",
+          batch, s.batch_chunks, batch, d.name, d.trajectories(), s.batch_size);
+  require(s.batch_chunks >= comm.size(),
+          "a batch in {} chunk(s) over {} ranks: every rank needs at least one chunk; give "
+          "--batch-chunks >= {} (a multiple of {} shares the work evenly), or run fewer ranks",
+          s.batch_chunks, comm.size(), comm.size(), comm.size());
   // The loss history holds one double per iteration (reserved up front).
   require_memory("iterations", s.iterations, {s.iterations, Index(sizeof(double))});
   return s;
@@ -68,50 +72,59 @@ bool operator==(const TrainState& a, const TrainState& b) {
          std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * sizeof(double)) == 0;
 }
 
-Trainer::Trainer(Dataset dataset, TrainSettings settings,
-                 std::shared_ptr<const GradientReducer> reducer)
+Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const Communicator> comm)
     : dataset_(std::move(dataset)),
       settings_(checked(std::move(settings), dataset_,
-                        reducer ? *reducer : static_cast<const GradientReducer&>(SerialReducer{}))),
+                        comm ? *comm : static_cast<const Communicator&>(SerialCommunicator{}))),
       solver_name_(effective_solver(settings_)),
       model_(settings_.model),
       stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
-      reducer_(reducer ? std::move(reducer) : std::make_shared<const SerialReducer>()),
+      comm_(comm ? std::move(comm) : std::make_shared<const SerialCommunicator>()),
       batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
                                            : dataset_.trajectories()),
+      theta_(model_.init_params(settings_.init, settings_.seed)),
       order_(std::size_t(dataset_.trajectories())),
-      reduced_(2 + model_.param_count()),
       optimizer_(settings_.optimizer, model_.param_count()),
       rng_(settings_.seed) {
   losses_.reserve(std::size_t(settings_.iterations));
+  const Index chunks = settings_.batch_chunks, ranks = comm_->size(), rank = comm_->rank();
+  const Index values = 2 + model_.param_count();  // per chunk
+  first_chunk_ = rank * chunks / ranks;
+  for (Index r = 0; r < ranks; ++r)
+    counts_.push_back(((r + 1) * chunks / ranks - r * chunks / ranks) * values);
+  mine_.resize(counts_[std::size_t(rank)]);
+  all_.resize(chunks * values);
   std::iota(order_.begin(), order_.end(), Index(0));
-  const auto [begin, end] = shard();
-  // The full batch's shard is kept for the whole run; a mini-batch replaces it every step.
-  use_trajectories(order_.data() + begin, end - begin,
-                   model_.init_params(settings_.init, settings_.seed));
+  use_batch();  // the full batch's chunks are kept for the whole run; a mini-batch's replaced
 }
 
-std::pair<Index, Index> Trainer::shard() const {
-  const Index r = reducer_->rank(), p = reducer_->size();
-  return {r * batch_size_ / p, (r + 1) * batch_size_ / p};
+std::pair<Index, Index> Trainer::chunk(Index i) const {
+  const Index c = settings_.batch_chunks;
+  return {i * batch_size_ / c, (i + 1) * batch_size_ / c};
 }
 
-void Trainer::use_trajectories(const Index* trajectories, Index count, Vector<double> theta) {
+void Trainer::use_batch() {
   const Index dim = dataset_.dim(), points = dataset_.points();
-  Batch<double> y0(dim, count);
-  std::vector<Batch<double>> data(std::size_t(points), Batch<double>(dim, count));
-  for (Index j = 0; j < count; ++j) {
-    const auto trajectory = dataset_.trajectory(trajectories[j]);
-    y0.col(j) = trajectory.col(0);
-    for (Index k = 0; k < points; ++k) data[std::size_t(k)].col(j) = trajectory.col(k);
+  const Index count = mine_.size() / (2 + model_.param_count());
+  problems_.clear();  // they refer to the losses
+  chunk_losses_.clear();
+  for (Index i = first_chunk_; i < first_chunk_ + count; ++i) {
+    const auto [begin, end] = chunk(i);
+    Batch<double> y0(dim, end - begin);
+    std::vector<Batch<double>> data(std::size_t(points), Batch<double>(dim, end - begin));
+    for (Index j = 0; j < end - begin; ++j) {
+      const auto trajectory = dataset_.trajectory(order_[std::size_t(begin + j)]);
+      y0.col(j) = trajectory.col(0);
+      for (Index k = 0; k < points; ++k) data[std::size_t(k)].col(j) = trajectory.col(k);
+    }
+    chunk_losses_.push_back(std::make_unique<MseData<double>>(std::move(data)));
+    problems_.push_back(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
+        model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+        dataset_.times.front(), dataset_.times.back(), std::move(y0), theta_,
+        *chunk_losses_.back()}));
   }
-  problem_.reset();  // refers to loss_
-  loss_ = std::make_unique<MseData<double>>(std::move(data));
-  problem_ = std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-      model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
-      dataset_.times.front(), dataset_.times.back(), std::move(y0), std::move(theta), *loss_});
 }
 
 Trainer::~Trainer() = default;
@@ -127,7 +140,7 @@ Index Trainer::best_iteration() const {
 }
 
 TrainState Trainer::state() const {
-  return TrainState{problem_->theta, optimizer_.state(), rng_, iteration_, losses_};
+  return TrainState{theta_, optimizer_.state(), rng_, iteration_, losses_};
 }
 
 void Trainer::restore(const TrainState& state) {
@@ -141,7 +154,7 @@ void Trainer::restore(const TrainState& state) {
           "iteration",
           state.iteration, state.losses.size(), settings_.iterations);
   optimizer_.restore(state.optimizer);
-  problem_->theta = state.params;
+  theta_ = state.params;
   rng_ = state.rng;
   iteration_ = state.iteration;
   losses_ = state.losses;
@@ -149,7 +162,7 @@ void Trainer::restore(const TrainState& state) {
 }
 
 double Trainer::step() {
-  const Index n = dataset_.trajectories();
+  const Index n = dataset_.trajectories(), params = model_.param_count(), values = 2 + params;
   if (batch_size_ < n) {
     // A partial Fisher–Yates shuffle from the identity, so the batch depends on the rng alone
     // (modulo: its bias, below N / 2^64, is far under any statistical effect).
@@ -157,40 +170,49 @@ double Trainer::step() {
     for (Index i = 0; i < batch_size_; ++i)
       std::swap(order_[std::size_t(i)],
                 order_[std::size_t(i + Index(rng_() % std::uint64_t(n - i)))]);
-    const auto [begin, end] = shard();
-    use_trajectories(order_.data() + begin, end - begin, std::move(problem_->theta));
+    use_batch();
   }
-  GradientResult<double> result;
+  // Every rank takes part in the gather even when a solve of its own failed: a failure flag
+  // in each chunk's first slot lets all of them throw together instead of waiting.
   std::string failure;
-  try {
-    result = method_->compute(*problem_);
-  } catch (const Error& e) {
-    failure = e.what();
+  for (std::size_t c = 0; c < problems_.size(); ++c) {
+    GradientProblem<double>& problem = *problems_[c];
+    auto slot = mine_.segment(Index(c) * values, values);
+    slot.setZero();
+    if (!failure.empty()) continue;
+    problem.theta = theta_;
+    GradientResult<double> result;
+    try {
+      result = method_->compute(problem);
+    } catch (const Error& e) {
+      failure = e.what();
+      slot[0] = 1;
+      continue;
+    }
+    const auto [begin, end] = chunk(first_chunk_ + Index(c));
+    const double weight = double(end - begin) / double(batch_size_);  // 1 for one chunk
+    slot[1] = weight * result.loss;
+    slot.tail(params) = weight * result.grad_params;
+    last_stats_ = result.stats;
   }
-  // Every rank takes part in the sum even when its own solve failed: a failure count in the
-  // first slot lets all of them throw together instead of waiting for the failed one.
-  const auto [begin, end] = shard();
-  const double weight = double(end - begin) / double(batch_size_);  // 1 on one process
-  reduced_[0] = failure.empty() ? 0.0 : 1.0;
-  reduced_[1] = failure.empty() ? weight * result.loss : 0.0;
-  if (failure.empty()) reduced_.tail(model_.param_count()) = weight * result.grad_params;
-  else reduced_.tail(model_.param_count()).setZero();
-  reducer_->sum_in_rank_order(reduced_);
+  comm_->all_gather(mine_, all_, counts_);
   if (!failure.empty()) throw Error(fmt::format("iteration {}: {}", iteration_ + 1, failure));
-  require(reduced_[0] == 0, "iteration {}: the solve failed on another rank (that rank reports it)",
-          iteration_ + 1);
-  const double loss = reduced_[1];
-  result.grad_params = reduced_.tail(model_.param_count());
-  require(std::isfinite(loss) && result.grad_params.allFinite(),
+  // The chunks' sum, in chunk order: the same bits on every rank and for every rank count.
+  gradient_ = all_.head(values);
+  for (Index c = 1; c < settings_.batch_chunks; ++c) gradient_ += all_.segment(c * values, values);
+  require(gradient_[0] == 0,
+          "iteration {}: a solve failed on another rank (that rank reports it)", iteration_ + 1);
+  const double loss = gradient_[1];
+  auto grad = gradient_.tail(params);
+  require(std::isfinite(loss) && grad.allFinite(),
           "iteration {}: the loss is {} and the gradient {} finite: training diverged; lower "
           "--lr or add --clip",
-          iteration_ + 1, loss, result.grad_params.allFinite() ? "is" : "is not");
-  last_grad_norm_ = clip_global_norm(result.grad_params, settings_.clip);
+          iteration_ + 1, loss, grad.allFinite() ? "is" : "is not");
+  last_grad_norm_ = clip_global_norm(grad, settings_.clip);
   last_lr_ = settings_.schedule_spec().at(iteration_);
-  optimizer_.step(last_lr_, problem_->theta, result.grad_params);  // θ in place
+  optimizer_.step(last_lr_, theta_, grad);  // θ in place
   losses_.push_back(loss);
   ++iteration_;
-  last_stats_ = result.stats;
   return loss;
 }
 
@@ -203,7 +225,7 @@ void Trainer::run(const ProgressCallback& progress, const CheckpointOptions& che
     const double loss = step();
     best = std::min(best, loss);
     const bool last = iteration_ == settings_.iterations;
-    if (!checkpoint.path.empty() && reducer_->rank() == 0 &&
+    if (!checkpoint.path.empty() && comm_->rank() == 0 &&
         (last || (checkpoint.every > 0 && iteration_ % checkpoint.every == 0)))
       save_checkpoint(checkpoint.path, *this);
     if (progress) {
@@ -221,8 +243,8 @@ Batch<double> Trainer::predict(Index trajectory) const {
           dataset_.trajectories() - 1);
   const Batch<double> y0 = dataset_.trajectory(trajectory).col(0);
   const Solution<double> solution =
-      solve<double>(model_, *stepper_, settings_.control, problem_->save_at,
-                    problem_->t0, problem_->t1, y0, problem_->theta);
+      solve<double>(model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+                    dataset_.times.front(), dataset_.times.back(), y0, theta_);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);
   return out;

@@ -40,6 +40,11 @@ struct TrainSettings {
   /// Trajectories per iteration, drawn without replacement from the rng of TrainState;
   /// 0 (or >= the dataset's count): every trajectory, every iteration, and nothing is drawn.
   Index batch_size = 0;
+  /// The batch is computed as this many chunks, contiguous runs of its trajectories of sizes
+  /// ⌊(i+1)B/C⌋ − ⌊iB/C⌋, each one batched solve; their losses and gradients are added in
+  /// chunk order. Ranks of data-parallel training take whole chunks (C ≥ P), so a run gives
+  /// the same bits on any number of ranks with the same C (docs/mpi.md).
+  Index batch_chunks = 1;
   std::uint64_t seed = 0;
 
   /// The schedule these settings describe.

@@ -3,8 +3,9 @@
 /// y0 = each trajectory's first data point; the trajectories of a batch are the columns of one
 /// batched solve) with any gradient method and Adam/AdamW, optionally clipped and scheduled;
 /// progress per iteration and resumable checkpoints (checkpoint.hpp). Mini-batches
-/// (settings.batch_size) are drawn from TrainState::rng; data-parallel training shards each
-/// batch over the ranks of a GradientReducer (docs/mpi.md). With the full batch the setup is
+/// (settings.batch_size) are drawn from TrainState::rng; a batch is computed in
+/// settings.batch_chunks chunks, which data-parallel training shares out over the ranks of a
+/// Communicator (docs/mpi.md). With the full batch the setup is
 /// built once and an iteration allocates nothing beyond what the gradient method itself does;
 /// a mini-batch rebuilds the batch's initial states and data each iteration.
 #pragma once
@@ -19,7 +20,7 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/train/adam.hpp"
 #include "revode/train/dataset.hpp"
-#include "revode/train/gradient_reducer.hpp"
+#include "revode/train/communicator.hpp"
 
 namespace revode {
 
@@ -63,12 +64,13 @@ void validate(const CheckpointOptions& options);
 class Trainer {
  public:
   /// Validates the settings and their fit with the data (the model's state dimension must be
-  /// the dataset's; every rank needs at least one trajectory of a batch), builds model,
-  /// solver, gradient method, loss and optimizer, and draws θ from settings.seed. `reducer`
-  /// (default: SerialReducer) says which shard of each batch this process computes; every
-  /// rank must be given the same dataset and settings. Throws revode::Error naming the problem.
+  /// the dataset's; every chunk needs a trajectory and every rank a chunk), builds model,
+  /// solver, gradient method, loss and optimizer, and draws θ from settings.seed. `comm`
+  /// (default: SerialCommunicator) says which chunks of each batch this process computes;
+  /// every rank must be given the same dataset and settings. Throws revode::Error naming the
+  /// problem.
   Trainer(Dataset dataset, TrainSettings settings,
-          std::shared_ptr<const GradientReducer> reducer = nullptr);
+          std::shared_ptr<const Communicator> comm = nullptr);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
   ~Trainer();
@@ -78,15 +80,15 @@ class Trainer {
   const Mlp<double>& model() const { return model_; }
   /// The solver actually run (effective_solver of the settings).
   const std::string& solver_name() const { return solver_name_; }
-  const Vector<double>& params() const { return problem_->theta; }
+  const Vector<double>& params() const { return theta_; }
   Index iteration() const { return iteration_; }
   const std::vector<double>& losses() const { return losses_; }
   double best_loss() const;       ///< +inf before the first iteration
   Index best_iteration() const;   ///< 1-based; 0 before the first iteration
   /// Statistics of the latest gradient (stored_floats: the method's peak memory), of this
-  /// rank's shard.
+  /// rank's last chunk.
   const SolveStats& last_stats() const { return last_stats_; }
-  const GradientReducer& reducer() const { return *reducer_; }
+  const Communicator& communicator() const { return *comm_; }
   /// Trajectories per iteration: settings.batch_size, or every trajectory when that is 0 or
   /// larger than the dataset.
   Index batch_size() const { return batch_size_; }
@@ -99,10 +101,12 @@ class Trainer {
 
   /// One iteration: draw the batch (mini-batches only), gradient of this rank's shard at θ,
   /// sum over the ranks, clip, update. Returns the batch's loss at θ before the update.
-  /// Sharding: the batch's trajectories b_0 … b_B−1 are split into P contiguous blocks,
-  /// rank r taking [⌊rB/P⌋, ⌊(r+1)B/P⌋); each rank scales its shard's mean loss and gradient
-  /// by (its count)/B and the reducer adds them in rank order, so every rank holds the same
-  /// batch mean (within rounding of the single-process one) and updates θ identically.
+  /// Chunks: the batch's trajectories b_0 … b_B−1 form C = settings.batch_chunks contiguous
+  /// chunks, chunk i = [⌊iB/C⌋, ⌊(i+1)B/C⌋), and rank r of P computes chunks
+  /// [⌊rC/P⌋, ⌊(r+1)C/P⌋), each as one batched solve. A chunk's mean loss and gradient are
+  /// scaled by (its count)/B on the rank that computes it; the communicator gathers every
+  /// chunk's on every rank, which adds them in chunk order ((g_0 + g_1) + g_2) + …. So every
+  /// rank holds the same batch mean and updates θ identically, bit for bit the same for any P.
   /// Throws revode::Error naming the iteration when the loss or gradient is not finite, and
   /// rethrows a failed solve with the iteration added (on every rank: a rank whose solve
   /// failed tells the others through the sum instead of leaving them waiting).
@@ -123,14 +127,20 @@ class Trainer {
   Mlp<double> model_;
   std::unique_ptr<Stepper<double>> stepper_;
   std::unique_ptr<GradientMethod<double>> method_;
-  std::shared_ptr<const GradientReducer> reducer_;
+  std::shared_ptr<const Communicator> comm_;
   Index batch_size_ = 0;
-  std::unique_ptr<Loss<double>> loss_;
-  /// Refers to the members above and owns θ (updated in place) and y0 = the first data point
-  /// of each trajectory of this rank's shard of the batch.
-  std::unique_ptr<GradientProblem<double>> problem_;
-  std::vector<Index> order_;   ///< the mini-batch draw's permutation of 0 … N − 1
-  Vector<double> reduced_;     ///< [failed, scaled loss, scaled ∂L/∂θ], summed over ranks
+  Vector<double> theta_;  ///< θ, updated in place
+  /// This rank's chunks: chunk first_chunk_ + i has loss losses_of_chunks_[i] and problem
+  /// problems_[i] (which refers to the members above and to its loss, and holds a copy of θ
+  /// and y0 = the first data point of each of the chunk's trajectories).
+  Index first_chunk_ = 0;
+  std::vector<std::unique_ptr<Loss<double>>> chunk_losses_;
+  std::vector<std::unique_ptr<GradientProblem<double>>> problems_;
+  std::vector<Index> order_;   ///< the batch: the draw's permutation of 0 … N − 1
+  /// Per chunk [failed, scaled loss, scaled ∂L/∂θ]: this rank's, then every rank's.
+  Vector<double> mine_, all_;
+  std::vector<Index> counts_;  ///< values per rank in all_
+  Vector<double> gradient_;    ///< the chunks' sum [failed, loss, ∂L/∂θ]; clipped in place
   Adam optimizer_;
   std::mt19937_64 rng_;
   Index iteration_ = 0;
@@ -138,11 +148,10 @@ class Trainer {
   SolveStats last_stats_;
   double last_lr_ = 0, last_grad_norm_ = 0;
 
-  /// This rank's part [begin, end) of a batch of `batch_size_` trajectories.
-  std::pair<Index, Index> shard() const;
-  /// Rebuilds loss_ and problem_ (with θ = theta) for the dataset's trajectories
-  /// trajectories[0 … count).
-  void use_trajectories(const Index* trajectories, Index count, Vector<double> theta);
+  /// Trajectories [begin, end) of the batch that chunk i holds.
+  std::pair<Index, Index> chunk(Index i) const;
+  /// Rebuilds this rank's chunk losses and problems for the batch in order_.
+  void use_batch();
 };
 
 }  // namespace revode
