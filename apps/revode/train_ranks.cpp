@@ -56,8 +56,7 @@ TrainRanks::~TrainRanks() {
 
 void TrainRanks::abort_all(const std::string& message) const {
   if (comm_->size() == 1) return;
-  fmt::print(stderr, "revode: error (rank {} of {}): {}\n", comm_->rank(), comm_->size(),
-             message);
+  fmt::print(stderr, "revode: error (rank {} of {}): {}\n", comm_->rank(), comm_->size(), message);
   std::fflush(stderr);
 #ifdef REVODE_WITH_MPI
   mpi_->session.abort(2);

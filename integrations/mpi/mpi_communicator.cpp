@@ -51,8 +51,7 @@ void Communicator::all_gather(const Vector<double>& mine, Vector<double>& all,
                               const std::vector<Index>& counts) const {
   require(Index(counts.size()) == size_ && counts[std::size_t(rank_)] == mine.size(),
           "MPI all-gather: {} counts for {} ranks, this rank's {} for {} values", counts.size(),
-          size_, counts.size() > std::size_t(rank_) ? counts[std::size_t(rank_)] : -1,
-          mine.size());
+          size_, counts.size() > std::size_t(rank_) ? counts[std::size_t(rank_)] : -1, mine.size());
   counts_.resize(counts.size());
   displacements_.resize(counts.size());
   Index total = 0;

@@ -40,10 +40,12 @@ TEST(ManyTrajectories, CsvErrorsNameTheLineAndTheTrajectory) {
   };
   const std::string other_time = error("trajectory,t,x\n1,0,1\n1,1,2\n2,0,1\n2,2,2\n");
   EXPECT_NE(other_time.find("line 5: trajectory 2 has time 2 where trajectory 1 has 1"),
-            std::string::npos) << other_time;
+            std::string::npos)
+      << other_time;
   EXPECT_NE(other_time.find("share one time grid"), std::string::npos);
-  EXPECT_NE(error("trajectory,t,x\n1,0,1\n1,1,2\n2,0,1\n").find("trajectory 2 has 1 rows but "
-                                                                "trajectory 1 has 2"),
+  EXPECT_NE(error("trajectory,t,x\n1,0,1\n1,1,2\n2,0,1\n")
+                .find("trajectory 2 has 1 rows but "
+                      "trajectory 1 has 2"),
             std::string::npos);
   EXPECT_NE(error("trajectory,t,x\n1,0,1\n1,1,2\n2,0,1\n2,1,1\n2,2,1\n")
                 .find("line 6: trajectory 2 has time 2 where trajectory 1 has no more rows"),
@@ -51,8 +53,9 @@ TEST(ManyTrajectories, CsvErrorsNameTheLineAndTheTrajectory) {
   EXPECT_NE(error("trajectory,t,x\n1,0,1\n1,1,2\n2,0,1\n2,1,1\n1,0,1\n1,1,2\n")
                 .find("line 6: trajectory 1 appears again"),
             std::string::npos);
-  EXPECT_NE(error("trajectory,t,x\n1.5,0,1\n1.5,1,2\n").find("'1.5' is not an integer trajectory id"),
-            std::string::npos);
+  EXPECT_NE(
+      error("trajectory,t,x\n1.5,0,1\n1.5,1,2\n").find("'1.5' is not an integer trajectory id"),
+      std::string::npos);
   EXPECT_NE(error("trajectory,x\n1,0\n1,1\n").find("must continue with 't'"), std::string::npos);
   EXPECT_NE(error("trajectory,t,x\n1,0,1\n1,0,2\n").find("not after the time 0"),
             std::string::npos);
@@ -155,7 +158,8 @@ TEST(ManyTrajectories, BatchSettingsAreValidatedAndRoundTrip) {
   s.model.widths = {2, 8, 2};
   s.batch_size = 64;
   s.batch_chunks = 4;
-  const TrainSettings back = apply_settings_json(s, R"({"batch_size": 64, "batch_chunks": 4})", "test");
+  const TrainSettings back =
+      apply_settings_json(s, R"({"batch_size": 64, "batch_chunks": 4})", "test");
   EXPECT_EQ(settings_to_json(back), settings_to_json(s));
   EXPECT_EQ(back.batch_size, 64);
   EXPECT_EQ(back.batch_chunks, 4);
@@ -163,13 +167,14 @@ TEST(ManyTrajectories, BatchSettingsAreValidatedAndRoundTrip) {
   full.batch_size = 0;
   full.batch_chunks = 1;
   EXPECT_EQ(settings_to_json(full).find("batch"), std::string::npos);
-  EXPECT_NE(settings_difference(s, full).find("batch_size: 64 vs absent"),
+  EXPECT_NE(settings_difference(s, full).find("batch_size: 64 vs absent"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              apply_settings_json({}, R"({"batch_size": -1})", "cfg");
+            }).find("'batch_size': -1 is below the minimum 0"),
             std::string::npos);
-  EXPECT_NE(error_of([] { apply_settings_json({}, R"({"batch_size": -1})", "cfg"); })
-                .find("'batch_size': -1 is below the minimum 0"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { apply_settings_json({}, R"({"batch_chunks": 0})", "cfg"); })
-                .find("'batch_chunks': 0 is below the minimum 1"),
+  EXPECT_NE(error_of([] {
+              apply_settings_json({}, R"({"batch_chunks": 0})", "cfg");
+            }).find("'batch_chunks': 0 is below the minimum 1"),
             std::string::npos);
 }
 

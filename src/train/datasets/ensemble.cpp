@@ -23,8 +23,8 @@ double uniform_sign(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1p-52
 
 Dataset ensemble_dataset(std::string_view field_name, Index n, std::uint64_t seed) {
   const AnalyticFieldInfo& info = analytic_field_info(field_name);
-  require(n >= 1 && n <= max_trajectories,
-          "ensemble of {} trajectories; expected 1 … {}", n, max_trajectories);
+  require(n >= 1 && n <= max_trajectories, "ensemble of {} trajectories; expected 1 … {}", n,
+          max_trajectories);
   const auto field = make_analytic_field<double>(field_name);
   const Index dim = Index(info.default_y0.size());
   std::mt19937_64 rng(seed);
@@ -37,8 +37,8 @@ Dataset ensemble_dataset(std::string_view field_name, Index n, std::uint64_t see
   control.atol = 1e-10;
   control.max_steps = 1'000'000;
   const auto dopri5 = make_stepper<double>("dopri5");
-  const Vector<double> theta =
-      Eigen::Map<const Vector<double>>(info.default_params.data(), Index(info.default_params.size()));
+  const Vector<double> theta = Eigen::Map<const Vector<double>>(info.default_params.data(),
+                                                                Index(info.default_params.size()));
   const Solution<double> solution =
       solve<double>(*field, *dopri5, control, SaveAt::linspace(info.t0, info.t1, ensemble_points),
                     info.t0, info.t1, y0, theta);
