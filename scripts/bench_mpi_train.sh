@@ -6,7 +6,7 @@
 # ITERATIONS iterations each (the training loop only, as `revode train --json` reports it:
 # without MPI start-up and data generation), and the speed-up.
 # Ranks are not bound to cores (--bind-to none): on a shared, loaded machine a bound rank
-# cannot move off a busy core. Each rank runs under setsid, in a session of its own: with the
+# cannot move off a busy core. Each rank runs under setsid -w, in a session of its own: with the
 # kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled = 1) the processes
 # of one session share one session's CPU share, so on a machine that others load, P ranks of
 # one session would get no more CPU than one rank. MPIRUN_FLAGS adds flags (e.g. "--bind-to core"); STEPS
@@ -21,7 +21,7 @@ args=(train --dataset ensemble:lotka-volterra:1024 --widths 2,64,64,2 --steps "$
       --iterations "$iterations" --batch-chunks 2 --json)
 per_iteration() {  # RANKS: one seconds-per-iteration value per repeat
   for _ in $(seq 1 "$repeats"); do
-    mpirun --oversubscribe --allow-run-as-root --bind-to none "${extra[@]}" -np "$1" setsid "$revode" \
+    mpirun --oversubscribe --allow-run-as-root --bind-to none "${extra[@]}" -np "$1" setsid -w "$revode" \
       "${args[@]}" 2>/dev/null | tail -n 1 | /usr/bin/python3 -c '
 import json, sys
 j = json.load(sys.stdin)
