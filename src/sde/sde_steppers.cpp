@@ -1,6 +1,7 @@
 /// The SDE steppers (see sde_steppers.hpp).
 #include "revode/sde/sde_steppers.hpp"
 
+#include "revode/core/counting_field.hpp"
 #include "revode/core/error.hpp"
 #include "revode/solvers/explicit_rk.hpp"
 
@@ -9,6 +10,9 @@ namespace revode {
 template <class T>
 const SdeField<T>& sde_field_or_throw(const VectorField<T>& f, std::string_view solver) {
   const auto* sde = dynamic_cast<const SdeField<T>*>(&f);
+  // Solvers and gradient methods count evaluations through a CountingField around the field.
+  if (const auto* counted = dynamic_cast<const CountingField<T>*>(&f); counted != nullptr)
+    return sde_field_or_throw(counted->inner(), solver);
   require(sde != nullptr,
           "solver '{}' is an SDE solver, but field '{}' has no diffusion (build an SdeField, "
           "e.g. with --diffusion)",
@@ -21,7 +25,7 @@ const SdeField<T>& sde_field_or_throw(const VectorField<T>& f, std::string_view 
 template <class T>
 void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
                                BatchRef<T> dy) const {
-  field_->eval(t, y, theta, dy);
+  drift_->eval(t, y, theta, dy);
   g_.resize(field_->diffusion_rows(), y.cols());
   field_->diffusion(t, y, theta, g_);
   require_finite_diffusion<T>(*field_, t, g_);
@@ -34,7 +38,7 @@ template <class T>
 void FrozenNoiseField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
                               ConstBatchRef<T> a, BatchRef<T> y_bar,
                               VectorRef<T> theta_bar) const {
-  field_->vjp(t, y, theta, a, y_bar, theta_bar);
+  drift_->vjp(t, y, theta, a, y_bar, theta_bar);
   g_bar_.resize(field_->diffusion_rows(), y.cols());
   apply_noise_vjp<T>(field_->noise_type(), a, rate_, g_bar_, false);
   y_bar_.resize(y.rows(), y.cols());
@@ -46,6 +50,7 @@ template <class T>
 std::unique_ptr<VectorField<T>> FrozenNoiseField<T>::clone() const {
   auto copy = std::make_unique<FrozenNoiseField<T>>();
   copy->field_ = field_;
+  copy->drift_ = drift_;
   copy->rate_ = rate_;
   return copy;
 }
@@ -68,7 +73,7 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
   require(t1 != t0, "{}: a step of size 0 at t = {} (dt must be non-zero)", solver, double(t0));
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
-  frozen_.bind(sde);
+  frozen_.bind(f, sde);
   frozen_.rate() = (dw_ / (double(t1) - double(t0))).template cast<T>();
   return frozen_;
 }
@@ -196,9 +201,10 @@ void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
 }
 
 template <class T>
-void SdeReversibleHeun<T>::evaluate(const SdeField<T>& sde, T t, ConstBatchRef<T> z,
-                                    ConstVectorRef<T> theta, BatchRef<T> x) const {
-  sde.eval(t, z, theta, x.middleRows(2 * d_, d_));
+void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde, T t,
+                                    ConstBatchRef<T> z, ConstVectorRef<T> theta,
+                                    BatchRef<T> x) const {
+  f.eval(t, z, theta, x.middleRows(2 * d_, d_));
   auto g = x.bottomRows(g_rows_);
   sde.diffusion(t, z, theta, g);
   require_finite_diffusion<T>(sde, t, g);
@@ -210,7 +216,7 @@ void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchR
   const SdeField<T>& sde = checked(f);
   x0.topRows(d_) = y0;
   x0.middleRows(d_, d_) = y0;
-  evaluate(sde, t0, y0, theta, x0);
+  evaluate(f, sde, t0, y0, theta, x0);
 }
 
 template <class T>
@@ -219,7 +225,7 @@ void SdeReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBa
                                           BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
   const SdeField<T>& sde = checked(f);
   y_bar_.resize(d_, y0.cols());
-  sde.vjp(t0, y0, theta, x0_bar.middleRows(2 * d_, d_), y0_bar, theta_bar);
+  f.vjp(t0, y0, theta, x0_bar.middleRows(2 * d_, d_), y0_bar, theta_bar);
   sde.diffusion_vjp(t0, y0, theta, x0_bar.bottomRows(g_rows_), y_bar_, theta_bar);
   y0_bar += y_bar_ + x0_bar.topRows(d_) + x0_bar.middleRows(d_, d_);
 }
@@ -236,7 +242,7 @@ void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchR
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   auto z1 = x1.middleRows(d_, d_);
   z1 = T(2) * x0.topRows(d_) - x0.middleRows(d_, d_) + h * x0.middleRows(2 * d_, d_) + g_dw_;
-  evaluate(sde, t1, z1, theta, x1);
+  evaluate(f, sde, t1, z1, theta, x1);
   z_.resize(d_, batch);  // ½ (ĝ0 + ĝ1) ΔW, through ĝ1 ΔW
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   x1.topRows(d_) = x0.topRows(d_) +
@@ -256,7 +262,7 @@ void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, Con
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   auto z0 = x0.middleRows(d_, d_);
   z0 = T(2) * x1.topRows(d_) - x1.middleRows(d_, d_) - h * x1.middleRows(2 * d_, d_) - z_;
-  evaluate(sde, t0, z0, theta, x0);
+  evaluate(f, sde, t0, z0, theta, x0);
   g_dw_.resize(d_, batch);
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   x0.topRows(d_) = x1.topRows(d_) -
@@ -284,7 +290,7 @@ void SdeReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBa
   y_bar_ = T(0.5) * y_bar1;
   apply_noise_vjp<T>(noise_, y_bar_, dw_, g_bar_, true);
   z_bar_.resize(d_, batch);
-  sde.vjp(t1, z_, theta, f_bar_, z_bar_, theta_bar);
+  f.vjp(t1, z_, theta, f_bar_, z_bar_, theta_bar);
   y_bar_.resize(d_, batch);
   sde.diffusion_vjp(t1, z_, theta, g_bar_, y_bar_, theta_bar);
   z_bar_ += y_bar_ + x1_bar.middleRows(d_, d_);  // total ∂/∂ẑ1

@@ -30,11 +30,16 @@ namespace revode {
 template <class T>
 const SdeField<T>& sde_field_or_throw(const VectorField<T>& f, std::string_view solver);
 
-/// y' = f(t, y) + g(t, y) · rate for one step's frozen rate = ΔW / h (m × batch).
+/// y' = f(t, y) + g(t, y) · rate for one step's frozen rate = ΔW / h (m × batch). The drift
+/// goes through the field the stepper was given (a CountingField counts it), the diffusion
+/// through the SdeField behind it.
 template <class T>
 class FrozenNoiseField final : public VectorField<T> {
  public:
-  void bind(const SdeField<T>& field) { field_ = &field; }
+  void bind(const VectorField<T>& drift, const SdeField<T>& field) {
+    drift_ = &drift;
+    field_ = &field;
+  }
   Batch<T>& rate() { return rate_; }
 
   Index state_dim() const override { return field_->state_dim(); }
@@ -49,6 +54,7 @@ class FrozenNoiseField final : public VectorField<T> {
   std::unique_ptr<VectorField<T>> clone() const override;
 
  private:
+  const VectorField<T>* drift_ = nullptr;
   const SdeField<T>* field_ = nullptr;
   Batch<T> rate_;
   mutable Batch<T> g_, g_dw_, g_bar_, y_bar_;
@@ -168,8 +174,8 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
   const SdeField<T>& checked(const VectorField<T>& f) const;
   void increment(T t0, T t1, Index batch) const;
   /// f̂ and ĝ at (t, z) into the bottom blocks of x.
-  void evaluate(const SdeField<T>& sde, T t, ConstBatchRef<T> z, ConstVectorRef<T> theta,
-                BatchRef<T> x) const;
+  void evaluate(const VectorField<T>& f, const SdeField<T>& sde, T t, ConstBatchRef<T> z,
+                ConstVectorRef<T> theta, BatchRef<T> x) const;
 
   std::shared_ptr<const BrownianTree> brownian_;
   NoiseType noise_;
