@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <string>
 
 #include "revode/core/error.hpp"
 #include "revode/nn/mlp.hpp"
@@ -131,7 +132,22 @@ DiffusionBuild<T> make_diffusion(std::string_view spec, NoiseType noise, Index d
   const std::string_view kind = spec.substr(0, colon), rest = spec.substr(colon + 1);
   DiffusionBuild<T> out;
   if (kind == "mlp") {
-    MlpSpec mlp_spec = parse_mlp_spec(rest, activation);
+    // parse_mlp_spec checks a vector field's widths (first = last): parse with the last width
+    // replaced by the first, then put the output width K back (Mlp validates it again).
+    const std::size_t last_comma = rest.rfind(',');
+    require(last_comma != std::string_view::npos,
+            "--diffusion '{}': expected mlp:d,H,...,K (input width d, output width K)", spec);
+    std::string_view last = rest.substr(last_comma + 1);
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    long long k_value = 0;
+    const auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), k_value);
+    require(ec == std::errc() && end == last.data() + last.size() && k_value >= 1,
+            "--diffusion '{}': output width '{}' is not a positive integer", spec, last);
+    MlpSpec mlp_spec = parse_mlp_spec(
+        std::string(rest.substr(0, last_comma + 1)) + std::string(rest.substr(0, rest.find(','))),
+        activation);
+    mlp_spec.widths.back() = Index(k_value);
     mlp_spec.rectangular = true;
     require(mlp_spec.widths.front() == d,
             "--diffusion '{}': the MLP's input width {} must be the state dimension {}", spec,

@@ -70,7 +70,8 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
   require(sde.noise_dim() == brownian_->noise_dim(),
           "field '{}' has noise dimension {}, the Brownian motion {}", sde.name(), sde.noise_dim(),
           brownian_->noise_dim());
-  require(t1 != t0, "{}: a step of size 0 at t = {} (dt must be non-zero)", solver, double(t0));
+  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", solver,
+          double(t1 - t0), double(t0));
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
   frozen_.bind(f, sde);
@@ -194,7 +195,8 @@ const SdeField<T>& SdeReversibleHeun<T>::checked(const VectorField<T>& f) const 
 
 template <class T>
 void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
-  require(t1 != t0, "{}: a step of size 0 at t = {} (dt must be non-zero)", name(), double(t0));
+  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
+          double(t1 - t0), double(t0));
   dw64_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw64_);
   dw_ = dw64_.template cast<T>();
