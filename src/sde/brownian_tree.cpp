@@ -37,9 +37,12 @@ void BrownianTree::normals(std::uint64_t node, Index column, double* out) const 
     const Philox::ctr_type counter = {{node, std::uint64_t(j / 4), 0, 0}};
     const Philox::ctr_type bits = rng(counter, key);
     const r123::double2 a = r123::boxmuller(bits.v[0], bits.v[1]);
+    out[j] = a.x;
+    if (j + 1 < noise_dim_) out[j + 1] = a.y;
+    if (j + 2 >= noise_dim_) continue;  // the second pair only when it is used (m = 1, 2)
     const r123::double2 b = r123::boxmuller(bits.v[2], bits.v[3]);
-    const double z[4] = {a.x, a.y, b.x, b.y};
-    for (Index k = 0; k < 4 && j + k < noise_dim_; ++k) out[j + k] = z[k];
+    out[j + 2] = b.x;
+    if (j + 3 < noise_dim_) out[j + 3] = b.y;
   }
 }
 
@@ -95,13 +98,49 @@ void BrownianTree::value(double t, Eigen::Ref<Batch<double>> out, Index first_co
   for (Index c = 0; c < out.cols(); ++c) column_value(t, first_column + c, out.col(c).data());
 }
 
+namespace {
+
+/// The two W values of this thread's last increment, with everything they are a function of:
+/// consecutive steps share an endpoint (forwards W(t_{n+1}) starts the next step; a backward
+/// walk's W(t_n) ends the previous one), and W is a pure function of (seed, span, m, levels,
+/// columns, t), so reusing it is exact.
+struct RecentValues {
+  std::int64_t seed = -1;
+  double t0 = 0, t1 = 0;
+  Index noise_dim = 0, first_column = 0, columns = 0;
+  int levels = 0;
+  double times[2] = {0, 0};
+  Batch<double> values[2];
+  bool valid[2] = {false, false};
+};
+
+}  // namespace
+
 void BrownianTree::increment(double s, double t, Eigen::Ref<Batch<double>> out,
                              Index first_column) const {
-  thread_local Batch<double> at_s;
-  at_s.resize(out.rows(), out.cols());
-  value(s, at_s, first_column);
-  value(t, out, first_column);
-  out -= at_s;
+  thread_local RecentValues recent;
+  thread_local Batch<double> w_s, w_t;
+  const bool same_path = recent.seed == seed_ && recent.t0 == t0_ && recent.t1 == t1_ &&
+                         recent.noise_dim == noise_dim_ && recent.levels == levels_ &&
+                         recent.first_column == first_column && recent.columns == out.cols() &&
+                         out.rows() == noise_dim_;
+  auto lookup = [&](double time, Batch<double>& w) {
+    for (int k = 0; k < 2; ++k)
+      if (same_path && recent.valid[k] && recent.times[k] == time) {
+        w = recent.values[k];
+        return;
+      }
+    w.resize(out.rows(), out.cols());
+    value(time, w, first_column);
+  };
+  lookup(s, w_s);
+  lookup(t, w_t);
+  recent.seed = seed_, recent.t0 = t0_, recent.t1 = t1_, recent.noise_dim = noise_dim_;
+  recent.levels = levels_, recent.first_column = first_column, recent.columns = out.cols();
+  recent.times[0] = s, recent.times[1] = t;
+  recent.values[0] = w_s, recent.values[1] = w_t;  // no allocation once sized
+  recent.valid[0] = recent.valid[1] = true;
+  out = w_t - w_s;
 }
 
 }  // namespace revode
