@@ -25,8 +25,7 @@ std::unique_ptr<DriftDiffusion<T>> build(const FieldHandle& drift, const std::st
   DiffusionBuild<T> g = make_diffusion<T>(diffusion, noise, f.state_dim(), Activation::tanh, 0);
   if (default_params != nullptr) *default_params = g.default_params.template cast<double>();
   *noise_dim = g.noise_dim;
-  return std::make_unique<DriftDiffusion<T>>(f.clone(), std::move(g.diffusion), noise,
-                                             g.noise_dim);
+  return std::make_unique<DriftDiffusion<T>>(f.clone(), std::move(g.diffusion), noise, g.noise_dim);
 }
 
 std::shared_ptr<SdeHandle> make_sde_field(const std::shared_ptr<FieldHandle>& drift,
@@ -66,11 +65,10 @@ std::unique_ptr<Stepper<T>> sde_stepper_or_null(const FieldHandle& field, const 
         "rtol/atol: SDEs take fixed steps here (steps= or dt=); adaptive SDE steps are not "
         "implemented");
   if (args.dense) throw py::value_error("dense=True does not apply to SDEs");
-  auto brownian = std::make_shared<const BrownianTree>(
-      std::min(p.t0, p.t1), std::max(p.t0, p.t1), sde->noise_dim, sde->brownian_seed);
+  auto brownian = std::make_shared<const BrownianTree>(std::min(p.t0, p.t1), std::max(p.t0, p.t1),
+                                                       sde->noise_dim, sde->brownian_seed);
   return make_sde_stepper<T>(args.solver, SolverOptions{args.coupling, args.damping},
-                             std::move(brownian),
-                             dynamic_cast<const SdeField<T>&>(field.get<T>()));
+                             std::move(brownian), dynamic_cast<const SdeField<T>&>(field.get<T>()));
 }
 
 template std::unique_ptr<Stepper<float>> sde_stepper_or_null<float>(const FieldHandle&,
@@ -88,8 +86,8 @@ void bind_sde(py::module_& m) {
       "the SDE form of the solver. params = [drift params; diffusion params].")
       .def_property_readonly("drift", [](const SdeHandle& h) { return h.drift; })
       .def_property_readonly("diffusion", [](const SdeHandle& h) { return h.diffusion; })
-      .def_property_readonly("noise",
-                             [](const SdeHandle& h) { return std::string(noise_type_name(h.noise)); })
+      .def_property_readonly(
+          "noise", [](const SdeHandle& h) { return std::string(noise_type_name(h.noise)); })
       .def_property_readonly("noise_dim", [](const SdeHandle& h) { return h.noise_dim; })
       .def_property_readonly("brownian_seed", [](const SdeHandle& h) { return h.brownian_seed; });
   m.def("sde_field", &make_sde_field, "drift"_a, "diffusion"_a, "noise"_a = "diagonal",

@@ -26,8 +26,9 @@ template <class T>
 std::unique_ptr<Stepper<T>> sde_stepper_or_null(const FieldHandle& field, const ProblemArgs& args,
                                                 const Problem<T>& p);
 
-extern template std::unique_ptr<Stepper<float>> sde_stepper_or_null<float>(
-    const FieldHandle&, const ProblemArgs&, const Problem<float>&);
+extern template std::unique_ptr<Stepper<float>> sde_stepper_or_null<float>(const FieldHandle&,
+                                                                           const ProblemArgs&,
+                                                                           const Problem<float>&);
 extern template std::unique_ptr<Stepper<double>> sde_stepper_or_null<double>(
     const FieldHandle&, const ProblemArgs&, const Problem<double>&);
 

@@ -1,9 +1,9 @@
 /// Virtual Brownian tree over Philox4x64-10 (see brownian_tree.hpp).
 #include "revode/sde/brownian_tree.hpp"
 
-#include <Random123/boxmuller.hpp>
 #include <Random123/philox.h>
 
+#include <Random123/boxmuller.hpp>
 #include <cmath>
 #include <vector>
 
@@ -72,8 +72,10 @@ void BrownianTree::column_value(double t, Index column, double* out) const {
     const double scale = 0.5 * std::sqrt(right - left);
     double* target = t < mid ? w_right : w_left;
     for (Index i = 0; i < m; ++i) target[i] = 0.5 * (w_left[i] + w_right[i]) + scale * z[i];
-    if (t < mid) right = mid, node = 2 * node;
-    else left = mid, node = 2 * node + 1;
+    if (t < mid)
+      right = mid, node = 2 * node;
+    else
+      left = mid, node = 2 * node + 1;
     if (t == left) {
       for (Index i = 0; i < m; ++i) out[i] = w_left[i];
       return;
@@ -91,8 +93,8 @@ void BrownianTree::value(double t, Eigen::Ref<Batch<double>> out, Index first_co
   const double slack = 1e-12 * (t1_ - t0_);
   require(std::isfinite(t) && t >= t0_ - slack && t <= t1_ + slack,
           "Brownian motion queried at t = {}, outside its interval [{}, {}]", t, t0_, t1_);
-  require(out.rows() == noise_dim_, "Brownian motion of dimension {} asked for {} rows",
-          noise_dim_, out.rows());
+  require(out.rows() == noise_dim_, "Brownian motion of dimension {} asked for {} rows", noise_dim_,
+          out.rows());
   require(first_column >= 0, "Brownian motion: first column {}; required: >= 0", first_column);
   t = t < t0_ ? t0_ : (t > t1_ ? t1_ : t);
   for (Index c = 0; c < out.cols(); ++c) column_value(t, first_column + c, out.col(c).data());

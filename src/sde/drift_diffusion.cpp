@@ -47,8 +47,7 @@ class LinearDiffusion final : public Diffusion<T> {
   bool depends_on_state() const override { return true; }
   void eval(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override {
     for (Index j = 0; j < rows_ / d_; ++j)
-      g.middleRows(j * d_, d_) =
-          (y.array().colwise() * theta.segment(j * d_, d_).array()).matrix();
+      g.middleRows(j * d_, d_) = (y.array().colwise() * theta.segment(j * d_, d_).array()).matrix();
   }
   void vjp(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
            BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
@@ -195,7 +194,9 @@ template <class T>
 DriftDiffusion<T>::DriftDiffusion(std::unique_ptr<VectorField<T>> drift,
                                   std::unique_ptr<Diffusion<T>> diffusion, NoiseType noise,
                                   Index noise_dim)
-    : drift_(std::move(drift)), diffusion_(std::move(diffusion)), noise_(noise),
+    : drift_(std::move(drift)),
+      diffusion_(std::move(diffusion)),
+      noise_(noise),
       noise_dim_(noise_dim) {
   require(drift_ != nullptr && diffusion_ != nullptr, "an SDE needs a drift and a diffusion");
   require(noise_dim >= 1, "noise dimension {}; required: >= 1", noise_dim);
@@ -249,8 +250,8 @@ std::unique_ptr<VectorField<T>> DriftDiffusion<T>::clone() const {
 
 template class DriftDiffusion<float>;
 template class DriftDiffusion<double>;
-template DiffusionBuild<float> make_diffusion<float>(std::string_view, NoiseType, Index,
-                                                     Activation, std::uint64_t);
+template DiffusionBuild<float> make_diffusion<float>(std::string_view, NoiseType, Index, Activation,
+                                                     std::uint64_t);
 template DiffusionBuild<double> make_diffusion<double>(std::string_view, NoiseType, Index,
                                                        Activation, std::uint64_t);
 

@@ -35,9 +35,8 @@ void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void FrozenNoiseField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                              ConstBatchRef<T> a, BatchRef<T> y_bar,
-                              VectorRef<T> theta_bar) const {
+void FrozenNoiseField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
+                              BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   drift_->vjp(t, y, theta, a, y_bar, theta_bar);
   g_bar_.resize(field_->diffusion_rows(), y.cols());
   apply_noise_vjp<T>(field_->noise_type(), a, rate_, g_bar_, false);
@@ -101,8 +100,8 @@ void SdeStepper<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<
 
 template <class T>
 void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                         ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
-                         Batch<T>* error, bool) const {
+                         ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+                         bool) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
   base_->step(frozen, t0, t1, x0, theta, x1, tape, nullptr, false);
   if (error != nullptr) error->setZero(f.state_dim(), x0.cols());
@@ -156,9 +155,8 @@ void ReversibleSdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, Cons
 }
 
 template <class T>
-void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
-                                           ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-                                           BatchRef<T> x0) const {
+void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
+                                           ConstVectorRef<T> theta, BatchRef<T> x0) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name());
   base_->reverse_step(frozen, t0, t1, x1, theta, x0);
 }
@@ -188,8 +186,8 @@ const SdeField<T>& SdeReversibleHeun<T>::checked(const VectorField<T>& f) const 
   require(sde.state_dim() == d_ && sde.noise_type() == noise_ &&
               sde.noise_dim() == brownian_->noise_dim(),
           "{} was made for d = {}, {} noise, m = {}; field '{}' has d = {}, {} noise, m = {}",
-          name(), d_, noise_type_name(noise_), brownian_->noise_dim(), sde.name(),
-          sde.state_dim(), noise_type_name(sde.noise_type()), sde.noise_dim());
+          name(), d_, noise_type_name(noise_), brownian_->noise_dim(), sde.name(), sde.state_dim(),
+          noise_type_name(sde.noise_type()), sde.noise_dim());
   return sde;
 }
 
@@ -326,23 +324,23 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
     return std::make_unique<ReversibleSdeStepper<T>>(
         std::unique_ptr<ReversibleStepper<T>>(reversible), std::move(brownian));
   }
-  throw Error(fmt::format(
-      "solver '{}' has no SDE form here; SDE solvers: an explicit tableau (euler = "
-      "Euler–Maruyama, heun, midpoint, ...), reversible:<tableau> (McCallum–Foster) or "
-      "reversible-heun",
-      name));
+  throw Error(
+      fmt::format("solver '{}' has no SDE form here; SDE solvers: an explicit tableau (euler = "
+                  "Euler–Maruyama, heun, midpoint, ...), reversible:<tableau> (McCallum–Foster) or "
+                  "reversible-heun",
+                  name));
 }
 
-#define REVODE_INSTANTIATE(T)                                                                 \
-  template const SdeField<T>& sde_field_or_throw<T>(const VectorField<T>&, std::string_view); \
-  template class FrozenNoiseField<T>;                                                         \
-  template class NoiseFreezer<T>;                                                             \
-  template class SdeStepper<T>;                                                               \
-  template class ReversibleSdeStepper<T>;                                                     \
-  template class SdeReversibleHeun<T>;                                                        \
-  template std::unique_ptr<Stepper<T>> make_sde_stepper<T>(                                   \
-      std::string_view, const SolverOptions&, std::shared_ptr<const BrownianTree>,            \
-      const SdeField<T>&);
+#define REVODE_INSTANTIATE(T)                                                                      \
+  template const SdeField<T>& sde_field_or_throw<T>(const VectorField<T>&, std::string_view);      \
+  template class FrozenNoiseField<T>;                                                              \
+  template class NoiseFreezer<T>;                                                                  \
+  template class SdeStepper<T>;                                                                    \
+  template class ReversibleSdeStepper<T>;                                                          \
+  template class SdeReversibleHeun<T>;                                                             \
+  template std::unique_ptr<Stepper<T>> make_sde_stepper<T>(std::string_view, const SolverOptions&, \
+                                                           std::shared_ptr<const BrownianTree>,    \
+                                                           const SdeField<T>&);
 REVODE_INSTANTIATE(float)
 REVODE_INSTANTIATE(double)
 #undef REVODE_INSTANTIATE

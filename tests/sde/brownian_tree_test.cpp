@@ -1,6 +1,8 @@
 // The virtual Brownian tree: the law of its increments (mean, variance, independence of
 // disjoint intervals and of components), W(a, c) = W(a, b) + W(b, c), bit-identical answers
 // whatever the query order and across instances, and its named errors.
+#include "revode/sde/brownian_tree.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <random>
 
 #include "revode/core/error.hpp"
-#include "revode/sde/brownian_tree.hpp"
 
 namespace revode {
 namespace {
@@ -48,9 +49,9 @@ TEST(BrownianTree, DisjointIntervalsAndComponentsAreUncorrelated) {
   EXPECT_LT(std::abs(correlation(a.row(1), b.row(1))), bound);
   EXPECT_LT(std::abs(correlation(a.row(0), a.row(1))), bound);
   // Squares too: independence, not only zero correlation, for a Gaussian bridge construction.
-  EXPECT_LT(std::abs(correlation(a.row(0).array().square().matrix(),
-                                 b.row(0).array().square().matrix())),
-            bound);
+  EXPECT_LT(
+      std::abs(correlation(a.row(0).array().square().matrix(), b.row(0).array().square().matrix())),
+      bound);
 }
 
 TEST(BrownianTree, IncrementsAddUp) {

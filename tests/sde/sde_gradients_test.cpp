@@ -59,8 +59,8 @@ TEST_P(SdeGradients, EveryExactMethodMatchesBackprop) {
   const auto stepper = make_sde_stepper<double>(c.solver, {}, sde.brownian, *sde.field);
   MseZero<double> loss;
   for (const SaveAt& save : {SaveAt::final_time(1.0), SaveAt::linspace(0.0, 1.0, 4)}) {
-    const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{10}, save, 0.0, 1.0,
-                                    sde.y0,     sde.theta, loss};
+    const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{10}, save, 0.0,
+                                    1.0,        sde.y0,   sde.theta,      loss};
     const GradientResult<double> reference = DirectBackprop<double>().compute(p);
     ASSERT_TRUE(reference.grad_params.allFinite());
     ASSERT_GT(reference.grad_params.tail(sde.theta.size() - 42).norm(), 0.0)
@@ -81,8 +81,8 @@ TEST_P(SdeGradients, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
   const NeuralSde sde(c.noise, 2);
   const auto stepper = make_sde_stepper<double>(c.solver, {}, sde.brownian, *sde.field);
   MseZero<double> loss;
-  const GradientProblem<double> p{*sde.field, *stepper,  FixedSteps{6}, SaveAt::linspace(0, 1, 3),
-                                  0.0,        1.0,       sde.y0,        sde.theta,
+  const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{6}, SaveAt::linspace(0, 1, 3),
+                                  0.0,        1.0,      sde.y0,        sde.theta,
                                   loss};
   const GradientResult<double> exact = DirectBackprop<double>().compute(p);
   const auto fd = central_differences(p);
@@ -108,8 +108,8 @@ std::string gradient_case_name(const ::testing::TestParamInfo<GradientCase>& inf
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(SdeSolversTimesNoise, SdeGradients,
-                         ::testing::ValuesIn(gradient_cases()), gradient_case_name);
+INSTANTIATE_TEST_SUITE_P(SdeSolversTimesNoise, SdeGradients, ::testing::ValuesIn(gradient_cases()),
+                         gradient_case_name);
 
 std::string message_of(const std::function<void()>& body) {
   try {
@@ -156,14 +156,14 @@ TEST(SdeErrors, ShapeMismatchBetweenDiffusionAndNoiseTypeIsNamed) {
             std::string::npos);
   EXPECT_NE(message_of([] { parse_noise_type("colored"); }).find("noise type 'colored'"),
             std::string::npos);
-  EXPECT_NE(message_of([] {
-              DriftDiffusion<double>(std::make_unique<LinearField<double>>(2),
-                                     make_diffusion<double>("const:1", NoiseType::general, 2,
-                                                            Activation::tanh, 0)
-                                         .diffusion,
-                                     NoiseType::diagonal, 3);
-            }).find("diagonal noise needs m = d = 2; got m = 3"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of([] {
+        DriftDiffusion<double>(
+            std::make_unique<LinearField<double>>(2),
+            make_diffusion<double>("const:1", NoiseType::general, 2, Activation::tanh, 0).diffusion,
+            NoiseType::diagonal, 3);
+      }).find("diagonal noise needs m = d = 2; got m = 3"),
+      std::string::npos);
   // The Brownian motion's dimension must be the field's m.
   const testing::LinearSde s = testing::make_linear_sde(NoiseType::general);
   EXPECT_NE(message_of([&] {
@@ -191,8 +191,9 @@ TEST(SdeErrors, NonPositiveStepsAndOdeFieldsAndOtherSolversAreNamed) {
     });
     EXPECT_NE(no_diffusion.find("has no diffusion"), std::string::npos) << no_diffusion;
   }
-  EXPECT_NE(message_of([&] { make_sde_stepper<double>("alf", {}, w, *s.field); })
-                .find("solver 'alf' has no SDE form here"),
+  EXPECT_NE(message_of([&] {
+              make_sde_stepper<double>("alf", {}, w, *s.field);
+            }).find("solver 'alf' has no SDE form here"),
             std::string::npos);
   EXPECT_NE(message_of([&] {
               Batch<double> out(1, 1);

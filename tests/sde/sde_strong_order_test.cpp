@@ -69,9 +69,9 @@ double mean_error(const std::string& solver, const LinearSde& s,
                   const std::shared_ptr<const BrownianTree>& w, Index steps,
                   const Batch<double>& reference) {
   const auto stepper = make_sde_stepper<double>(solver, {}, w, *s.field);
-  const Solution<double> out = solve<double>(*s.field, *stepper, FixedSteps{steps},
-                                             SaveAt::final_time(kT), 0.0, kT, initial_state(),
-                                             s.theta);
+  const Solution<double> out =
+      solve<double>(*s.field, *stepper, FixedSteps{steps}, SaveAt::final_time(kT), 0.0, kT,
+                    initial_state(), s.theta);
   return (out.ys.back() - reference).colwise().norm().mean();
 }
 
@@ -105,8 +105,8 @@ TEST_P(SdeStrongOrder, SlopeMatchesTheOrder) {
   }
   const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
   RecordProperty("slope", fmt::format("{:.3f}", slope));
-  EXPECT_NEAR(slope, c.order, 0.15) << c.solver << " " << noise_type_name(c.noise)
-                                    << " errors" << errors;
+  EXPECT_NEAR(slope, c.order, 0.15)
+      << c.solver << " " << noise_type_name(c.noise) << " errors" << errors;
 }
 
 std::vector<OrderCase> order_cases() {

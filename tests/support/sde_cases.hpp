@@ -14,11 +14,11 @@ namespace revode::testing {
 
 struct LinearSde {
   NoiseType noise;
-  Vector<double> mu;         ///< diagonal of A (d = 2)
-  Vector<double> sigma;      ///< θ_g: σ (GBM) or S column-major (OU)
+  Vector<double> mu;     ///< diagonal of A (d = 2)
+  Vector<double> sigma;  ///< θ_g: σ (GBM) or S column-major (OU)
   Index noise_dim;
   std::unique_ptr<DriftDiffusion<double>> field;
-  Vector<double> theta;      ///< [A flat; σ]
+  Vector<double> theta;  ///< [A flat; σ]
 };
 
 inline LinearSde make_linear_sde(NoiseType noise) {
@@ -27,10 +27,18 @@ inline LinearSde make_linear_sde(NoiseType noise) {
   s.mu = noise == NoiseType::additive ? Vector<double>{{-1.0, -0.5}} : Vector<double>{{0.3, -0.2}};
   std::string spec;
   switch (noise) {
-    case NoiseType::diagonal: spec = "linear:0.6,0.4"; break;
-    case NoiseType::scalar: spec = "linear:0.6,0.4"; break;
-    case NoiseType::general: spec = "linear:0.5,0.3,-0.2,0.4"; break;
-    case NoiseType::additive: spec = "const:0.5,0.2,-0.3,0.4"; break;
+    case NoiseType::diagonal:
+      spec = "linear:0.6,0.4";
+      break;
+    case NoiseType::scalar:
+      spec = "linear:0.6,0.4";
+      break;
+    case NoiseType::general:
+      spec = "linear:0.5,0.3,-0.2,0.4";
+      break;
+    case NoiseType::additive:
+      spec = "const:0.5,0.2,-0.3,0.4";
+      break;
   }
   DiffusionBuild<double> g = make_diffusion<double>(spec, noise, 2, Activation::tanh, 0);
   s.noise_dim = g.noise_dim;

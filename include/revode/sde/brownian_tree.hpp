@@ -39,8 +39,7 @@ class BrownianTree {
   void value(double t, Eigen::Ref<Batch<double>> out, Index first_column = 0) const;
 
   /// W(t) − W(s) (either order) for the columns of `out`, as value() at both ends.
-  void increment(double s, double t, Eigen::Ref<Batch<double>> out,
-                 Index first_column = 0) const;
+  void increment(double s, double t, Eigen::Ref<Batch<double>> out, Index first_column = 0) const;
 
  private:
   /// noise_dim standard normals of tree node `node` for one column, into `out`.

@@ -63,8 +63,8 @@ class DriftDiffusion final : public SdeField<T> {
   const VectorField<T>& drift() const { return *drift_; }
 
   void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override;
   void diffusion(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override;
   void diffusion_vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
                      BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;

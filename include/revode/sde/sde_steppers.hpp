@@ -46,8 +46,8 @@ class FrozenNoiseField final : public VectorField<T> {
   Index param_count() const override { return field_->param_count(); }
   std::string name() const override { return field_->name(); }
   void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override {
     return field_->intermediate_floats(batch);
   }
@@ -148,8 +148,7 @@ class ReversibleSdeStepper final : public ReversibleStepper<T> {
 template <class T>
 class SdeReversibleHeun final : public ReversibleStepper<T> {
  public:
-  SdeReversibleHeun(std::shared_ptr<const BrownianTree> brownian, NoiseType noise,
-                    Index state_dim);
+  SdeReversibleHeun(std::shared_ptr<const BrownianTree> brownian, NoiseType noise, Index state_dim);
   std::string name() const override { return "reversible-heun (SDE)"; }
   int order() const override { return 2; }
   int error_order() const override { return 0; }
