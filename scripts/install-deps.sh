@@ -5,6 +5,7 @@ packages=(
   g++ cmake make
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  librandom123-dev  # Philox, the counter-based generator of the Brownian tree (src/sde)
   python3 python3-dev python3-numpy python3-matplotlib python3-pytest pybind11-dev python3-pybind11
   # revode.torch (python/revode/torch.py) and revode::torch (TorchField, --field
   # torchscript:PATH). libtorch-dev brings the headers and CMake config (with

@@ -2,7 +2,9 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
+#include <variant>
 
 #include "option_checks.hpp"
 #include "params_file.hpp"
@@ -10,6 +12,8 @@
 #include "revode/core/random.hpp"
 #include "revode/fields/registry.hpp"
 #include "revode/nn/mlp.hpp"
+#include "revode/sde/drift_diffusion.hpp"
+#include "revode/sde/sde_steppers.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "text_parsing.hpp"
@@ -140,6 +144,30 @@ SaveAt build_save_at(const ProblemOptions& o, double t0, double t1) {
   return s;
 }
 
+/// --diffusion SPEC: the field becomes the drift of an SDE, θ grows by θ_g, and the solver is
+/// the SDE form of --solver over a Brownian tree from --brownian-seed (docs/sde.md).
+template <class T>
+void build_sde(const ProblemOptions& o, Problem<T>& p) {
+  const NoiseType noise = parse_noise_type(o.noise);
+  require(!o.dense, "--dense does not apply to SDEs: save times split the steps instead");
+  require(std::holds_alternative<FixedSteps>(p.control),
+          "--rtol/--atol: SDEs take fixed steps here (--steps N); adaptive SDE steps are not "
+          "implemented");
+  DiffusionBuild<T> g = make_diffusion<T>(o.diffusion, noise, p.field->state_dim(),
+                                          parse_activation(o.activation), o.seed + 1);
+  Vector<T> theta(p.theta.size() + g.default_params.size());
+  theta << p.theta, g.default_params;
+  p.theta = std::move(theta);
+  auto sde = std::make_unique<DriftDiffusion<T>>(std::move(p.field), std::move(g.diffusion), noise,
+                                                 g.noise_dim);
+  auto brownian = std::make_shared<const BrownianTree>(std::min(p.t0, p.t1),
+                                                       std::max(p.t0, p.t1), g.noise_dim,
+                                                       o.brownian_seed);
+  p.stepper = make_sde_stepper<T>(o.solver, SolverOptions{o.coupling, o.damping},
+                                  std::move(brownian), *sde);
+  p.field = std::move(sde);
+}
+
 std::string activation_help() {
   std::vector<std::string_view> names;
   for (Activation a : all_activations) names.push_back(activation_name(a));
@@ -198,6 +226,16 @@ void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_flag("--dense", o.dense,
              "reach save times by dense output instead of shortening steps to land on them");
   c.add_flag("--json", o.json, "print one JSON object");
+  c.add_option("--diffusion", o.diffusion,
+               "make --field the drift of the SDE dy = f dt + g(t, y) ∘ dW: const:V,... "
+               "(constant g), linear:V,... (g = σ·y), mlp:d,H,...,K (an MLP); docs/sde.md");
+  o.sde_only_flags[0] =
+      c.add_option("--noise", o.noise, "SDE noise type: diagonal, scalar, additive or general")
+          ->capture_default_str();
+  o.sde_only_flags[1] =
+      c.add_option("--brownian-seed", o.brownian_seed,
+                   "seed of the Brownian motion, 0 … 2^63 - 1 (sample b is the path of (S, b))")
+          ->capture_default_str();
 }
 
 template <class T>
@@ -211,10 +249,16 @@ Problem<T> build_problem(const ProblemOptions& o) {
   require(std::isfinite(p.t0) && std::isfinite(p.t1) && p.t0 != p.t1,
           "--t0 {} --t1 {}: required: finite and different", p.t0, p.t1);
   p.y0 = build_y0<T>(o, p.field->state_dim(), std::move(y0_column));
-  if (!o.params_file.empty()) p.theta = read_params_file<T>(o.params_file, *p.field);
-  p.stepper = make_stepper<T>(o.solver, SolverOptions{o.coupling, o.damping});
   p.control = build_control(o);
   validate(p.control);
+  if (o.diffusion.empty()) {
+    for (const CLI::Option* flag : o.sde_only_flags)
+      require(!given(flag), "{} applies to SDEs only; add --diffusion SPEC", flag->get_name());
+    p.stepper = make_stepper<T>(o.solver, SolverOptions{o.coupling, o.damping});
+  } else {
+    build_sde(o, p);
+  }
+  if (!o.params_file.empty()) p.theta = read_params_file<T>(o.params_file, *p.field);
   p.save_at = build_save_at(o, p.t0, p.t1);
   validate(p.save_at, p.t0, p.t1);
   validate_inputs<T>(*p.field, p.y0, p.theta);

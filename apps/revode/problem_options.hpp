@@ -40,6 +40,10 @@ struct ProblemOptions {
   std::string saveat = "final";
   bool dense = false;
   bool json = false;
+  // SDEs (docs/sde.md): --diffusion makes the field the drift of dy = f dt + g ∘ dW.
+  std::string diffusion;
+  std::string noise = "diagonal";
+  std::int64_t brownian_seed = 0;
 
   // Set by add_problem_options; owned by the CLI::App.
   CLI::Option* t0_flag = nullptr;
@@ -50,6 +54,7 @@ struct ProblemOptions {
   CLI::Option* max_steps_flag = nullptr;
   CLI::Option* dtmin_flag = nullptr;
   CLI::Option* mlp_only_flags[3] = {};  // --activation, --init, --time-input
+  CLI::Option* sde_only_flags[2] = {};  // --noise, --brownian-seed
 };
 
 /// Registers every shared flag on `command`, storing into `options`.

@@ -70,3 +70,36 @@ __all__ = [
     "standard_normal",
     "train",
 ]
+
+# ---- SDEs (docs/sde.md) ------------------------------------------------------------------------
+from ._core import SdeField, sde_field  # noqa: E402
+
+
+def sde_solve(drift, y0, ts, diffusion, noise="diagonal", brownian_seed=0,
+              diffusion_params=None, solver="reversible-heun", **kwargs):
+    """Integrates dy = f(t, y) dt + g(t, y) o dW and returns a Solution (ts, ys, stats).
+
+    drift: a revode.Field (f); diffusion, noise, brownian_seed, diffusion_params: as for
+    revode.sde_field. solver: an explicit tableau ("euler" is Euler-Maruyama, Ito; "heun",
+    "midpoint", ... are Stratonovich), "reversible:<tableau>" (McCallum-Foster) or
+    "reversible-heun" (the default). Fixed steps only (steps= or dt=). Every other keyword is
+    as for revode.solve; params= there means the whole [drift params; diffusion params].
+    """
+    return solve(sde_field(drift, diffusion, noise, brownian_seed, diffusion_params), y0, ts,
+                 solver=solver, **kwargs)
+
+
+def sde_gradient(drift, y0, ts, diffusion, noise="diagonal", brownian_seed=0,
+                 diffusion_params=None, loss="mse-zero", method="backprop",
+                 solver="reversible-heun", **kwargs):
+    """The loss of an SDE solve and its exact gradient for one Brownian sample: a Gradient
+    whose grad_params is d loss / d[drift params; diffusion params].
+
+    method: backprop, anode, checkpoint:C, or reversible (for the reversible solvers). Every
+    other argument is as for revode.sde_solve and revode.gradient.
+    """
+    return gradient(sde_field(drift, diffusion, noise, brownian_seed, diffusion_params), y0, ts,
+                    loss=loss, method=method, solver=solver, **kwargs)
+
+
+__all__ += ["SdeField", "sde_field", "sde_solve", "sde_gradient"]

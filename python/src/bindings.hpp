@@ -14,5 +14,6 @@ void bind_optimizers(pybind11::module_& m);  // optimizers.cpp: Adam, clip_globa
 void bind_trainer(pybind11::module_& m);     // trainer.cpp: datasets, train(), TrainResult
 void bind_tape(pybind11::module_& m);        // tape.cpp: GradientTape (revode.torch's engine)
 void bind_deq(pybind11::module_& m);         // deq.cpp: DeqTape (revode.torch.deq's engine)
+void bind_sde(pybind11::module_& m);         // sde.cpp: SdeField, sde_field()
 
 }  // namespace revode::python

@@ -17,6 +17,7 @@ PYBIND11_MODULE(_core, m) {
   revode::python::bind_trainer(m);
   revode::python::bind_tape(m);
   revode::python::bind_deq(m);
+  revode::python::bind_sde(m);
   m.def("solvers", &revode::solver_names, "Every solver name revode.solve accepts.");
   m.def("methods", &revode::gradient_method_names,
         "Every gradient method revode.gradient accepts (C and R, A are arguments).");

@@ -7,6 +7,7 @@
 #include "revode/core/error.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
+#include "sde_handle.hpp"
 
 namespace revode::python {
 
@@ -99,6 +100,7 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
   p.control = build_control(a);
   validate(p.control);
   p.stepper = make_stepper<T>(a.solver, SolverOptions{a.coupling, a.damping});
+  if (auto sde = sde_stepper_or_null<T>(field, a, p)) p.stepper = std::move(sde);  // sde.cpp
   // As the CLI's --coupling/--damping: out of (0, 1] is an error whatever the solver, not only
   // for the solvers that use them (which have reported it above; the defaults are in range).
   for (const auto& [name, value] : {std::pair{"coupling", a.coupling}, {"damping", a.damping}})

@@ -31,6 +31,8 @@ class CountingField final : public VectorField<T> {
   std::unique_ptr<VectorField<T>> clone() const override { return inner_.clone(); }
 
   Index nfe() const { return nfe_; }
+  /// The wrapped field (the SDE steppers reach the diffusion of an SdeField through it).
+  const VectorField<T>& inner() const { return inner_; }
   Index nvjp() const { return nvjp_; }
 
  private:

@@ -1,0 +1,55 @@
+/// A virtual Brownian tree (Gaines & Lyons 1997; Li, Wong, Chen & Duvenaud 2020, "Scalable
+/// gradients for stochastic differential equations", §4): an m-dimensional Brownian path on
+/// [t0, t1] that is never stored. W(t) is found by descending a binary tree of Brownian-bridge
+/// midpoints whose normal draws come from a counter-based generator (Random123's Philox4x64,
+/// Salmon et al. 2011) keyed by (seed, batch column) and counted by the tree node. Every query
+/// is therefore a pure function of (seed, column, t): the backward pass of a gradient method
+/// asks for the same increments again and gets them bit for bit, in any order, storing nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "revode/core/types.hpp"
+
+namespace revode {
+
+/// Seeds are the non-negative 64-bit signed integers (what a CLI flag, a JSON number or a
+/// Python int can hold without ambiguity).
+inline constexpr std::int64_t kMaxBrownianSeed = INT64_MAX;
+
+class BrownianTree {
+ public:
+  /// Levels of the tree are added until an interval is no wider than `tolerance` (relative to
+  /// t1 − t0); below that W is linear between the two nodes. A query costs one bridge draw per
+  /// level: O(log((t1 − t0) / tolerance)), at most 60 levels.
+  /// @throws revode::Error unless t0 < t1 are finite, noise_dim ≥ 1, 0 ≤ seed ≤
+  /// kMaxBrownianSeed and tolerance ∈ [2^-60, 1).
+  BrownianTree(double t0, double t1, Index noise_dim, std::int64_t seed,
+               double tolerance = 0x1p-40);
+
+  double t0() const { return t0_; }
+  double t1() const { return t1_; }
+  Index noise_dim() const { return noise_dim_; }
+  std::int64_t seed() const { return seed_; }
+  int levels() const { return levels_; }
+
+  /// W(t) for batch columns [first_column, first_column + out.cols()): out is noise_dim × n.
+  /// W(t0) = 0. Column c is the path keyed by (seed, c): one independent path per sample.
+  /// @throws revode::Error unless t ∈ [t0, t1] (a little round-off outside is clamped).
+  void value(double t, Eigen::Ref<Batch<double>> out, Index first_column = 0) const;
+
+  /// W(t) − W(s) (either order) for the columns of `out`, as value() at both ends.
+  void increment(double s, double t, Eigen::Ref<Batch<double>> out, Index first_column = 0) const;
+
+ private:
+  /// noise_dim standard normals of tree node `node` for one column, into `out`.
+  void normals(std::uint64_t node, Index column, double* out) const;
+  void column_value(double t, Index column, double* out) const;
+
+  double t0_, t1_;
+  Index noise_dim_;
+  std::int64_t seed_;
+  int levels_;
+};
+
+}  // namespace revode

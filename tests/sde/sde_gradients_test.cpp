@@ -1,0 +1,206 @@
+// Exact gradients of SDE solves: every exact method that applies (anode, checkpoint:C, and
+// reversible with its guard for the reversible solvers) against direct backprop through the
+// same discretisation and the same Brownian sample, over SDE solvers × methods × noise types
+// with save times off the step grid (float64, relative error ≤ 1e-10); central finite
+// differences with the noise held fixed; and the named errors of bad SDE input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "revode/gradients/direct_backprop.hpp"
+#include "revode/gradients/registry.hpp"
+#include "revode/nn/mlp.hpp"
+#include "revode/sde/drift_diffusion.hpp"
+#include "revode/sde/sde_steppers.hpp"
+#include "support/finite_difference.hpp"
+#include "support/sde_cases.hpp"
+
+namespace revode {
+namespace {
+
+using testing::central_differences;
+using testing::relative_error;
+
+/// A neural SDE: MLP drift 2 → 8 → 2 and a diffusion for the noise type (an MLP where g may
+/// depend on y, a constant d × 3 matrix for additive noise), θ = [θ_f; θ_g].
+struct NeuralSde {
+  explicit NeuralSde(NoiseType noise, Index batch = 3) {
+    const std::string spec = noise == NoiseType::additive  ? "const:0.3,-0.2,0.1,0.4,0.25,-0.1"
+                             : noise == NoiseType::general ? "mlp:2,8,6"
+                                                           : "mlp:2,8,2";
+    DiffusionBuild<double> g = make_diffusion<double>(spec, noise, 2, Activation::tanh, 3);
+    auto drift = std::make_unique<Mlp<double>>(parse_mlp_spec("2,8,2"));
+    const Vector<double> theta_f = drift->init_params(Init::pytorch_default, 7);
+    theta.resize(theta_f.size() + g.default_params.size());
+    theta << theta_f, 0.5 * g.default_params;
+    field = std::make_unique<DriftDiffusion<double>>(std::move(drift), std::move(g.diffusion),
+                                                     noise, g.noise_dim);
+    brownian = std::make_shared<const BrownianTree>(0.0, 1.0, g.noise_dim, 99);
+    y0 = Batch<double>::Random(2, batch);
+  }
+  std::unique_ptr<DriftDiffusion<double>> field;
+  std::shared_ptr<const BrownianTree> brownian;
+  Vector<double> theta;
+  Batch<double> y0;
+};
+
+struct GradientCase {
+  std::string solver;
+  NoiseType noise;
+};
+
+bool is_reversible(const std::string& solver) { return solver.starts_with("reversible"); }
+
+class SdeGradients : public ::testing::TestWithParam<GradientCase> {};
+
+TEST_P(SdeGradients, EveryExactMethodMatchesBackprop) {
+  const GradientCase& c = GetParam();
+  const NeuralSde sde(c.noise);
+  const auto stepper = make_sde_stepper<double>(c.solver, {}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  for (const SaveAt& save : {SaveAt::final_time(1.0), SaveAt::linspace(0.0, 1.0, 4)}) {
+    const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{10}, save, 0.0,
+                                    1.0,        sde.y0,   sde.theta,      loss};
+    const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+    ASSERT_TRUE(reference.grad_params.allFinite());
+    ASSERT_GT(reference.grad_params.tail(sde.theta.size() - 42).norm(), 0.0)
+        << "the diffusion's parameters must get a gradient";
+    std::vector<std::string> methods{"anode", "checkpoint:3"};
+    if (is_reversible(c.solver)) methods.push_back("reversible");
+    for (const std::string& name : methods) {
+      const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
+      EXPECT_EQ(r.loss, reference.loss) << name << ": the same Brownian sample";
+      EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
+      EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
+    }
+  }
+}
+
+TEST_P(SdeGradients, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
+  const GradientCase& c = GetParam();
+  const NeuralSde sde(c.noise, 2);
+  const auto stepper = make_sde_stepper<double>(c.solver, {}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{6}, SaveAt::linspace(0, 1, 3),
+                                  0.0,        1.0,      sde.y0,        sde.theta,
+                                  loss};
+  const GradientResult<double> exact = DirectBackprop<double>().compute(p);
+  const auto fd = central_differences(p);
+  EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6);
+  EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
+}
+
+std::vector<GradientCase> gradient_cases() {
+  std::vector<GradientCase> cases;
+  for (const char* solver :
+       {"euler", "heun", "midpoint", "reversible-heun", "reversible:heun", "reversible:midpoint"})
+    for (NoiseType noise :
+         {NoiseType::diagonal, NoiseType::scalar, NoiseType::additive, NoiseType::general})
+      cases.push_back({solver, noise});
+  return cases;
+}
+
+std::string gradient_case_name(const ::testing::TestParamInfo<GradientCase>& info) {
+  std::string s = info.param.solver + "_" + std::string(noise_type_name(info.param.noise));
+  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);
+  for (char& ch : s)
+    if (ch == '-' || ch == ':') ch = '_';
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(SdeSolversTimesNoise, SdeGradients, ::testing::ValuesIn(gradient_cases()),
+                         gradient_case_name);
+
+std::string message_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(SdeErrors, NonFiniteDiffusionIsNamed) {
+  // Finite θ and y0 whose product g = σ y overflows.
+  testing::LinearSde s = testing::make_linear_sde(NoiseType::diagonal);
+  s.theta.tail(2).setConstant(1e10);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 1);
+  for (const char* solver : {"euler", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, w, *s.field);
+    const std::string m = message_of([&] {
+      solve<double>(*s.field, *stepper, FixedSteps{4}, SaveAt::final_time(1.0), 0.0, 1.0,
+                    Batch<double>::Constant(2, 1, 1e300), s.theta);
+    });
+    EXPECT_NE(m.find("diffusion g(t = 0, y)"), std::string::npos) << solver << ": " << m;
+    EXPECT_NE(m.find("is not finite"), std::string::npos) << solver << ": " << m;
+  }
+}
+
+TEST(SdeErrors, ShapeMismatchBetweenDiffusionAndNoiseTypeIsNamed) {
+  auto build = [](const char* spec, NoiseType noise) {
+    return [=] { make_diffusion<double>(spec, noise, 2, Activation::tanh, 0); };
+  };
+  EXPECT_NE(message_of(build("mlp:2,8,3", NoiseType::general)).find("a multiple of 2"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("mlp:2,8,4", NoiseType::diagonal)).find("outputs 4 values"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("mlp:3,8,3", NoiseType::diagonal)).find("input width 3"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("const:1,2,3", NoiseType::diagonal)).find("needs 1 or 2"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("linear:1", NoiseType::additive)).find("depends on y"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("const:1,x", NoiseType::diagonal)).find("'x' is not a finite"),
+            std::string::npos);
+  EXPECT_NE(message_of(build("cubic:1", NoiseType::diagonal)).find("unknown kind 'cubic'"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { parse_noise_type("colored"); }).find("noise type 'colored'"),
+            std::string::npos);
+  EXPECT_NE(
+      message_of([] {
+        DriftDiffusion<double>(
+            std::make_unique<LinearField<double>>(2),
+            make_diffusion<double>("const:1", NoiseType::general, 2, Activation::tanh, 0).diffusion,
+            NoiseType::diagonal, 3);
+      }).find("diagonal noise needs m = d = 2; got m = 3"),
+      std::string::npos);
+  // The Brownian motion's dimension must be the field's m.
+  const testing::LinearSde s = testing::make_linear_sde(NoiseType::general);
+  EXPECT_NE(message_of([&] {
+              make_sde_stepper<double>("heun", {}, std::make_shared<BrownianTree>(0, 1, 5, 0),
+                                       *s.field);
+            }).find("noise dimension 2, the Brownian motion 5"),
+            std::string::npos);
+}
+
+TEST(SdeErrors, NonPositiveStepsAndOdeFieldsAndOtherSolversAreNamed) {
+  const testing::LinearSde s = testing::make_linear_sde(NoiseType::scalar);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, 1, 0);
+  for (const char* solver : {"euler", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, w, *s.field);
+    const std::string backwards = message_of([&] {
+      solve<double>(*s.field, *stepper, FixedSteps{4}, SaveAt::final_time(0.0), 1.0, 0.0,
+                    Batch<double>::Ones(2, 1), s.theta);
+    });
+    EXPECT_NE(backwards.find("SDE steps go forward in time; dt = -0.25"), std::string::npos)
+        << solver << ": " << backwards;
+    LinearField<double> ode(2);
+    const std::string no_diffusion = message_of([&] {
+      solve<double>(ode, *stepper, FixedSteps{4}, SaveAt::final_time(1.0), 0.0, 1.0,
+                    Batch<double>::Ones(2, 1), ode.default_params());
+    });
+    EXPECT_NE(no_diffusion.find("has no diffusion"), std::string::npos) << no_diffusion;
+  }
+  EXPECT_NE(message_of([&] {
+              make_sde_stepper<double>("alf", {}, w, *s.field);
+            }).find("solver 'alf' has no SDE form here"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] {
+              Batch<double> out(1, 1);
+              w->value(2.0, out);
+            }).find("outside its interval [0, 1]"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace revode
