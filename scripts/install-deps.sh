@@ -12,6 +12,8 @@ packages=(
   # torch calls libblas.so.3: without an optimised provider it runs on the reference BLAS
   # (3 GFLOP/s float64 GEMM against 44 with OpenBLAS).
   libtorch-dev python3-torch libopenblas0-pthread
+  # The neural CDE classifier (examples/cde_fashion_mnist.py, its --quick ctest smoke test).
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
