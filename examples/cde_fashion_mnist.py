@@ -61,13 +61,18 @@ def log_softmax(logits):
 class Classifier:
     """The trainable parameters beside the CDE's network: z0's map and the readout."""
 
-    def __init__(self, cde, hidden, classes, seed):
+    def __init__(self, cde, hidden, widths, classes, seed):
         rng = np.random.default_rng(seed)
         self.cde, self.hidden, self.classes = cde, hidden, classes
         self.p = cde.network_param_count
         c = cde.channels
         self.shapes = [(hidden, c), (hidden,), (classes, hidden), (classes,)]
-        parts = [cde.params[:self.p].copy(),
+        network = cde.params[:self.p].copy()
+        # A small last layer, so that z stays O(1) over the path's total variation at first
+        # (dz = F dX is invariant to the time parameterisation; only |F| sets the scale).
+        last = hidden * c * ((cde.hidden if not widths else widths[-1]) + 1)
+        network[-last:] *= 0.1
+        parts = [network,
                  rng.uniform(-1, 1, (hidden, c)) / np.sqrt(c), np.zeros(hidden),
                  rng.uniform(-1, 1, (classes, hidden)) / np.sqrt(hidden), np.zeros(classes)]
         self.theta = np.concatenate([a.ravel() for a in parts])
@@ -118,6 +123,13 @@ class Classifier:
         return np.argmax(wr @ z1 + br[:, None], axis=0)
 
 
+def observe(cde, x):
+    """A minibatch into the field, with the count channel (the last) scaled to [0, 1]."""
+    cde.set_observations(x)
+    values = cde.params[cde.network_param_count:].reshape(cde.batch, ROWS, cde.channels)
+    values[:, :, -1] /= ROWS  # a view: scales θ in place
+
+
 # (method, solver for that method) per base scheme: reversible backprop runs McCallum–Foster
 # over the same tableau; checkpointing keeps C checkpoints of the forward's steps.
 def methods(checkpoints):
@@ -128,7 +140,7 @@ def run(args):
     rng = np.random.default_rng(args.seed)
     train_x, train_y = load("train", args.train, rng)
     test_x, test_y = load("test", args.test, rng)
-    times = np.arange(ROWS, dtype=np.float64)
+    times = np.arange(ROWS, dtype=np.float64) / (ROWS - 1)  # rows at t = 0, 1/27, …, 1
     b = args.batch
     rows = []
     for scheme in args.solvers:
@@ -138,14 +150,14 @@ def run(args):
             cde = revode.cde_field(times, train_x[:b], hidden=args.hidden,
                                    hidden_widths=args.widths, interpolation="hermite",
                                    count_channels="shared", seed=args.seed)
-            model = Classifier(cde, args.hidden, 10, args.seed)
+            model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
             adam = revode.Adam(model.theta.size)
             stored, start, losses = 0, time.perf_counter(), []
             for epoch in range(args.epochs):
                 order = np.random.default_rng(args.seed + epoch).permutation(args.train)
                 for i in range(0, args.train - b + 1, b):
                     idx = order[i:i + b]
-                    cde.set_observations(train_x[idx])
+                    observe(cde, train_x[idx])
                     value, grad, stats = model.gradient(train_y[idx], solver, method, control)
                     revode.clip_global_norm(grad, 1.0)
                     adam.step(args.lr, model.theta, grad)
@@ -154,7 +166,7 @@ def run(args):
             train_s = time.perf_counter() - start
             correct = 0
             for i in range(0, args.test - b + 1, b):
-                cde.set_observations(test_x[i:i + b])
+                observe(cde, test_x[i:i + b])
                 correct += int(np.sum(model.predict(scheme, control) == test_y[i:i + b]))
             accuracy = correct / (args.test // b * b)
             rows.append(dict(solver=solver, method=method, accuracy=accuracy,
