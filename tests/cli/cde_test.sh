@@ -16,7 +16,7 @@ CSV
 for interpolation in linear hermite natural; do
   field="cde:$WORK/obs.csv,hidden=3,widths=6,interpolation=$interpolation"
   expect_ok solve --field "$field" --batch 2 --solver rk4 --steps 9 --saveat 0.5,1.2,2.0 --json
-  grep -q '"t1": 2' "$WORK/out" || fail "cde solve: t1 is not the last observation time: $(cat "$WORK/out")"
+  grep -q '"t1":2.0' "$WORK/out" || fail "cde solve: t1 is not the last observation time: $(cat "$WORK/out")"
   for method in backprop reversible checkpoint:3; do
     solver=rk4
     [[ $method == reversible ]] && solver=reversible:rk4
