@@ -63,9 +63,12 @@ CdeOptions parse_options(const std::string& field) {
     } else if (key == "interpolation") {
       o.interpolation = parse_interpolation(value);
     } else if (key == "counts") {
-      if (value == "none") o.observations.counts = CountChannels::none;
-      else if (value == "per-channel") o.observations.counts = CountChannels::per_channel;
-      else if (value == "shared") o.observations.counts = CountChannels::shared;
+      if (value == "none")
+        o.observations.counts = CountChannels::none;
+      else if (value == "per-channel")
+        o.observations.counts = CountChannels::per_channel;
+      else if (value == "shared")
+        o.observations.counts = CountChannels::shared;
       else
         throw Error(fmt::format("--field '{}': counts={}: expected none, per-channel or shared",
                                 field, value));
@@ -74,9 +77,10 @@ CdeOptions parse_options(const std::string& field) {
     } else if (key == "tanh") {
       o.tanh_output = parse_yes_no(field, key, value);
     } else {
-      throw Error(fmt::format("--field '{}': unknown key '{}' (known: hidden, widths, "
-                              "interpolation, counts, time-channel, tanh)",
-                              field, key));
+      throw Error(
+          fmt::format("--field '{}': unknown key '{}' (known: hidden, widths, "
+                      "interpolation, counts, time-channel, tanh)",
+                      field, key));
     }
   }
   return o;
@@ -151,7 +155,7 @@ CdeFieldBuild<T> build_cde_field(const std::string& field, Index batch, Activati
 
 template CdeFieldBuild<float> build_cde_field<float>(const std::string&, Index, Activation, Init,
                                                      std::uint64_t);
-template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index, Activation,
-                                                       Init, std::uint64_t);
+template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index, Activation, Init,
+                                                       std::uint64_t);
 
 }  // namespace revode::cli

@@ -20,7 +20,7 @@ inline bool is_cde_field(std::string_view field) { return field.starts_with("cde
 template <class T>
 struct CdeFieldBuild {
   std::unique_ptr<VectorField<T>> field;
-  Vector<T> theta;  ///< [network θ from --init/--seed | path values from the file]
+  Vector<T> theta;            ///< [network θ from --init/--seed | path values from the file]
   double t0 = 0.0, t1 = 1.0;  ///< the first and last observation times
 };
 
@@ -31,7 +31,7 @@ CdeFieldBuild<T> build_cde_field(const std::string& field, Index batch, Activati
 
 extern template CdeFieldBuild<float> build_cde_field<float>(const std::string&, Index, Activation,
                                                             Init, std::uint64_t);
-extern template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index,
-                                                              Activation, Init, std::uint64_t);
+extern template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index, Activation,
+                                                              Init, std::uint64_t);
 
 }  // namespace revode::cli

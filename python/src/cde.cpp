@@ -46,9 +46,10 @@ std::vector<double> raw_observations(py::handle obj, Index knots, Index* channel
   const Index b = array.ndim() == 3 ? Index(array.shape(0)) : 1;
   const Index k = Index(array.shape(array.ndim() - 2)), c = Index(array.shape(array.ndim() - 1));
   if (k != knots)
-    throw py::value_error(fmt::format("observations has shape {}: {} times; expected {}, one per "
-                                      "entry of times",
-                                      shape_string(array), k, knots));
+    throw py::value_error(
+        fmt::format("observations has shape {}: {} times; expected {}, one per "
+                    "entry of times",
+                    shape_string(array), k, knots));
   *channels = c;
   *batch = b;
   return {dense.data(), dense.data() + dense.size()};
@@ -56,14 +57,14 @@ std::vector<double> raw_observations(py::handle obj, Index knots, Index* channel
 
 void set_observations(CdeHandle& h, py::handle observations) {
   Index channels = 0, batch = 0;
-  std::vector<double> raw = raw_observations(observations, Index(h.path.times.size()), &channels,
-                                             &batch);
+  std::vector<double> raw =
+      raw_observations(observations, Index(h.path.times.size()), &channels, &batch);
   if (channels != h.data_channels || batch != h.path.batch)
-    throw py::value_error(fmt::format(
-        "observations have {} channels and batch {}; this field was made for {} and {}", channels,
-        batch, h.data_channels, h.path.batch));
-  h.path = prepare_observations(h.path.times, Eigen::Map<const Vector<double>>(raw.data(),
-                                                                               Index(raw.size())),
+    throw py::value_error(
+        fmt::format("observations have {} channels and batch {}; this field was made for {} and {}",
+                    channels, batch, h.data_channels, h.path.batch));
+  h.path = prepare_observations(h.path.times,
+                                Eigen::Map<const Vector<double>>(raw.data(), Index(raw.size())),
                                 channels, batch, h.options);
   h.params.tail(h.path.values.size()) = h.path.values;
 }
@@ -79,9 +80,9 @@ std::shared_ptr<CdeHandle> make_cde(std::vector<double> times, py::handle observ
   Index channels = 0, batch = 0;
   std::vector<double> raw = raw_observations(observations, Index(times.size()), &channels, &batch);
   h->data_channels = channels;
-  h->path = prepare_observations(times, Eigen::Map<const Vector<double>>(raw.data(),
-                                                                         Index(raw.size())),
-                                 channels, batch, h->options);
+  h->path =
+      prepare_observations(times, Eigen::Map<const Vector<double>>(raw.data(), Index(raw.size())),
+                           channels, batch, h->options);
   const CdeSpec spec{hidden, std::move(hidden_widths), parse_activation(activation), tanh_output};
   const ControlPath path(times, parse_interpolation(interpolation));
   auto f64 = std::make_unique<CdeField<double>>(spec, path, h->path.channels, batch);
@@ -113,12 +114,13 @@ void bind_cde(py::module_& m) {
       "values]; the state is (hidden, batch) with column b driven by sample b's path.")
       .def_property_readonly("hidden", [](const CdeHandle& h) { return h.f64->state_dim(); })
       .def_property_readonly("batch", [](const CdeHandle& h) { return h.path.batch; })
-      .def_property_readonly("channels", [](const CdeHandle& h) { return h.path.channels; },
-                             "channels of the path: [time] + data + [counts]")
+      .def_property_readonly(
+          "channels", [](const CdeHandle& h) { return h.path.channels; },
+          "channels of the path: [time] + data + [counts]")
       .def_property_readonly("times", [](const CdeHandle& h) { return h.path.times; })
-      .def_property_readonly("network_param_count",
-                             [](const CdeHandle& h) { return h.network_params; },
-                             "params[:network_param_count] are the network's")
+      .def_property_readonly(
+          "network_param_count", [](const CdeHandle& h) { return h.network_params; },
+          "params[:network_param_count] are the network's")
       .def_property_readonly(
           "path_values",
           [](const CdeHandle& h) {
@@ -131,8 +133,7 @@ void bind_cde(py::module_& m) {
       .def(
           "path_gradient",
           [](const CdeHandle& h, py::handle grad_params) {
-            const Vector<double> g = to_vector<double>(grad_params, "grad_params",
-                                                       h.params.size());
+            const Vector<double> g = to_vector<double>(grad_params, "grad_params", h.params.size());
             return as_path_array(g.data() + h.network_params, h.path.batch,
                                  Index(h.path.times.size()), h.path.channels);
           },
@@ -140,8 +141,7 @@ void bind_cde(py::module_& m) {
       .def(
           "observation_gradient",
           [](const CdeHandle& h, py::handle grad_params) {
-            const Vector<double> g = to_vector<double>(grad_params, "grad_params",
-                                                       h.params.size());
+            const Vector<double> g = to_vector<double>(grad_params, "grad_params", h.params.size());
             const Index raw = h.data_channels * Index(h.path.times.size()) * h.path.batch;
             const Vector<double> folded =
                 fold_observation_gradient(h.path, raw, g.tail(h.path.values.size()));

@@ -25,7 +25,10 @@ MlpSpec network_spec(const CdeSpec& s, Index channels) {
 
 template <class T>
 CdeField<T>::CdeField(CdeSpec spec, ControlPath path, Index channels, Index batch)
-    : spec_(std::move(spec)), path_(std::move(path)), channels_(channels), batch_(batch),
+    : spec_(std::move(spec)),
+      path_(std::move(path)),
+      channels_(channels),
+      batch_(batch),
       network_(network_spec(spec_, channels)) {
   require(batch_ >= 1, "CDE batch {}; expected >= 1", batch_);
 }
@@ -82,8 +85,8 @@ template <class T>
 void CdeField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
                       BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   check_shapes(y.rows(), y.cols(), theta.size());
-  require(theta_bar.size() == param_count(), "CDE θ̄ has {} entries; expected {}",
-          theta_bar.size(), param_count());
+  require(theta_bar.size() == param_count(), "CDE θ̄ has {} entries; expected {}", theta_bar.size(),
+          param_count());
   evaluate_parts(t, y, theta);
   const Index p = network_.param_count(), knots = path_.knots();
   const auto [lo, hi] = path_.support(double(t));

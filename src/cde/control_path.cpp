@@ -2,7 +2,6 @@
 #include "revode/cde/control_path.hpp"
 
 #include <Eigen/LU>
-
 #include <algorithm>
 #include <cmath>
 
@@ -12,9 +11,12 @@ namespace revode {
 
 std::string_view interpolation_name(Interpolation scheme) {
   switch (scheme) {
-    case Interpolation::linear: return "linear";
-    case Interpolation::hermite: return "hermite";
-    case Interpolation::natural: return "natural";
+    case Interpolation::linear:
+      return "linear";
+    case Interpolation::hermite:
+      return "hermite";
+    case Interpolation::natural:
+      return "natural";
   }
   return "?";
 }
@@ -76,9 +78,12 @@ Index ControlPath::piece(double t) const {
 std::pair<Index, Index> ControlPath::support(double t) const {
   const Index k = piece(t);
   switch (scheme_) {
-    case Interpolation::linear: return {k, k + 1};
-    case Interpolation::hermite: return {std::max<Index>(k - 1, 0), k + 1};
-    case Interpolation::natural: return {0, knots() - 1};
+    case Interpolation::linear:
+      return {k, k + 1};
+    case Interpolation::hermite:
+      return {std::max<Index>(k - 1, 0), k + 1};
+    case Interpolation::natural:
+      return {0, knots() - 1};
   }
   return {0, knots() - 1};
 }

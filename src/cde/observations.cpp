@@ -43,8 +43,10 @@ ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<d
       double count = 0;
       for (Index k = 0; k < knots; ++k) {
         const double v = raw[raw_at(c, k, b)];
-        require(!std::isinf(v), "CDE observation (channel {}, time {}, sample {}) is {}; "
-                "expected finite or NaN (missing)", c, k, b, v);
+        require(!std::isinf(v),
+                "CDE observation (channel {}, time {}, sample {}) is {}; "
+                "expected finite or NaN (missing)",
+                c, k, b, v);
         if (!std::isnan(v)) {
           last = raw_at(c, k, b);
           count += 1;
@@ -60,7 +62,8 @@ ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<d
     for (Index k = 0; k < knots; ++k) {
       if (o.time_channel) p.values[at(0, k, b)] = times[std::size_t(k)];
       shared += seen_any[std::size_t(k)];
-      if (o.counts == CountChannels::shared) p.values[at(first_data + data_channels, k, b)] = shared;
+      if (o.counts == CountChannels::shared)
+        p.values[at(first_data + data_channels, k, b)] = shared;
     }
   }
   p.times = std::move(times);

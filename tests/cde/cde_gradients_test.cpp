@@ -129,22 +129,20 @@ TEST(CdeGradients, ObservationGradientIsPerSample) {
   const Index per_sample = c.path.channels * c.path.knots;
   CdeField<double> single(c.field.spec(), c.field.path(), c.path.channels, 1);
   Vector<double> theta1(single.param_count());
-  theta1 << c.theta.head(c.field.network_param_count()), c.theta.segment(
-                                                               c.field.network_param_count(),
-                                                               per_sample);
+  theta1 << c.theta.head(c.field.network_param_count()),
+      c.theta.segment(c.field.network_param_count(), per_sample);
   MseZero<double> loss;
   const auto stepper = make_stepper<double>("rk4");
   const GradientProblem<double> all{c.field, *stepper, FixedSteps{8}, at_the_knots(), 0.0, 2.0,
                                     c.z0,    c.theta,  loss};
-  const GradientProblem<double> one{single, *stepper, FixedSteps{8}, at_the_knots(), 0.0, 2.0,
-                                    c.z0.col(0), theta1, loss};
+  const GradientProblem<double> one{single,      *stepper, FixedSteps{8}, at_the_knots(), 0.0, 2.0,
+                                    c.z0.col(0), theta1,   loss};
   const auto ra = make_gradient_method<double>("backprop")->compute(all);
   const auto r1 = make_gradient_method<double>("backprop")->compute(one);
   // MseZero averages over the batch, hence the factor.
   const Vector<double> from_batch =
       double(kBatch) * ra.grad_params.segment(c.field.network_param_count(), per_sample);
-  EXPECT_LE(relative_error(from_batch, r1.grad_params.tail(per_sample)),
-            1e-12);
+  EXPECT_LE(relative_error(from_batch, r1.grad_params.tail(per_sample)), 1e-12);
 }
 
 TEST(CdeGradients, Float32RunsEveryScheme) {
@@ -166,21 +164,24 @@ TEST(CdeField, ShapeErrorsAreNamed) {
   Batch<double> dy(kHidden, kBatch);
   const Batch<double> wrong_batch = Batch<double>::Zero(kHidden, kBatch + 1);
   Batch<double> dy_wrong(kHidden, kBatch + 1);
-  EXPECT_NE(testing::error_of([&] { c.field.eval(0.0, wrong_batch, c.theta, dy_wrong); })
-                .find("has 4 columns; expected the batch 3"),
+  EXPECT_NE(testing::error_of([&] {
+              c.field.eval(0.0, wrong_batch, c.theta, dy_wrong);
+            }).find("has 4 columns; expected the batch 3"),
             std::string::npos);
   const Vector<double> short_theta = c.theta.head(c.theta.size() - 1);
-  EXPECT_NE(testing::error_of([&] { c.field.eval(0.0, c.z0, short_theta, dy); })
-                .find(fmt::format("θ has {} entries; expected {}", short_theta.size(),
-                                  c.theta.size())),
-            std::string::npos);
+  EXPECT_NE(
+      testing::error_of([&] {
+        c.field.eval(0.0, c.z0, short_theta, dy);
+      }).find(fmt::format("θ has {} entries; expected {}", short_theta.size(), c.theta.size())),
+      std::string::npos);
   const Vector<double> few = Vector<double>::Zero(4);
-  EXPECT_NE(testing::error_of([&] { (void)c.field.init_params(Init::glorot, 0, few); })
-                .find("have 4 values; expected channels × knots × batch = 3 × 5 × 3 = 45"),
+  EXPECT_NE(testing::error_of([&] {
+              (void)c.field.init_params(Init::glorot, 0, few);
+            }).find("have 4 values; expected channels × knots × batch = 3 × 5 × 3 = 45"),
             std::string::npos);
   EXPECT_NE(testing::error_of([&] {
-              CdeField<double>(CdeSpec{.hidden = 0, .hidden_widths = {}}, ControlPath(kTimes, Interpolation::linear),
-                               3, 1);
+              CdeField<double>(CdeSpec{.hidden = 0, .hidden_widths = {}},
+                               ControlPath(kTimes, Interpolation::linear), 3, 1);
             }).find("hidden size 0"),
             std::string::npos);
 }

@@ -1,12 +1,13 @@
 // The CDE control path: every scheme passes through the observations, reproduces what it should
 // exactly (straight lines for all; the natural spline's smoothness at the knots), its
 // derivative weights are the derivative of its value weights, and bad times are named.
+#include "revode/cde/control_path.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 
-#include "revode/cde/control_path.hpp"
 #include "revode/cde/observations.hpp"
 #include "revode/core/error.hpp"
 #include "support/error_of.hpp"
@@ -103,14 +104,17 @@ TEST(ControlPath, LinearIsPiecewiseLinear) {
 }
 
 TEST(ControlPath, BadTimesAreNamed) {
-  EXPECT_NE(testing::error_of([] { ControlPath({0.0, 1.0, 1.0}, Interpolation::linear); })
-                .find("increase strictly: time [2] = 1 follows [1] = 1"),
+  EXPECT_NE(testing::error_of([] {
+              ControlPath({0.0, 1.0, 1.0}, Interpolation::linear);
+            }).find("increase strictly: time [2] = 1 follows [1] = 1"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([] { ControlPath({0.0}, Interpolation::linear); })
-                .find("expected at least 2"),
+  EXPECT_NE(testing::error_of([] {
+              ControlPath({0.0}, Interpolation::linear);
+            }).find("expected at least 2"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([] { ControlPath({0.0, NAN}, Interpolation::natural); })
-                .find("time [1] is nan"),
+  EXPECT_NE(testing::error_of([] {
+              ControlPath({0.0, NAN}, Interpolation::natural);
+            }).find("time [1] is nan"),
             std::string::npos);
   EXPECT_NE(testing::error_of([] { parse_interpolation("cubic"); }).find("'cubic'"),
             std::string::npos);
@@ -126,11 +130,13 @@ TEST(Observations, ForwardFillTimeAndCountChannels) {
   ASSERT_EQ(p.channels, 5);  // time, 2 data, 2 counts
   Eigen::Map<const Batch<double>> v(p.values.data(), 5, 4);
   Batch<double> expected(5, 4);
+  // clang-format off
   expected << 0, 1, 2, 3,   // time
       1, 1, 1, 4,           // channel 0 filled forward
       5, 5, 6, 7,           // channel 1: leading gap takes the first observation
       1, 1, 1, 2,           // counts of channel 0
       0, 1, 2, 3;           // counts of channel 1
+  // clang-format on
   EXPECT_EQ(v, expected);
   // The gradient of a raw value collects every entry it was copied into.
   const Vector<double> ones = Vector<double>::Ones(p.values.size());
@@ -150,14 +156,17 @@ TEST(Observations, BadInputIsNamed) {
   const std::vector<double> t{0.0, 1.0, 2.0};
   Vector<double> raw(6);
   raw << 1.0, NAN, 2.0, NAN, 3.0, NAN;
-  EXPECT_NE(testing::error_of([&] { prepare_observations(t, raw, 2, 1); })
-                .find("channel 1 of sample 0 is missing (NaN) at every time"),
+  EXPECT_NE(testing::error_of([&] {
+              prepare_observations(t, raw, 2, 1);
+            }).find("channel 1 of sample 0 is missing (NaN) at every time"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([&] { prepare_observations(t, raw, 2, 2); })
-                .find("have 6 values; expected channels × times × batch = 2 × 3 × 2 = 12"),
+  EXPECT_NE(testing::error_of([&] {
+              prepare_observations(t, raw, 2, 2);
+            }).find("have 6 values; expected channels × times × batch = 2 × 3 × 2 = 12"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([&] { prepare_observations({0.0, 2.0, 1.0}, raw, 2, 1); })
-                .find("increase strictly"),
+  EXPECT_NE(testing::error_of([&] {
+              prepare_observations({0.0, 2.0, 1.0}, raw, 2, 1);
+            }).find("increase strictly"),
             std::string::npos);
   raw[3] = INFINITY;
   EXPECT_NE(testing::error_of([&] { prepare_observations(t, raw, 2, 1); }).find("is inf"),

@@ -72,8 +72,8 @@ class CdeField final : public VectorField<T> {
   // Scratch, sized on first use.
   mutable Vector<double> weights_;
   mutable Vector<T> weights_t_;
-  mutable Batch<T> xdot_;   // channels × batch
-  mutable Batch<T> out_;    // hidden·channels × batch
+  mutable Batch<T> xdot_;  // channels × batch
+  mutable Batch<T> out_;   // hidden·channels × batch
   mutable Batch<T> out_bar_;
   mutable Batch<T> xdot_bar_;  // channels × batch
 };
