@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -93,6 +94,9 @@ struct RawObservations {
 };
 
 RawObservations read_observations(const std::string& path) {
+  std::error_code error;  // a device or FIFO (/dev/zero) would be read forever
+  require(std::filesystem::is_regular_file(path, error),
+          "--field cde:{}: the observation file does not exist or is not a regular file", path);
   std::ifstream in(path);
   require(in.good(), "--field cde:{}: cannot open the observation file", path);
   RawObservations r;

@@ -41,7 +41,8 @@ PY
 expect_error "unknown key 'depth'" solve --field "cde:$WORK/obs.csv,depth=3" --batch 2
 expect_error "do not split into --batch 3" solve --field "cde:$WORK/obs.csv" --batch 3
 expect_error "interpolation 'cubic'" solve --field "cde:$WORK/obs.csv,interpolation=cubic" --batch 2
-expect_error "cannot open" solve --field "cde:$WORK/none.csv"
+expect_error "does not exist or is not a regular file" solve --field "cde:$WORK/none.csv"
+expect_error "not a regular file" solve --field "cde:/dev/zero"
 printf '0 1\n0 2\n' >"$WORK/flat.csv"
 expect_error "increase strictly" solve --field "cde:$WORK/flat.csv"
 printf '0 1 nan\n1 2 nan\n' >"$WORK/gap.csv"
