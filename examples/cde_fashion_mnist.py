@@ -177,6 +177,33 @@ def run(args):
     return rows
 
 
+def sweep(args):
+    """Memory and time of one gradient (batch args.batch, untrained model) against the number
+    of rk4 steps: what each method stores as the steps grow."""
+    rng = np.random.default_rng(args.seed)
+    x, y = load("train", args.batch, rng)
+    times = np.arange(ROWS, dtype=np.float64) / (ROWS - 1)
+    rows = []
+    for steps in [27, 108, 432, 1728]:
+        for method, prefix in methods(args.checkpoints):
+            cde = revode.cde_field(times, x, hidden=args.hidden, hidden_widths=args.widths,
+                                   interpolation="hermite", count_channels="shared",
+                                   seed=args.seed)
+            observe(cde, x)
+            model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
+            seconds = []
+            for _ in range(3):  # median of 3
+                start = time.perf_counter()
+                _, _, stats = model.gradient(y, prefix + "rk4", method, dict(steps=steps))
+                seconds.append(time.perf_counter() - start)
+            rows.append(dict(steps=steps, method=method, solver=prefix + "rk4",
+                             stored_mb=stats["stored_floats"] * 8 / 2**20,
+                             seconds=float(np.median(seconds))))
+            print(f"{steps:5d} steps  {prefix + 'rk4':15s} {method:14s} stored "
+                  f"{rows[-1]['stored_mb']:8.2f} MB  {rows[-1]['seconds']:.3f} s", flush=True)
+    return rows
+
+
 def plot(rows, path):
     """Three panels (test accuracy, training time, stored MB), one bar per solver × method."""
     import matplotlib
@@ -213,6 +240,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the table's rows to this file")
     parser.add_argument("--plot", help="draw accuracy, time and stored memory to this PNG")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead of training: one gradient's memory and time vs rk4 steps")
     parser.add_argument("--from-json", help="plot the rows of an earlier --json run (no training)")
     args = parser.parse_args()
     if args.quick:
@@ -225,6 +254,12 @@ def main():
     if not os.path.isdir(DATA):
         print(f"skipped: {DATA} not found (Debian package dataset-fashion-mnist)")
         return 77
+    if args.sweep:
+        rows = sweep(args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(args=vars(args), rows=rows), f, indent=1)
+        return 0
     rows = run(args)
     if args.plot:
         plot(rows, args.plot)
