@@ -15,6 +15,8 @@ packages=(
   libtorch-dev python3-torch libopenblas0-pthread
   # revode::mpi (integrations/mpi, docs/mpi.md): `mpirun -np P revode train`, and its ctest.
   libopenmpi-dev openmpi-bin
+  # The neural CDE classifier (examples/cde_fashion_mnist.py, its --quick ctest smoke test).
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <variant>
 
+#include "cde_option.hpp"
 #include "option_checks.hpp"
 #include "params_file.hpp"
 #include "revode/core/allocation_limit.hpp"
@@ -29,7 +30,9 @@ bool given(const CLI::Option* flag) { return flag != nullptr && flag->count() > 
 bool is_mlp(std::string_view field) { return field.substr(0, 3) == "mlp"; }
 bool is_torchscript(std::string_view field) { return field.starts_with(torchscript_prefix); }
 /// Fields that are not in the analytic registry (no default y0, time span or θ there).
-bool is_network(std::string_view field) { return is_mlp(field) || is_torchscript(field); }
+bool is_network(std::string_view field) {
+  return is_mlp(field) || is_torchscript(field) || is_cde_field(field);
+}
 
 Init parse_init(const std::string& name) {
   if (name == "pytorch") return Init::pytorch_default;
@@ -60,6 +63,18 @@ template <class T>
 void build_field(const ProblemOptions& o, Problem<T>& p, std::vector<double>& y0_column) {
   if (is_torchscript(o.field)) {
     build_torchscript_field(o, p, y0_column);
+    return;
+  }
+  if (is_cde_field(o.field)) {  // cde_option.hpp; θ ends with the file's path values
+    require(!given(o.mlp_only_flags[2]), "--time-input does not apply to cde fields ('{}')",
+            o.field);
+    CdeFieldBuild<T> cde = build_cde_field<T>(o.field, o.batch, parse_activation(o.activation),
+                                              parse_init(o.init), o.seed);
+    p.theta = std::move(cde.theta);
+    p.t0 = cde.t0;  // the observation span, unless --t0/--t1 say otherwise
+    p.t1 = cde.t1;
+    y0_column = standard_normal(o.seed, cde.field->state_dim());
+    p.field = std::move(cde.field);
     return;
   }
   if (is_mlp(o.field)) {
@@ -179,6 +194,8 @@ std::string activation_help() {
 void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_option("--field", o.field,
                fmt::format("mlp:W0,W1,...,W0 (an MLP with these layer widths), "
+                           "cde:FILE[,hidden=H,widths=W1xW2,interpolation=hermite] (a neural "
+                           "CDE over observations; docs/cde.md), "
                            "torchscript:PATH (a saved TorchScript module forward(t, y); "
                            "docs/torch-field.md) or an analytic field: {}",
                            fmt::join(analytic_field_names(), ", ")))
@@ -244,8 +261,11 @@ Problem<T> build_problem(const ProblemOptions& o) {
   std::vector<double> y0_column;
   build_field<T>(o, p, y0_column);
   const AnalyticFieldInfo* info = is_network(o.field) ? nullptr : &analytic_field_info(o.field);
-  p.t0 = info != nullptr && !given(o.t0_flag) ? info->t0 : o.t0;
-  p.t1 = info != nullptr && !given(o.t1_flag) ? info->t1 : o.t1;
+  const bool span_from_field = is_cde_field(o.field);  // build_field set the data's span
+  if (!(span_from_field && !given(o.t0_flag)))
+    p.t0 = info != nullptr && !given(o.t0_flag) ? info->t0 : o.t0;
+  if (!(span_from_field && !given(o.t1_flag)))
+    p.t1 = info != nullptr && !given(o.t1_flag) ? info->t1 : o.t1;
   require(std::isfinite(p.t0) && std::isfinite(p.t1) && p.t0 != p.t1,
           "--t0 {} --t1 {}: required: finite and different", p.t0, p.t1);
   p.y0 = build_y0<T>(o, p.field->state_dim(), std::move(y0_column));

@@ -15,6 +15,7 @@ PyTorch: ``import revode.torch`` (needs torch; docs/torch.md) for a torchdiffeq-
 
 from ._core import (
     Adam,
+    CDE,
     Dataset,
     Error,
     Field,
@@ -28,6 +29,7 @@ from ._core import (
     TrainResult,
     __version__,
     activations,
+    cde_field,
     check_vjp,
     clip_global_norm,
     dataset,
@@ -44,6 +46,7 @@ from ._core import (
 
 __all__ = [
     "Adam",
+    "CDE",
     "Dataset",
     "Error",
     "Field",
@@ -57,6 +60,7 @@ __all__ = [
     "TrainResult",
     "__version__",
     "activations",
+    "cde_field",
     "check_vjp",
     "clip_global_norm",
     "dataset",

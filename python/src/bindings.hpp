@@ -8,6 +8,7 @@ namespace revode::python {
 
 void bind_errors(pybind11::module_& m);    // errors.cpp: revode.Error, revode.SolveError
 void bind_fields(pybind11::module_& m);    // fields.cpp: Field, MLP, PythonField, field(), check_vjp
+void bind_cde(pybind11::module_& m);       // cde.cpp: CDE, cde_field()
 void bind_solve(pybind11::module_& m);     // solve.cpp: solve(), Solution
 void bind_gradient(pybind11::module_& m);  // gradient.cpp: gradient(), Gradient
 void bind_optimizers(pybind11::module_& m);  // optimizers.cpp: Adam, clip_global_norm

@@ -11,6 +11,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = REVODE_VERSION;
   revode::python::bind_errors(m);
   revode::python::bind_fields(m);
+  revode::python::bind_cde(m);
   revode::python::bind_solve(m);
   revode::python::bind_gradient(m);
   revode::python::bind_optimizers(m);
