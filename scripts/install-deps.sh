@@ -12,6 +12,9 @@ packages=(
   # torch calls libblas.so.3: without an optimised provider it runs on the reference BLAS
   # (3 GFLOP/s float64 GEMM against 44 with OpenBLAS).
   libtorch-dev python3-torch libopenblas0-pthread
+  # The image examples (examples/conv_ode_fashion_mnist.py, conv_revdeq_fashion_mnist.py):
+  # Fashion-MNIST's IDX files under /usr/share/datasets/fashion-mnist.
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
