@@ -30,7 +30,8 @@ CASES = ["torch-backprop", "backprop", "anode", "checkpoint:8", "symplectic", "a
 BASELINE = {"reversible": "torch-reversible"}
 
 
-def run_case(case, a):
+def make_gradient(case, a):
+    """A closure computing one gradient of `case` (the model built once, seeded)."""
     import torch
     from torch import nn
 
@@ -82,6 +83,11 @@ def run_case(case, a):
         yT.pow(2).mean().backward()
         net.zero_grad()
 
+    return gradient
+
+
+def run_case(case, a):
+    gradient = make_gradient(case, a)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(a.repeat):
@@ -90,6 +96,29 @@ def run_case(case, a):
         times.append(time.perf_counter() - start)
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
     return {"case": case, "seconds": statistics.median(times), "peak_mib": peak}
+
+
+def interleaved(a):
+    """Time ratios robust to a loaded machine: every round times each case once, back to back
+    in one process, and each case's ratio to its baseline is the median over rounds of the
+    ratio within a round (so load that changes between cases cancels)."""
+    import torch
+
+    torch.set_num_threads(a.threads)
+    grads = {case: make_gradient(case, a) for case in CASES}
+    rounds = []
+    for _ in range(a.repeat):
+        row = {}
+        for case, gradient in grads.items():
+            start = time.perf_counter()
+            gradient()
+            row[case] = time.perf_counter() - start
+        rounds.append(row)
+    for case in CASES:
+        base = BASELINE.get(case, "torch-backprop")
+        ratio = statistics.median(r[case] / r[base] for r in rounds)
+        seconds = statistics.median(r[case] for r in rounds)
+        print(f"{case:16s} {seconds:8.2f} s   {ratio:5.2f}x {base} (median of {len(rounds)} within-round ratios)", flush=True)
 
 
 def main():
@@ -102,12 +131,17 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="gradients per case; the time is their median")
     p.add_argument("--no-graph-reuse", action="store_true", help="options graph_reuse=False (every VJP re-runs func)")
+    p.add_argument("--interleaved", action="store_true",
+                   help="time only: all cases in one process, round-robin, ratios within rounds")
     p.add_argument("--case", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.case:
         print(json.dumps(run_case(a.case, a)))
         return
     print(f"conv field {a.channels} ch, {a.size}x{a.size}, batch {a.batch}, {a.steps} rk4 steps, {a.dtype}, {a.threads} thread(s)")
+    if a.interleaved:
+        interleaved(a)
+        return
     results = {}
     for case in CASES:
         out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--case", case], capture_output=True, text=True)

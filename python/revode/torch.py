@@ -129,33 +129,40 @@ class _State:
 
 
 class _GraphCache:
-    """The torch graphs of the last few evaluations taken during a backward pass, so that a VJP
-    at the same (t, y) differentiates the graph already built instead of running func again.
+    """The torch graphs of the evaluations just taken during a backward pass, so that a VJP at
+    the same (t, y) differentiates the graph already built instead of running func again.
 
-    The backward halves of anode, checkpoint:C, symplectic and reversible evaluate a step's
-    stages (recomputing them, or reconstructing them by the inverse step) and then take the VJP
-    at each of those stage points: with the cache every stage costs one forward and one
-    backward of func, as in plain autograd, instead of two forwards and a backward. Each graph
-    is one evaluation's, consumed (freed) by its VJP, and at most `capacity` are held, so no
-    torch graph spans steps and memory stays O(1) in the number of steps. Only evaluations made
-    while `recording` (set by _Run.backward) build graphs; the forward solve never does. A hit
-    needs the VJP's y to equal the recorded one bit for bit (θ cannot change in between: _Run
-    refuses parameters modified in place), so results are those of the recomputation exactly.
+    The backward halves of anode, checkpoint:C, symplectic, reversible and the continuous
+    adjoint evaluate a step's stages (recomputing them, or reconstructing them by the inverse
+    step) and then take the VJP at each of those stage points: with the cache a stage costs one
+    forward and one backward of func, as in plain autograd, instead of two forwards and a
+    backward. Each graph is one evaluation's and is freed by its VJP; an evaluation that follows
+    a VJP starts a new group and drops what the last group left unused, so the cache holds at
+    most one step's evaluations (and never more than `capacity`): no torch graph spans steps
+    and memory stays O(1) in the number of steps. Only evaluations made while `recording` (set
+    by _Run.backward) build graphs; the forward solve never does. A hit needs the VJP's t and y
+    to equal the recorded ones bit for bit (θ cannot change in between: _Run refuses parameters
+    modified in place), so results are those of the recomputation exactly.
     """
 
-    capacity = 16
+    capacity = 32
 
     def __init__(self):
         self.recording = False
         self.entries = []  # (t, y leaf tensor, flat output with its graph), oldest first
+        self.after_vjp = False
 
     def add(self, t, yt, out):
-        if len(self.entries) >= self.capacity:
-            self.entries.pop(0)
+        if self.after_vjp:
+            self.entries.clear()
+        elif len(self.entries) >= self.capacity:
+            self.entries.pop(0)  # e.g. checkpointing's advances, whose evaluations no VJP uses
+        self.after_vjp = False
         self.entries.append((t, yt, out))
 
     def take(self, t, y):
         """The (y leaf, output) recorded at (t, y), removed from the cache; None if absent."""
+        self.after_vjp = True
         for i in range(len(self.entries) - 1, -1, -1):
             te, yt, out = self.entries[i]
             if te == t and torch.equal(yt.detach(), y):
@@ -166,6 +173,7 @@ class _GraphCache:
     def clear(self):
         self.entries.clear()
         self.recording = False
+        self.after_vjp = False
 
 
 def _all_finite(flat):
@@ -486,10 +494,13 @@ def last_call():
     """What the last odeint call in this process did: a dict with ``step_times``, the accepted
     step times t_0 … t_N (e.g. to replay an adaptive solve), ``tape``, its
     revode._core.GradientTape while the autograd graph keeps it alive (else None), and ``native``
-    (whether the fast path ran); ``deq_stats``, the last deq call's forward statistics."""
+    (whether the fast path ran); ``deq_stats``, the last deq call's forward statistics, and
+    ``deq_backward_stats``, the last deq backward's (evaluations, VJPs, reconstruction_error and,
+    for gradient="reversible", the reconstruction guard's report under "guard")."""
     run = _last["run"]()
     return {
         "deq_stats": _last.get("deq_stats"),
+        "deq_backward_stats": _last.get("deq_backward_stats"),
         "step_times": _last["step_times"],
         "tape": None if run is None else run.tape,
         "native": None if run is None else run.native_linears is not None,
@@ -560,6 +571,7 @@ class _DeqFunction(torch.autograd.Function):
         run["done"] = True
         g = grad_z.detach().to(run["dtype"]).contiguous().reshape(grad_z.shape[0], -1).numpy()
         grad_params, grad_x = run["tape"].backward(g)
+        _last["deq_backward_stats"] = run["tape"].stats  # the whole gradient's, with the guard's report
         grad_params = torch.from_numpy(grad_params)
         grads, offset = [], 0
         for p in run["params"]:
