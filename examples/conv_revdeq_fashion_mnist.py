@@ -13,8 +13,8 @@ head read z* out. Two models from the same initial weights and batches:
                 gradient "implicit" (the implicit-function adjoint, --deq-steps iterations)
 
 Reported per model: test accuracy, function evaluations per batch forward and backward (and
-VJPs), time per epoch, peak memory (RSS high-water mark of a fresh process per model, total
-and above the state after loading data and model), and for RevDEQ the reconstruction drift the
+VJPs), time per epoch, peak memory (a fresh process per model: the RSS high-water mark during
+training, reset after loading data and model, total and above the RSS at that point), and for RevDEQ the reconstruction drift the
 guard reports (the relative drift of the rebuilt start state; repaired when above tolerance).
 A float64 check first confirms that the reversible gradient equals backprop through the same
 iteration to ~1e-10.
@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv_ode_fashion_mnist import load  # noqa: E402  (the IDX reader and the fixed subsets)
+from conv_ode_fashion_mnist import load, peak_since, start_peak_window  # noqa: E402  (IDX reader, subsets, RSS)
 
 MODELS = ["RevDEQ", "DEQ (implicit)"]
 
@@ -110,7 +109,7 @@ def train(a, label):
     xtr, ytr, xte, yte = map(torch.from_numpy, (xtr, ytr, xte, yte))
     model = build(a, label, torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_mib = start_peak_window()
     order = torch.Generator().manual_seed(a.seed)
     accuracy, seconds, fwd, bwd, drift, repaired, residual = [], [], [], [], [], 0, []
     for _ in range(a.epochs):
@@ -135,14 +134,14 @@ def train(a, label):
         with torch.no_grad():
             correct = sum(int((model(xte[i : i + 500]).argmax(1) == yte[i : i + 500]).sum()) for i in range(0, len(yte), 500))
         accuracy.append(correct / len(yte))
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mib = peak_since()
     bwd = np.array(bwd, dtype=float)
     return {"model": label, "accuracy": accuracy, "seconds": seconds, "forward_nfe": float(np.mean(fwd)),
             "backward_nfe": float(bwd[:, 0].mean()), "backward_nvjp": float(bwd[:, 1].mean()),
             "adjoint_iterations": float(bwd[:, 2].mean()), "forward_residual": float(np.median(residual)),
             "drift_median": float(np.median(drift)) if drift else None, "drift_max": float(np.max(drift)) if drift else None,
             "repaired_batches": repaired, "batches": len(fwd),
-            "peak_rss_mib": peak_kib / 1024, "peak_above_setup_mib": (peak_kib - base_kib) / 1024}
+            "peak_rss_mib": peak_mib, "peak_above_setup_mib": peak_mib - base_mib}
 
 
 def in_subprocess(args, *extra):
