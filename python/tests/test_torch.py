@@ -674,6 +674,19 @@ def test_deq_gradients_equal_autograd_through_the_iteration(solver, gradient):
         assert rel(a, b) <= 1e-10
 
 
+def test_deq_backward_stats_report_the_guard():
+    f = DeqMap()
+    x = torch.randn(5, 3, requires_grad=True)
+    rt.deq(f, x, z_shape=(5, 4), tol=0.0, max_steps=10).sum().backward()
+    stats = rt.last_call()["deq_backward_stats"]
+    assert stats["nvjp"] > 0 and stats["backward_nfe"] > 0
+    guard = stats["guard"]
+    assert guard["policy"] == "repair" and guard["tolerance"] > 0
+    assert 0.0 <= guard["drift"] < guard["tolerance"] and not guard["repaired"]
+    rt.deq(f, x, z_shape=(5, 4), tol=0.0, max_steps=10, gradient="backprop").sum().backward()
+    assert "guard" not in rt.last_call()["deq_backward_stats"]
+
+
 def test_deq_implicit_gradient_approaches_the_exact_one():
     f = DeqMap()
     x = torch.randn(5, 3, requires_grad=True)
