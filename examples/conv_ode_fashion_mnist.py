@@ -293,7 +293,7 @@ def main():
     p.add_argument("--check-batch", type=int, default=16, help="images in the float64 gradient check")
     p.add_argument("--out-dir", default="docs")
     p.add_argument("--method", help=argparse.SUPPRESS)
-    p.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--check", action="store_true", help="only the float64 gradient check (prints JSON)")
     a = p.parse_args()
     if a.quick:
         a.train, a.test, a.epochs, a.channels, a.steps, a.check_batch = 128, 128, 1, 4, 2, 4
