@@ -15,7 +15,8 @@ packages=(
   libtorch-dev python3-torch libopenblas0-pthread
   # revode::mpi (integrations/mpi, docs/mpi.md): `mpirun -np P revode train`, and its ctest.
   libopenmpi-dev openmpi-bin
-  # The neural CDE classifier (examples/cde_fashion_mnist.py, its --quick ctest smoke test).
+  # Fashion-MNIST's IDX files under /usr/share/datasets/fashion-mnist: the neural CDE classifier
+  # (examples/cde_fashion_mnist.py) and the image examples (examples/conv_*_fashion_mnist.py).
   dataset-fashion-mnist
 )
 missing=()

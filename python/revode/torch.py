@@ -36,7 +36,7 @@ __all__ = ["odeint", "odeint_adjoint", "deq", "SequentialField", "last_call"]
 # torchdiffeq's options keys and revode's own; anything else is refused by name.
 _TORCHDIFFEQ_OPTIONS = {"step_size", "first_step", "max_num_steps", "dtype"}
 _REVODE_OPTIONS = {"coupling", "damping", "dtmin", "dense", "steps", "native", "reversible_guard",
-                   "guard_tolerance"}
+                   "guard_tolerance", "graph_reuse"}
 
 # Activations whose revode implementation is torch's function (so the fast path agrees with
 # the generic one to round-off): torch module type -> revode name.
@@ -123,27 +123,94 @@ class _State:
             if o.dtype != self.dtype:
                 raise TypeError(f"revode.torch: {name} has dtype {o.dtype}; expected y's dtype {self.dtype}")
         flat = self.flat(outs)
-        if not torch.isfinite(flat).all():
+        if not _all_finite(flat):
             raise ValueError(f"revode.torch: {where} returned NaN or Inf")
         return flat
 
 
+class _GraphCache:
+    """The torch graphs of the evaluations just taken during a backward pass, so that a VJP at
+    the same (t, y) differentiates the graph already built instead of running func again.
+
+    The backward halves of anode, checkpoint:C, symplectic, reversible and the continuous
+    adjoint evaluate a step's stages (recomputing them, or reconstructing them by the inverse
+    step) and then take the VJP at each of those stage points: with the cache a stage costs one
+    forward and one backward of func, as in plain autograd, instead of two forwards and a
+    backward. Each graph is one evaluation's and is freed by its VJP; an evaluation that follows
+    a VJP starts a new group and drops what the last group left unused, so the cache holds at
+    most one step's evaluations (and never more than `capacity`): no torch graph spans steps
+    and memory stays O(1) in the number of steps. Only evaluations made while `recording` (set
+    by _Run.backward) build graphs; the forward solve never does. A hit needs the VJP's t and y
+    to equal the recorded ones bit for bit (θ cannot change in between: _Run refuses parameters
+    modified in place), so results are those of the recomputation exactly.
+    """
+
+    capacity = 32
+
+    def __init__(self):
+        self.recording = False
+        self.entries = []  # (t, y leaf tensor, flat output with its graph), oldest first
+        self.after_vjp = False
+
+    def add(self, t, yt, out):
+        if self.after_vjp:
+            self.entries.clear()
+        elif len(self.entries) >= self.capacity:
+            self.entries.pop(0)  # e.g. checkpointing's advances, whose evaluations no VJP uses
+        self.after_vjp = False
+        self.entries.append((t, yt, out))
+
+    def take(self, t, y):
+        """The (y leaf, output) recorded at (t, y), removed from the cache; None if absent."""
+        self.after_vjp = True
+        for i in range(len(self.entries) - 1, -1, -1):
+            te, yt, out = self.entries[i]
+            if te == t and torch.equal(yt.detach(), y):
+                del self.entries[i]
+                return yt, out
+        return None
+
+    def clear(self):
+        self.entries.clear()
+        self.recording = False
+        self.after_vjp = False
+
+
+def _all_finite(flat):
+    # A sum is finite only if every entry is (NaN and ±Inf propagate): one cheap pass for the
+    # common case; torch.isfinite only when the sum is not (a finite but overflowing sum).
+    return math.isfinite(float(flat.sum())) or bool(torch.isfinite(flat).all())
+
+
 def _torch_field(func, state, params):
-    """A revode PythonField whose f and VJP call func; θ is the flat vector of `params`."""
+    """A revode PythonField whose f and VJP call func; θ is the flat vector of `params`. Also
+    returns the field's _GraphCache."""
     dtype = state.dtype
+    cache = _GraphCache()
 
     def f(t, y, theta):
+        if cache.recording:
+            with torch.enable_grad():
+                yt = torch.from_numpy(y).reshape(-1).clone().requires_grad_(True)
+                out = state.check(func(torch.tensor(t, dtype=dtype), state.unpack(yt)), t)
+            cache.add(t, yt, out)
+            return out.detach().numpy().reshape(-1, 1)
         with torch.no_grad():
             out = func(torch.tensor(t, dtype=dtype), state.unpack(torch.from_numpy(y).reshape(-1)))
             return state.check(out, t).numpy().reshape(-1, 1)
 
     def vjp(t, y, theta, a):
+        hit = cache.take(t, torch.from_numpy(y).reshape(-1)) if cache.recording else None
         with torch.enable_grad():
-            yt = torch.from_numpy(y).reshape(-1).requires_grad_(True)
-            out = state.check(func(torch.tensor(t, dtype=dtype), state.unpack(yt)), t)
+            if hit is not None:
+                yt, out = hit
+            else:
+                yt = torch.from_numpy(y).reshape(-1).requires_grad_(True)
+                out = state.check(func(torch.tensor(t, dtype=dtype), state.unpack(yt)), t)
             grads = torch.autograd.grad(
                 out, [yt, *params], grad_outputs=torch.from_numpy(a).reshape(-1), allow_unused=True
             )
+        del out, hit
         y_bar = grads[0] if grads[0] is not None else torch.zeros_like(yt)
         theta_bar = [
             (g if g is not None else torch.zeros_like(p)).reshape(-1).to(dtype) for g, p in zip(grads[1:], params)
@@ -153,7 +220,7 @@ def _torch_field(func, state, params):
 
     theta = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in params]) if params else torch.zeros(0, dtype=torch.float64)
     name = type(func).__name__
-    return _core.PythonField(state.dim, f, vjp, params=theta.numpy(), name=f"torch {name}")
+    return _core.PythonField(state.dim, f, vjp, params=theta.numpy(), name=f"torch {name}"), cache
 
 
 def _native_mlp(func, state, params, adjoint_params):
@@ -227,14 +294,15 @@ def _parse_options(options, info, t, rtol, atol):
         if "dtmin" in options:
             kw["dtmin"] = float(options["dtmin"])
     native = options.get("native", True)
-    return kw, native
+    return kw, native, bool(options.get("graph_reuse", True))
 
 
 class _Run:
     """One odeint call: the tape and how to map between torch tensors and revode's blocks."""
 
-    def __init__(self, tape, state, params, native_linears, out_shape, batch):
+    def __init__(self, tape, state, params, native_linears, out_shape, batch, cache=None):
         self.tape = tape
+        self.cache = cache  # the generic field's _GraphCache (None on the fast path)
         self.state = state
         self.params = params
         self.native_linears = native_linears
@@ -266,7 +334,13 @@ class _Run:
                 )
         k = grad_ys.shape[0]
         cot = grad_ys.detach().to(self.state.dtype).contiguous().reshape(k, self.batch, -1)
-        grad_params, grad_y0 = self.tape.backward(cot.numpy())
+        if self.cache is not None:
+            self.cache.recording = self.graph_reuse
+        try:
+            grad_params, grad_y0 = self.tape.backward(cot.numpy())
+        finally:
+            if self.cache is not None:
+                self.cache.clear()
         guard = self.tape.stats.get("guard")
         if guard is not None and guard["flagged"]:
             warnings.warn(
@@ -354,7 +428,9 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, grad
     options: torchdiffeq's step_size, first_step, max_num_steps, dtype (t's dtype; ignored,
         times are float64) and revode's coupling, damping (reversible solvers), dtmin, dense
         (save by Hermite interpolation between steps), steps (number of fixed steps),
-        native (False: never use the fast path).
+        native (False: never use the fast path), graph_reuse (False: every VJP runs func
+        again instead of differentiating the graph of the backward pass's own evaluation at
+        the same point; see _GraphCache).
     gradient: any revode gradient method (revode.methods()): backprop, anode, checkpoint:C,
         symplectic, adjoint[:...], reversible. Default: reversible for a reversible solver,
         else backprop.
@@ -367,7 +443,7 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, grad
     info = _core.solver_info(method, **{k: float(v) for k, v in (options or {}).items() if k in ("coupling", "damping")})
     if gradient is None:
         gradient = "reversible" if info["reversible"] else "backprop"
-    kw, native = _parse_options(options, info, ts, rtol, atol)
+    kw, native, graph_reuse = _parse_options(options, info, ts, rtol, atol)
     params = _params_of(func, adjoint_params)
     dtype = "float32" if state.dtype == torch.float32 else "float64"
 
@@ -382,15 +458,17 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, grad
         out_shape = (len(ts), *y.shape)
         params = [p for l in linears for p in (l.weight, l.bias)]
         native_linears = linears
+        cache = None
     else:
         batch = 1
-        field = _torch_field(func, state, params)
+        field, cache = _torch_field(func, state, params)
         theta = None
         y_block = state.flat(state.tensors).detach().reshape(-1, 1).numpy()
         out_shape = (len(ts), state.dim)
         native_linears = None
     tape = _core.GradientTape(field, y_block, ts, gradient, solver=method, dtype=dtype, params=theta, **kw)
-    run = _Run(tape, state, params, native_linears, out_shape, batch)
+    run = _Run(tape, state, params, native_linears, out_shape, batch, cache)
+    run.graph_reuse = graph_reuse
     y0_block = state.tensors[0] if mlp is not None else state.flat(state.tensors)
     run.y0_block_shape = y0_block.shape
     needs_grad = torch.is_grad_enabled() and (y0_block.requires_grad or any(p.requires_grad for p in params))
@@ -416,10 +494,13 @@ def last_call():
     """What the last odeint call in this process did: a dict with ``step_times``, the accepted
     step times t_0 … t_N (e.g. to replay an adaptive solve), ``tape``, its
     revode._core.GradientTape while the autograd graph keeps it alive (else None), and ``native``
-    (whether the fast path ran); ``deq_stats``, the last deq call's forward statistics."""
+    (whether the fast path ran); ``deq_stats``, the last deq call's forward statistics, and
+    ``deq_backward_stats``, the last deq backward's (evaluations, VJPs, reconstruction_error and,
+    for gradient="reversible", the reconstruction guard's report under "guard")."""
     run = _last["run"]()
     return {
         "deq_stats": _last.get("deq_stats"),
+        "deq_backward_stats": _last.get("deq_backward_stats"),
         "step_times": _last["step_times"],
         "tape": None if run is None else run.tape,
         "native": None if run is None else run.native_linears is not None,
@@ -490,6 +571,7 @@ class _DeqFunction(torch.autograd.Function):
         run["done"] = True
         g = grad_z.detach().to(run["dtype"]).contiguous().reshape(grad_z.shape[0], -1).numpy()
         grad_params, grad_x = run["tape"].backward(g)
+        _last["deq_backward_stats"] = run["tape"].stats  # the whole gradient's, with the guard's report
         grad_params = torch.from_numpy(grad_params)
         grads, offset = [], 0
         for p in run["params"]:

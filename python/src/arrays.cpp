@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -81,6 +82,22 @@ std::string shape_string(const py::array& array) {
   return out + (array.ndim() == 1 ? ",)" : ")");
 }
 
+/// The end of to_batch: the 1-D flag and, when asked, the finiteness check naming the entry.
+template <class T>
+Batch<T> finish_batch(Batch<T>& out, const py::array& array, std::string_view what,
+                      bool check_finite, bool* was_1d) {
+  if (was_1d != nullptr) *was_1d = array.ndim() == 1;
+  if (check_finite)
+    for (Index j = 0; j < out.cols(); ++j)
+      for (Index i = 0; i < out.rows(); ++i)
+        if (!std::isfinite(out(i, j)))
+          throw py::value_error(fmt::format(
+              "{} entry {} is {} in {}; expected finite values", what,
+              array.ndim() == 1 ? fmt::format("[{}]", i) : fmt::format("[{}, {}]", i, j),
+              double(out(i, j)), dtype_name(dtype_of<T>())));
+  return std::move(out);
+}
+
 template <class T>
 Batch<T> to_batch(py::handle obj, std::string_view what, Index rows, Index cols, bool check_finite,
                   bool* was_1d) {
@@ -98,11 +115,23 @@ Batch<T> to_batch(py::handle obj, std::string_view what, Index rows, Index cols,
     throw py::value_error(
         fmt::format("{} has shape {}; expected {}", what, shape_string(array), expected));
   }
+  const Index columns = array.ndim() == 1 ? 1 : Index(array.shape(1));
+  Batch<T> out(rows, columns);
+  const auto item = py::ssize_t(sizeof(T));
+  const auto plain = [&](py::ssize_t stride) { return stride >= 0 && stride % item == 0; };
+  if (is_float(array.dtype(), item) && plain(array.strides(0)) &&
+      (array.ndim() == 1 || plain(array.strides(1)))) {
+    // Already T: one strided copy, no conversion (the hot path of Python fields, whose every
+    // evaluation returns a state-sized array: revode.torch's conv fields, docs/torch.md).
+    const Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic> stride(
+        array.ndim() == 1 ? 0 : Index(array.strides(1) / item), Index(array.strides(0) / item));
+    out = Eigen::Map<const Batch<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>(
+        static_cast<const T*>(array.data()), rows, columns, stride);
+    return finish_batch<T>(out, array, what, check_finite, was_1d);
+  }
   // Read as float64 (exact for float32 input), then round to T here rather than in NumPy, which
   // would warn on float32 overflow before our own check reports it.
   const auto typed = py::array_t<double, py::array::forcecast>::ensure(array);
-  const Index columns = array.ndim() == 1 ? 1 : Index(array.shape(1));
-  Batch<T> out(rows, columns);
   if (array.ndim() == 1) {
     const auto view = typed.template unchecked<1>();
     for (Index i = 0; i < rows; ++i) out(i, 0) = narrow<T>(view(i));
@@ -111,16 +140,7 @@ Batch<T> to_batch(py::handle obj, std::string_view what, Index rows, Index cols,
     for (Index j = 0; j < columns; ++j)
       for (Index i = 0; i < rows; ++i) out(i, j) = narrow<T>(view(i, j));
   }
-  if (was_1d != nullptr) *was_1d = array.ndim() == 1;
-  if (check_finite)
-    for (Index j = 0; j < columns; ++j)
-      for (Index i = 0; i < rows; ++i)
-        if (!std::isfinite(out(i, j)))
-          throw py::value_error(fmt::format(
-              "{} entry {} is {} in {}; expected finite values", what,
-              array.ndim() == 1 ? fmt::format("[{}]", i) : fmt::format("[{}, {}]", i, j),
-              double(out(i, j)), dtype_name(dtype_of<T>())));
-  return out;
+  return finish_batch<T>(out, array, what, check_finite, was_1d);
 }
 
 template <class T>
@@ -150,9 +170,12 @@ py::array_t<T> to_numpy(ConstBatchRef<T> y, bool as_1d) {
     return out;
   }
   py::array_t<T> out({y.rows(), y.cols()});
-  auto view = out.template mutable_unchecked<2>();
-  for (Index i = 0; i < y.rows(); ++i)
-    for (Index j = 0; j < y.cols(); ++j) view(i, j) = y(i, j);
+  if (y.cols() == 1 && y.innerStride() == 1) {  // one column: both layouts are the same memory
+    std::memcpy(out.mutable_data(), y.data(), sizeof(T) * std::size_t(y.rows()));
+    return out;
+  }
+  using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<RowMajor>(out.mutable_data(), y.rows(), y.cols()) = y;  // one (transposing) copy
   return out;
 }
 

@@ -111,11 +111,13 @@ class DeqTape final : public DeqTapeBase {
 
   py::dict stats() const override {
     const DeqStats& s = stats_;
-    return py::dict("iterations"_a = s.iterations, "residual"_a = s.residual,
-                    "converged"_a = s.converged, "nfe"_a = s.nfe, "backward_nfe"_a = s.backward_nfe,
-                    "nvjp"_a = s.nvjp, "adjoint_iterations"_a = s.adjoint_iterations,
-                    "stored_floats"_a = s.stored_floats,
-                    "reconstruction_error"_a = s.reconstruction_error);
+    py::dict d("iterations"_a = s.iterations, "residual"_a = s.residual,
+               "converged"_a = s.converged, "nfe"_a = s.nfe, "backward_nfe"_a = s.backward_nfe,
+               "nvjp"_a = s.nvjp, "adjoint_iterations"_a = s.adjoint_iterations,
+               "stored_floats"_a = s.stored_floats,
+               "reconstruction_error"_a = s.reconstruction_error);
+    if (s.guard.active) d["guard"] = guard_dict(s.guard);
+    return d;
   }
 
  private:

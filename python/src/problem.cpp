@@ -109,19 +109,19 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
   return p;
 }
 
+py::dict guard_dict(const GuardStats& g) {
+  return py::dict("policy"_a = g.policy, "tolerance"_a = g.tolerance, "drift"_a = g.drift,
+                  "repaired"_a = g.repaired, "flagged"_a = g.flagged, "anchors"_a = g.anchors,
+                  "segment_steps"_a = g.segment_steps, "segments_inverted"_a = g.segments_inverted,
+                  "segments_recomputed"_a = g.segments_recomputed,
+                  "gradient_error_bound"_a = g.gradient_error_bound);
+}
+
 py::dict stats_dict(const SolveStats& s) {
   py::dict d("nfe"_a = s.nfe, "nvjp"_a = s.nvjp, "steps"_a = s.steps, "rejected"_a = s.rejected,
              "stored_floats"_a = s.stored_floats, "recomputed_steps"_a = s.recomputed_steps,
              "reconstruction_error"_a = s.reconstruction_error);
-  if (s.guard.active) {
-    const GuardStats& g = s.guard;
-    d["guard"] = py::dict("policy"_a = g.policy, "tolerance"_a = g.tolerance, "drift"_a = g.drift,
-                          "repaired"_a = g.repaired, "flagged"_a = g.flagged,
-                          "anchors"_a = g.anchors, "segment_steps"_a = g.segment_steps,
-                          "segments_inverted"_a = g.segments_inverted,
-                          "segments_recomputed"_a = g.segments_recomputed,
-                          "gradient_error_bound"_a = g.gradient_error_bound);
-  }
+  if (s.guard.active) d["guard"] = guard_dict(s.guard);
   return d;
 }
 

@@ -67,6 +67,8 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& args);
 
 /// The statistics as a dict with the CLI's JSON keys.
 py::dict stats_dict(const SolveStats& stats);
+/// The reconstruction guard's report (stats["guard"]) as a dict.
+py::dict guard_dict(const GuardStats& guard);
 
 extern template Problem<float> build_problem<float>(const FieldHandle&, const ProblemArgs&);
 extern template Problem<double> build_problem<double>(const FieldHandle&, const ProblemArgs&);

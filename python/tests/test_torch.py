@@ -259,6 +259,37 @@ def test_gradients_equal_autograd_through_the_same_solver(kind, solver, options,
             assert rel(g, r) <= 1e-10, (gradient, i, rel(g, r))
 
 
+REUSE_CASES = [("rk4", "anode"), ("rk4", "checkpoint:2"), ("rk4", "symplectic"), ("rk4", "adjoint"),
+               ("reversible:rk4", "reversible"), ("dopri5", "checkpoint:3")]
+
+
+@pytest.mark.parametrize("solver,gradient", REUSE_CASES)
+def test_graph_reuse_saves_the_vjp_forwards_and_changes_nothing(solver, gradient):
+    """The backward pass differentiates the graphs of its own evaluations (_GraphCache): the
+    gradients are those of re-running func in each VJP, bit for bit, with fewer func calls."""
+    options = None if solver == "dopri5" else {"steps": 4}
+    results = []
+    for reuse in (False, True):
+        func, y0 = make_case("conv")
+        calls = []
+        func.register_forward_hook(lambda *args: calls.append(1))
+        y0.requires_grad_(True)
+        ys = rt.odeint(func, y0, torch.linspace(0.0, 1.0, 3), method=solver, gradient=gradient,
+                       options={**(options or {}), "graph_reuse": reuse})
+        forward_calls = len(calls)
+        tape = rt.last_call()["tape"]
+        (ys * torch.linspace(-1.0, 1.0, ys.numel()).reshape(ys.shape)).sum().backward()
+        stats = tape.stats
+        grads = [p.grad.clone() for p in func.parameters()] + [y0.grad.clone()]
+        results.append((grads, len(calls) - forward_calls, stats))
+    (off, off_calls, off_stats), (on, on_calls, on_stats) = results
+    for a, b in zip(off, on):
+        assert torch.equal(a, b)
+    # Without reuse each VJP runs func once more; with it, (almost) every VJP hits the graph of
+    # the evaluation just taken at its point (misses only where no evaluation precedes a VJP).
+    assert on_calls <= off_calls - 0.7 * off_stats["nvjp"], (on_calls, off_calls, off_stats)
+
+
 def test_the_check_can_fail():
     """The comparison sees a one-step difference in the solver (so it is not vacuous)."""
     _, grads, step_times = grads_of("mlp", "midpoint", "backprop", {"steps": 8})
@@ -641,6 +672,19 @@ def test_deq_gradients_equal_autograd_through_the_iteration(solver, gradient):
     (w * ref).sum().backward()
     for a, b in zip(got, [p.grad for p in f.parameters()] + [x.grad]):
         assert rel(a, b) <= 1e-10
+
+
+def test_deq_backward_stats_report_the_guard():
+    f = DeqMap()
+    x = torch.randn(5, 3, requires_grad=True)
+    rt.deq(f, x, z_shape=(5, 4), tol=0.0, max_steps=10).sum().backward()
+    stats = rt.last_call()["deq_backward_stats"]
+    assert stats["nvjp"] > 0 and stats["backward_nfe"] > 0
+    guard = stats["guard"]
+    assert guard["policy"] == "repair" and guard["tolerance"] > 0
+    assert 0.0 <= guard["drift"] < guard["tolerance"] and not guard["repaired"]
+    rt.deq(f, x, z_shape=(5, 4), tol=0.0, max_steps=10, gradient="backprop").sum().backward()
+    assert "guard" not in rt.last_call()["deq_backward_stats"]
 
 
 def test_deq_implicit_gradient_approaches_the_exact_one():
