@@ -222,7 +222,7 @@ TEST(ParallelGradient, LossesSplitIntoColumnsAddUp) {
     Batch<double> whole_bar(3, 7), bar(3, 7);
     const double whole = loss->term(0, 0.0, y, whole_bar);
     double parts = 0;
-    for (const auto [first, count] : {std::pair<Index, Index>{0, 3}, {3, 4}}) {
+    for (const auto& [first, count] : {std::pair<Index, Index>{0, 3}, {3, 4}}) {
       const ColumnSlice<double> slice(*loss, first, count, 7);
       EXPECT_EQ(slice.scale(2, 3, count), loss->scale(2, 3, 7));
       parts += slice.term(0, 0.0, y.middleCols(first, count), bar.middleCols(first, count));
@@ -271,7 +271,7 @@ TEST(ParallelSolve, PerSampleSolutionsAreEachSampleAlone) {
                                      2.0, c.y0.col(j), c.theta);
     EXPECT_EQ(grid.ys[2].col(j), alone.ys[2]);
     EXPECT_EQ(Index(steps.chunks[std::size_t(j)].ts.size()),
-              grid.chunk_stats[std::size_t(j)].steps + 1);
+              steps.chunk_stats[std::size_t(j)].steps + 1);
   }
   // Shared steps: the field split over threads, the same steps as one thread.
   const auto shared = parallel_solve<double>(c.field, *stepper, control, SaveAt::final_time(2.0),
