@@ -198,6 +198,13 @@ void add_problem_options(CLI::App& c, ProblemOptions& o) {
   c.add_flag("--dense", o.dense,
              "reach save times by dense output instead of shortening steps to land on them");
   c.add_flag("--json", o.json, "print one JSON object");
+  c.add_option("--threads", o.threads,
+               "threads that split the batch into chunks of 16 samples (0: the machine's cores); "
+               "results are bit-identical for every count (docs/parallel.md)")
+      ->capture_default_str();
+  c.add_flag("--per-sample-steps", o.per_sample_steps,
+             "adaptive: every sample its own step sizes, accepted and rejected steps "
+             "(docs/parallel.md)");
 }
 
 template <class T>

@@ -40,6 +40,8 @@ struct ProblemOptions {
   std::string saveat = "final";
   bool dense = false;
   bool json = false;
+  Index threads = 0;              ///< --threads (0: the machine's cores)
+  bool per_sample_steps = false;  ///< --per-sample-steps
 
   // Set by add_problem_options; owned by the CLI::App.
   CLI::Option* t0_flag = nullptr;
