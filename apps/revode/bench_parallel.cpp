@@ -75,17 +75,17 @@ void reference_gradient(const ParallelBenchOptions& o, const std::vector<Index>&
   const Vector<double> theta = field.init_params(Init::pytorch_default, 0);
   const Batch<double> y0 = Batch<double>::Random(2, o.batch);
   const MseZero<double> loss;
-  fmt::print("reference gradient: {} float64, {} midpoint steps on [0, 10], loss at every step, "
-             "batch {}, median of {}\n",
-             field.name(), o.steps, o.batch, o.repeats);
+  fmt::print(
+      "reference gradient: {} float64, {} midpoint steps on [0, 10], loss at every step, "
+      "batch {}, median of {}\n",
+      field.name(), o.steps, o.batch, o.repeats);
   fmt::print("{:<12} {:>8} {:>12} {:>10}\n", "method", "threads", "ms/gradient", "speed-up");
   for (const std::string method : {"backprop", "reversible"}) {
     const auto stepper =
         make_stepper<double>(method == "reversible" ? "reversible:midpoint" : "midpoint");
     const auto gradient = make_gradient_method<double>(method);
-    const GradientProblem<double> p{field, *stepper, FixedSteps{o.steps}, SaveAt::every_step(),
-                                    0.0,   10.0,     y0,                  theta,
-                                    loss};
+    const GradientProblem<double> p{
+        field, *stepper, FixedSteps{o.steps}, SaveAt::every_step(), 0.0, 10.0, y0, theta, loss};
     double one = 0;
     for (const Index k : thread_counts) {
       Executor executor(k);
@@ -111,10 +111,11 @@ void per_sample_steps(const ParallelBenchOptions& o, Index threads) {
   const Vector<double> theta(0);
   const MseZero<double> loss;
   const AdaptiveSteps control{.rtol = 1e-6, .atol = 1e-8, .max_steps = 1000000};
-  fmt::print("\nper-sample vs shared steps: Van der Pol, μ log-spaced over [0.1, 10], batch {}, "
-             "t = 0 … {}, rtol 1e-6, atol 1e-8, gradient of the final state's mean square, "
-             "{} threads, median of {}\n",
-             o.stiff_batch, o.stiff_t1, threads, o.repeats);
+  fmt::print(
+      "\nper-sample vs shared steps: Van der Pol, μ log-spaced over [0.1, 10], batch {}, "
+      "t = 0 … {}, rtol 1e-6, atol 1e-8, gradient of the final state's mean square, "
+      "{} threads, median of {}\n",
+      o.stiff_batch, o.stiff_t1, threads, o.repeats);
   fmt::print("{:<18} {:<8} {:>10} {:>12} {:>10} {:>24} {:>10}\n", "solver", "steps", "total",
              "nfe (×batch)", "nvjp", "per-sample min/med/max", "ms");
   Executor executor(threads);
@@ -122,9 +123,8 @@ void per_sample_steps(const ParallelBenchOptions& o, Index threads) {
     const auto stepper = make_stepper<double>(solver);
     const auto gradient =
         make_gradient_method<double>(solver == "dopri5" ? "backprop" : "reversible");
-    const GradientProblem<double> p{field, *stepper, control, SaveAt::final_time(o.stiff_t1),
-                                    0.0,   o.stiff_t1, y0,    theta,
-                                    loss};
+    const GradientProblem<double> p{
+        field, *stepper, control, SaveAt::final_time(o.stiff_t1), 0.0, o.stiff_t1, y0, theta, loss};
     for (const bool per_sample : {false, true}) {
       GradientResult<double> r;
       std::vector<double> times;
@@ -147,8 +147,7 @@ void per_sample_steps(const ParallelBenchOptions& o, Index threads) {
 }
 
 void run_parallel_bench(const ParallelBenchOptions& o) {
-  require(o.batch >= 1 && o.steps >= 1 && o.repeats >= 1 && o.stiff_batch >= 1 &&
-              o.stiff_t1 > 0,
+  require(o.batch >= 1 && o.steps >= 1 && o.repeats >= 1 && o.stiff_batch >= 1 && o.stiff_t1 > 0,
           "bench parallel: --batch, --steps, --repeats and --stiff-batch must be ≥ 1 and "
           "--stiff-t1 > 0");
   std::vector<Index> thread_counts;

@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "python_field.hpp"
 #include "revode/core/error.hpp"
+#include "revode/parallel/executor.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 
@@ -107,6 +109,15 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
   return p;
 }
 
+Index thread_count(const FieldHandle& field, std::optional<Index> threads) {
+  if (threads && *threads < 1)
+    throw py::value_error(fmt::format("threads={}: expected an integer >= 1 (None: the "
+                                      "machine's {} cores)",
+                                      *threads, default_thread_count()));
+  if (dynamic_cast<const PythonField<double>*>(field.f64.get()) != nullptr) return 1;
+  return threads ? *threads : default_thread_count();
+}
+
 py::dict stats_dict(const SolveStats& s) {
   py::dict d("nfe"_a = s.nfe, "nvjp"_a = s.nvjp, "steps"_a = s.steps, "rejected"_a = s.rejected,
              "stored_floats"_a = s.stored_floats, "recomputed_steps"_a = s.recomputed_steps,
@@ -119,6 +130,13 @@ py::dict stats_dict(const SolveStats& s) {
                           "segments_inverted"_a = g.segments_inverted,
                           "segments_recomputed"_a = g.segments_recomputed,
                           "gradient_error_bound"_a = g.gradient_error_bound);
+  }
+  if (s.spread.chunks > 0) {
+    const ChunkSpread& c = s.spread;
+    d["chunks"] = py::dict(
+        "count"_a = c.chunks,
+        "steps"_a = py::make_tuple(c.min_steps, c.median_steps, c.max_steps),
+        "rejected"_a = py::make_tuple(c.min_rejected, c.median_rejected, c.max_rejected));
   }
   return d;
 }

@@ -32,7 +32,9 @@ struct WorkerCopies {
       parallel = fields.back() != nullptr && steppers.back() != nullptr;
     }
   }
-  const VectorField<T>& field_of(Index w) const { return w == 0 ? field : *fields[std::size_t(w - 1)]; }
+  const VectorField<T>& field_of(Index w) const {
+    return w == 0 ? field : *fields[std::size_t(w - 1)];
+  }
   const Stepper<T>& stepper_of(Index w) const {
     return w == 0 ? stepper : *steppers[std::size_t(w - 1)];
   }
@@ -104,9 +106,8 @@ Index chunk_columns(const ParallelOptions& options) {
 }
 
 template <class T>
-GradientResult<T> parallel_gradient(const GradientMethod<T>& method,
-                                    const GradientProblem<T>& p, Executor& executor,
-                                    const ParallelOptions& options) {
+GradientResult<T> parallel_gradient(const GradientMethod<T>& method, const GradientProblem<T>& p,
+                                    Executor& executor, const ParallelOptions& options) {
   const ChunkPlan plan = plan_for(p.y0.cols(), options);
   require(!options.per_sample_steps || p.loss.separable(),
           "per-sample steps solve every sample alone, but this loss sees the whole batch at "
@@ -116,8 +117,8 @@ GradientResult<T> parallel_gradient(const GradientMethod<T>& method,
   if (!independent_chunks(p.control, p.loss.separable(), options)) {
     // One shared step size: one solve, its field evaluations split into the chunks.
     const ParallelField<T> field(p.field, executor, plan.columns);
-    const GradientProblem<T> shared{field,     p.stepper, p.control, p.save_at, p.t0,
-                                    p.t1,      p.y0,      p.theta,   p.loss};
+    const GradientProblem<T> shared{field, p.stepper, p.control, p.save_at, p.t0,
+                                    p.t1,  p.y0,      p.theta,   p.loss};
     return method.compute(shared);
   }
 
@@ -213,9 +214,8 @@ template ParallelSolution<float> parallel_solve(const VectorField<float>&, const
                                                 const StepControl&, const SaveAt&, double, double,
                                                 ConstBatchRef<float>, ConstVectorRef<float>,
                                                 Executor&, const ParallelOptions&);
-template ParallelSolution<double> parallel_solve(const VectorField<double>&,
-                                                 const Stepper<double>&, const StepControl&,
-                                                 const SaveAt&, double, double,
+template ParallelSolution<double> parallel_solve(const VectorField<double>&, const Stepper<double>&,
+                                                 const StepControl&, const SaveAt&, double, double,
                                                  ConstBatchRef<double>, ConstVectorRef<double>,
                                                  Executor&, const ParallelOptions&);
 

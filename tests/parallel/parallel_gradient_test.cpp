@@ -2,6 +2,8 @@
 // results for every thread count, chunked results equal to the whole batch's to round-off,
 // and the exactness property over per-sample steps (every gradient method against direct
 // backprop through the same per-sample discretisation, ≤ 1e-10).
+#include "revode/parallel/parallel_gradient.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,7 +15,6 @@
 #include "revode/gradients/registry.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/parallel/executor.hpp"
-#include "revode/parallel/parallel_gradient.hpp"
 #include "revode/solvers/registry.hpp"
 #include "support/error_of.hpp"
 #include "support/finite_difference.hpp"
@@ -28,7 +29,8 @@ using testing::relative_error;
 /// adaptive per-sample solves take different numbers of steps.
 struct Case {
   explicit Case(Index batch)
-      : field(parse_mlp_spec("2,8,2")), theta(field.init_params(Init::pytorch_default, 3)),
+      : field(parse_mlp_spec("2,8,2")),
+        theta(field.init_params(Init::pytorch_default, 3)),
         y0(Batch<double>::Random(2, batch)) {
     for (Index j = 0; j < batch; ++j) y0.col(j) *= 0.2 + 3.0 * double(j) / double(batch);
   }
@@ -103,8 +105,8 @@ TEST(ParallelGradient, BitIdenticalForEveryThreadCount) {
     SCOPED_TRACE(m.name);
     const auto stepper = make_stepper<double>(m.solver);
     const auto method = make_gradient_method<double>(m.method);
-    const GradientProblem<double> p{c.field, *stepper, m.control, SaveAt::linspace(0, 2, 6), 0.0,
-                                    2.0,     c.y0,     c.theta,   loss};
+    const GradientProblem<double> p{
+        c.field, *stepper, m.control, SaveAt::linspace(0, 2, 6), 0.0, 2.0, c.y0, c.theta, loss};
     const ParallelOptions options{.per_sample_steps = m.per_sample, .chunk_columns = 5};
     const auto r1 = parallel_gradient(*method, p, one, options);
     const auto r2 = parallel_gradient(*method, p, two, options);
@@ -126,9 +128,8 @@ TEST(ParallelGradient, OneChunkIsExactlyTheMethod) {
   const Case c(16);
   const MseZero<double> loss;
   const auto stepper = make_stepper<double>("dopri5");
-  const GradientProblem<double> p{c.field, *stepper, FixedSteps{10}, SaveAt::final_time(1.0),
-                                  0.0,     1.0,      c.y0,           c.theta,
-                                  loss};
+  const GradientProblem<double> p{
+      c.field, *stepper, FixedSteps{10}, SaveAt::final_time(1.0), 0.0, 1.0, c.y0, c.theta, loss};
   Executor pool(2);
   const DirectBackprop<double> backprop;
   EXPECT_TRUE(bit_equal(parallel_gradient(backprop, p, pool), backprop.compute(p)));
@@ -140,20 +141,21 @@ TEST(ParallelGradient, PerSampleStepsAreEachSampleAlone) {
   const MseZero<double> loss;
   const auto stepper = make_stepper<double>("bosh3");
   const AdaptiveSteps control{.rtol = 1e-7, .atol = 1e-9};
-  const GradientProblem<double> p{c.field, *stepper, control, SaveAt::linspace(0, 3, 4), 0.0,
-                                  3.0,     c.y0,     c.theta, loss};
+  const GradientProblem<double> p{c.field, *stepper, control, SaveAt::linspace(0, 3, 4), 0.0, 3.0,
+                                  c.y0,    c.theta,  loss};
   Executor pool(2);
   const DirectBackprop<double> backprop;
   const auto r = parallel_gradient(backprop, p, pool, {.per_sample_steps = true});
   ASSERT_EQ(r.chunk_stats.size(), 6u);
   double loss_sum = 0;
   for (Index j = 0; j < 6; ++j) {
-    const GradientProblem<double> alone{c.field, *stepper,      control, p.save_at, 0.0,
+    const GradientProblem<double> alone{c.field, *stepper,    control, p.save_at, 0.0,
                                         3.0,     c.y0.col(j), c.theta, loss};
     const auto a = backprop.compute(alone);
     EXPECT_EQ(r.chunk_stats[std::size_t(j)].steps, a.stats.steps);
     // The chunk's scale is the whole batch's: 1/6 of the sample's own.
-    EXPECT_LE(relative_error(Batch<double>(r.grad_y0.col(j)), Batch<double>(a.grad_y0 / 6.0)), 1e-14);
+    EXPECT_LE(relative_error(Batch<double>(r.grad_y0.col(j)), Batch<double>(a.grad_y0 / 6.0)),
+              1e-14);
     loss_sum += a.loss / 6.0;
   }
   EXPECT_NEAR(r.loss, loss_sum, 1e-14 * loss_sum);
@@ -178,12 +180,15 @@ TEST(ParallelGradient, PerSampleEveryMethodMatchesBackprop) {
                                                           {"dense", dense},
                                                           {"every-step", SaveAt::every_step()}};
   Executor pool(2);
-  for (const std::string solver : {"dopri5", "bosh3", "reversible:dopri5", "reversible-heun", "alf"}) {
+  for (const std::string solver :
+       {"dopri5", "bosh3", "reversible:dopri5", "reversible-heun", "alf"}) {
     const auto stepper = make_stepper<double>(solver);
     const bool reversible = solver.starts_with("reversible") || solver == "alf";
     std::vector<std::string> methods{"anode", "checkpoint:2"};
-    if (reversible) methods.push_back("reversible");
-    else methods.push_back("symplectic");
+    if (reversible)
+      methods.push_back("reversible");
+    else
+      methods.push_back("symplectic");
     for (const auto& [save_name, save] : saves) {
       const GradientProblem<double> p{c.field, *stepper, control, save, 0.0,
                                       2.0,     c.y0,     c.theta, loss};
@@ -202,8 +207,15 @@ TEST(ParallelGradient, PerSampleEveryMethodMatchesBackprop) {
   }
   // The continuous adjoint is not exact (its own backward solve), but runs per sample too.
   const auto stepper = make_stepper<double>("dopri5");
-  const GradientProblem<double> p{c.field, *stepper, AdaptiveSteps{.rtol = 1e-9, .atol = 1e-11},
-                                  SaveAt::final_time(2.0), 0.0, 2.0, c.y0, c.theta, loss};
+  const GradientProblem<double> p{c.field,
+                                  *stepper,
+                                  AdaptiveSteps{.rtol = 1e-9, .atol = 1e-11},
+                                  SaveAt::final_time(2.0),
+                                  0.0,
+                                  2.0,
+                                  c.y0,
+                                  c.theta,
+                                  loss};
   const auto reference =
       parallel_gradient(DirectBackprop<double>(), p, pool, {.per_sample_steps = true});
   const auto adjoint = parallel_gradient(*make_gradient_method<double>("adjoint"), p, pool,
@@ -238,19 +250,21 @@ TEST(ParallelGradient, LossesSplitIntoColumnsAddUp) {
   EXPECT_FALSE(callback.separable());
   const Case c(4);
   const auto stepper = make_stepper<double>("dopri5");
-  const GradientProblem<double> p{c.field, *stepper, AdaptiveSteps{}, SaveAt::final_time(1.0),
-                                  0.0,     1.0,      c.y0,            c.theta,
-                                  callback};
+  const GradientProblem<double> p{
+      c.field, *stepper, AdaptiveSteps{}, SaveAt::final_time(1.0), 0.0, 1.0,
+      c.y0,    c.theta,  callback};
   Executor pool(2);
   const DirectBackprop<double> backprop;
-  EXPECT_NE(error_of([&] { parallel_gradient(backprop, p, pool, {.per_sample_steps = true}); })
-                .find("sees the whole batch"),
+  EXPECT_NE(error_of([&] {
+              parallel_gradient(backprop, p, pool, {.per_sample_steps = true});
+            }).find("sees the whole batch"),
             std::string::npos);
   // Shared steps with a callback loss: the field evaluations are split, the loss is not.
   const auto r = parallel_gradient(backprop, p, pool, {.chunk_columns = 1});
   EXPECT_LE(relative_error(r.grad_params, backprop.compute(p).grad_params), 1e-12);
-  EXPECT_NE(error_of([&] { parallel_gradient(backprop, p, pool, {.chunk_columns = -1}); })
-                .find("chunk_columns is -1"),
+  EXPECT_NE(error_of([&] {
+              parallel_gradient(backprop, p, pool, {.chunk_columns = -1});
+            }).find("chunk_columns is -1"),
             std::string::npos);
 }
 
@@ -259,9 +273,9 @@ TEST(ParallelSolve, PerSampleSolutionsAreEachSampleAlone) {
   const auto stepper = make_stepper<double>("dopri5");
   const AdaptiveSteps control{.rtol = 1e-7, .atol = 1e-9};
   Executor pool(3);
-  const auto grid = parallel_solve<double>(c.field, *stepper, control, SaveAt::linspace(0, 2, 3),
-                                           0.0, 2.0, c.y0, c.theta, pool,
-                                           {.per_sample_steps = true});
+  const auto grid =
+      parallel_solve<double>(c.field, *stepper, control, SaveAt::linspace(0, 2, 3), 0.0, 2.0, c.y0,
+                             c.theta, pool, {.per_sample_steps = true});
   ASSERT_EQ(grid.ys.size(), 3u);
   const auto steps = parallel_solve<double>(c.field, *stepper, control, SaveAt::every_step(), 0.0,
                                             2.0, c.y0, c.theta, pool, {.per_sample_steps = true});
