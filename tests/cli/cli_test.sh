@@ -117,7 +117,7 @@ expect_error "data file;data.txt" grad --field lotka-volterra --t1 1 --saveat st
 expect_error "cannot be opened" grad --loss "mse-data:$WORK/missing.txt"
 
 # --threads: bit-identical JSON for every thread count (batch 40: three chunks); per-sample
-# steps report the spread; bad counts and per-sample with --saveat steps are named errors.
+# steps report the spread; a bad count is a named error.
 expect_ok grad --batch 40 --rtol 1e-6 --threads 1 --json
 cp "$WORK/out" "$WORK/threads1.json"
 expect_ok grad --batch 40 --rtol 1e-6 --threads 3 --json
@@ -127,7 +127,6 @@ cmp -s "$WORK/threads1.json" "$WORK/threads3.json" || fail "grad --threads 1 and
 expect_ok grad --batch 5 --rtol 1e-6 --per-sample-steps --json
 grep -q '"chunks":{"count":5' "$WORK/out" || fail "grad --per-sample-steps: no chunk spread: $(cat "$WORK/out")"
 expect_error "threads is -1" grad --threads -1
-expect_error "its own step times" solve --batch 3 --rtol 1e-6 --per-sample-steps --saveat steps
 
 # CLI11's own parse errors: non-zero, but not a crash.
 "$REVODE" solve --no-such-flag >/dev/null 2>&1
