@@ -61,8 +61,8 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& spec, const Problem<T>& p,
 template <class T>
 GradientResult<T> compute_naming_data(const GradientMethod<T>& method,
                                       const GradientProblem<T>& problem,
-                                      const std::optional<DataFile<T>>& data,
-                                      Executor& executor, const ParallelOptions& parallel) {
+                                      const std::optional<DataFile<T>>& data, Executor& executor,
+                                      const ParallelOptions& parallel) {
   try {
     return parallel_gradient(method, problem, executor, parallel);
   } catch (const SolveError&) {

@@ -98,9 +98,8 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
                     double coupling, double damping, std::optional<Index> max_steps,
                     std::optional<double> dtmin, std::optional<double> dt0,
                     std::optional<double> t0, std::optional<double> t1, py::object dtype,
-                    py::object params, const std::string& reversible_guard,
-                    double guard_tolerance, std::optional<Index> threads,
-                    bool per_sample_steps) {
+                    py::object params, const std::string& reversible_guard, double guard_tolerance,
+                    std::optional<Index> threads, bool per_sample_steps) {
   const ReversibleGuard guard{.policy = parse_guard_policy(reversible_guard),
                               .tolerance = guard_tolerance};
   guard.validate();
@@ -145,10 +144,9 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
       stats["chunk_steps"] = steps;
       stats["chunk_rejected"] = rejected;
     }
-    return py::cast(GradientOutput{r.loss, to_numpy<T>(r.grad_params),
-                                   to_numpy<T>(r.grad_y0, p.y0_1d), to_numpy(r.ts),
-                                   stats, gradient_method->name(),
-                                   p.stepper->name(), std::string(dtype_name(d))});
+    return py::cast(GradientOutput{
+        r.loss, to_numpy<T>(r.grad_params), to_numpy<T>(r.grad_y0, p.y0_1d), to_numpy(r.ts), stats,
+        gradient_method->name(), p.stepper->name(), std::string(dtype_name(d))});
   });
 }
 
@@ -170,9 +168,8 @@ void bind_gradient(py::module_& m) {
       });
 
   m.def("gradient", &gradient, "field"_a, "y0"_a, "ts"_a, "loss"_a = "mse-zero",
-        "method"_a = "backprop", REVODE_PYTHON_PROBLEM_KWARGS,
-        "reversible_guard"_a = "repair", "guard_tolerance"_a = 0.0, "threads"_a = py::none(),
-        "per_sample_steps"_a = false,
+        "method"_a = "backprop", REVODE_PYTHON_PROBLEM_KWARGS, "reversible_guard"_a = "repair",
+        "guard_tolerance"_a = 0.0, "threads"_a = py::none(), "per_sample_steps"_a = false,
         R"(The loss on the saved states and its exact gradient; returns a Gradient
 (loss, grad_params, grad_y0, ts, stats).
 

@@ -111,9 +111,10 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
 
 Index thread_count(const FieldHandle& field, std::optional<Index> threads) {
   if (threads && *threads < 1)
-    throw py::value_error(fmt::format("threads={}: expected an integer >= 1 (None: the "
-                                      "machine's {} cores)",
-                                      *threads, default_thread_count()));
+    throw py::value_error(
+        fmt::format("threads={}: expected an integer >= 1 (None: the "
+                    "machine's {} cores)",
+                    *threads, default_thread_count()));
   if (dynamic_cast<const PythonField<double>*>(field.f64.get()) != nullptr) return 1;
   return threads ? *threads : default_thread_count();
 }
@@ -134,8 +135,7 @@ py::dict stats_dict(const SolveStats& s) {
   if (s.spread.chunks > 0) {
     const ChunkSpread& c = s.spread;
     d["chunks"] = py::dict(
-        "count"_a = c.chunks,
-        "steps"_a = py::make_tuple(c.min_steps, c.median_steps, c.max_steps),
+        "count"_a = c.chunks, "steps"_a = py::make_tuple(c.min_steps, c.median_steps, c.max_steps),
         "rejected"_a = py::make_tuple(c.min_rejected, c.median_rejected, c.max_rejected));
   }
   return d;

@@ -14,8 +14,8 @@ std::string SolveStats::brief() const {
   if (spread.chunks > 0)
     guard_part += fmt::format(
         ", over {} chunks: steps min/median/max {}/{}/{}, rejected min/median/max {}/{}/{}",
-        spread.chunks, spread.min_steps, spread.median_steps, spread.max_steps,
-        spread.min_rejected, spread.median_rejected, spread.max_rejected);
+        spread.chunks, spread.min_steps, spread.median_steps, spread.max_steps, spread.min_rejected,
+        spread.median_rejected, spread.max_rejected);
   return fmt::format(
       "steps {} (rejected {}), nfe {}, nvjp {}, stored_floats {}, recomputed_steps {}{}{}", steps,
       rejected, nfe, nvjp, stored_floats, recomputed_steps,

@@ -27,8 +27,8 @@ ColumnSlice<T>::ColumnSlice(const Loss<T>& base, Index first, Index count, Index
 
 template <class T>
 double ColumnSlice<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
-  require(y.cols() == count_, "column chunk of {} samples was given a state of {} columns",
-          count_, y.cols());
+  require(y.cols() == count_, "column chunk of {} samples was given a state of {} columns", count_,
+          y.cols());
   return base_.term_on_columns(k, t, y, y_bar, first_, batch_);
 }
 
@@ -67,7 +67,8 @@ double MseData<T>::term_on_columns(Index k, double, ConstBatchRef<T> y, BatchRef
   require(d.rows() == y.rows() && (d.cols() == batch || d.cols() == 1),
           "mse-data: data is {} × {} per time point but the states are {} × {} (dim × batch)",
           d.rows(), d.cols(), y.rows(), batch);
-  if (d.cols() == batch) y_bar = T(2) * (y - d.middleCols(first, y.cols()));
+  if (d.cols() == batch)
+    y_bar = T(2) * (y - d.middleCols(first, y.cols()));
   else y_bar = T(2) * (y.colwise() - d.col(0));
   return 0.25 * y_bar.template cast<double>().squaredNorm();
 }
@@ -91,8 +92,8 @@ double MseZero<T>::term(Index, double, ConstBatchRef<T> y, BatchRef<T> y_bar) co
 }
 
 template <class T>
-double MseZero<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
-                                   Index, Index) const {
+double MseZero<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index,
+                                   Index) const {
   return term(k, t, y, y_bar);
 }
 
