@@ -20,8 +20,6 @@ Executor::Executor(Index threads) : threads_(threads == 0 ? default_thread_count
   require(threads >= 0 && threads <= 1024,
           "threads is {} but must be between 1 and 1024 (0: the machine's {} cores)", threads,
           default_thread_count());
-  workers_.reserve(std::size_t(threads_ - 1));
-  for (Index w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
 }
 
 Executor::~Executor() {
@@ -83,6 +81,12 @@ void Executor::parallel_for(Index count, const Task& task) {
     } restore{was_inside};
     for (Index i = 0; i < count; ++i) task(i, 0);
     return;
+  }
+  // Workers start with the first loop that has work for them (a batch of one chunk never
+  // starts any), and then live as long as the executor.
+  if (workers_.empty()) {
+    workers_.reserve(std::size_t(threads_ - 1));
+    for (Index w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
   }
   {
     std::lock_guard lock(mutex_);

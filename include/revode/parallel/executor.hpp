@@ -17,9 +17,9 @@ namespace revode {
 /// std::thread::hardware_concurrency(), or 1 when the platform does not say.
 Index default_thread_count();
 
-/// A fixed pool of threads, started once and reused for every parallel loop (a loop costs one
-/// wake-up and one join, never a thread creation). The calling thread works too: a pool of
-/// K threads starts K − 1 workers.
+/// A fixed pool of threads, started once (by the first loop with more than one task) and
+/// reused for every later loop: a loop costs one wake-up and one join, never a thread
+/// creation. The calling thread works too: a pool of K threads starts K − 1 workers.
 class Executor {
  public:
   /// K threads in all (0: default_thread_count()). @throws revode::Error unless 0 ≤ K ≤ 1024.
