@@ -27,6 +27,9 @@ void add_train_command(CLI::App& app);
 /// `revode bench paper`: reversible vs checkpointed training on the published experiments.
 void add_bench_paper_command(CLI::App& bench);
 
+/// `revode bench parallel`: batch-parallel gradients and per-sample steps (docs/parallel.md).
+void add_bench_parallel_command(CLI::App& bench);
+
 /// Wall time since `start`, in seconds (what the commands report as "seconds").
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -13,6 +13,7 @@
 #include "revode/core/allocation_limit.hpp"
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 
 namespace revode::cli {
 namespace {
@@ -60,9 +61,10 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& spec, const Problem<T>& p,
 template <class T>
 GradientResult<T> compute_naming_data(const GradientMethod<T>& method,
                                       const GradientProblem<T>& problem,
-                                      const std::optional<DataFile<T>>& data) {
+                                      const std::optional<DataFile<T>>& data, Executor& executor,
+                                      const ParallelOptions& parallel) {
   try {
-    return method.compute(problem);
+    return parallel_gradient(method, problem, executor, parallel);
   } catch (const SolveError&) {
     throw;
   } catch (const Error& e) {
@@ -106,8 +108,10 @@ int run_grad(const GradOptions& o) {
   const auto loss = make_loss<T>(o.loss, p, data);
   const GradientProblem<T> problem{*p.field, *p.stepper, p.control, p.save_at, p.t0,
                                    p.t1,     p.y0,       p.theta,   *loss};
+  Executor executor(o.problem.threads);
   const auto start = std::chrono::steady_clock::now();
-  const GradientResult<T> result = compute_naming_data(*method, problem, data);
+  const GradientResult<T> result = compute_naming_data(
+      *method, problem, data, executor, {.per_sample_steps = o.problem.per_sample_steps});
   const double seconds = seconds_since(start);
   if (data) check_data_times(*data, result.ts, p.t0, p.t1);
   require_finite(result);

@@ -47,6 +47,11 @@ Json stats_json(const SolveStats& s) {
          {"recomputed_steps", s.recomputed_steps},
          {"reconstruction_error", s.reconstruction_error}};
   if (s.guard.active) j["guard"] = guard_json(s.guard);
+  if (s.spread.chunks > 0)
+    j["chunks"] = Json{
+        {"count", s.spread.chunks},
+        {"steps", {s.spread.min_steps, s.spread.median_steps, s.spread.max_steps}},
+        {"rejected", {s.spread.min_rejected, s.spread.median_rejected, s.spread.max_rejected}}};
   return j;
 }
 

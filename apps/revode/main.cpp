@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   revode::cli::add_bench_complexity_command(*bench);
   revode::cli::add_bench_paper_command(*bench);
+  revode::cli::add_bench_parallel_command(*bench);
   revode::cli::check_option_values(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback

@@ -44,6 +44,8 @@ struct ProblemOptions {
   std::string diffusion;
   std::string noise = "diagonal";
   std::int64_t brownian_seed = 0;
+  Index threads = 0;              ///< --threads (0: the machine's cores)
+  bool per_sample_steps = false;  ///< --per-sample-steps
 
   // Set by add_problem_options; owned by the CLI::App.
   CLI::Option* t0_flag = nullptr;

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "json_output.hpp"
 #include "problem_options.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 
 namespace revode::cli {
 namespace {
@@ -51,9 +52,15 @@ void print_solution(const Problem<T>& p, const Solution<T>& s, double seconds) {
 template <class T>
 int run_solve(const ProblemOptions& options) {
   const Problem<T> p = build_problem<T>(options);
+  Executor executor(options.threads);
   const auto start = std::chrono::steady_clock::now();
-  const Solution<T> solution =
-      solve<T>(*p.field, *p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta);
+  ParallelSolution<T> parallel =
+      parallel_solve<T>(*p.field, *p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta,
+                        executor, {.per_sample_steps = options.per_sample_steps});
+  require(parallel.chunks.empty(),
+          "--per-sample-steps with --saveat steps: every sample saves at its own step times, "
+          "which one table cannot hold; use --saveat K or T1,T2,... (or revode grad)");
+  const Solution<T> solution{std::move(parallel.ts), std::move(parallel.ys), parallel.stats};
   const double seconds = seconds_since(start);
   if (options.json)
     fmt::print("{}\n", solve_json(p, solution, seconds).dump());

@@ -8,6 +8,7 @@
 #include "bindings.hpp"
 #include "problem.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 
 namespace revode::python {
 
@@ -97,8 +98,8 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
                     double coupling, double damping, std::optional<Index> max_steps,
                     std::optional<double> dtmin, std::optional<double> dt0,
                     std::optional<double> t0, std::optional<double> t1, py::object dtype,
-                    py::object params, const std::string& reversible_guard,
-                    double guard_tolerance) {
+                    py::object params, const std::string& reversible_guard, double guard_tolerance,
+                    std::optional<Index> threads, bool per_sample_steps) {
   const ReversibleGuard guard{.policy = parse_guard_policy(reversible_guard),
                               .tolerance = guard_tolerance};
   guard.validate();
@@ -112,8 +113,11 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
     const std::unique_ptr<Loss<T>> loss_function = make_loss<T>(loss, p);
     const GradientProblem<T> problem{*p.field, *p.stepper, p.control, p.save_at, p.t0,
                                      p.t1,     p.y0,       p.theta,   *loss_function};
-    const GradientResult<T> r =
-        without_gil(*field, [&] { return gradient_method->compute(problem); });
+    Executor executor(thread_count(*field, threads));
+    const GradientResult<T> r = without_gil(*field, [&] {
+      return parallel_gradient(*gradient_method, problem, executor,
+                               {.per_sample_steps = per_sample_steps});
+    });
     // As the CLI: a finite loss is no guarantee of a finite gradient.
     require(std::isfinite(r.loss),
             "the loss is {}: the saved states overflow when squared in {}; use float64 or a "
@@ -130,10 +134,19 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
                                r.stats.guard.drift, r.stats.guard.tolerance)
                        .c_str(),
                    1);
-    return py::cast(GradientOutput{r.loss, to_numpy<T>(r.grad_params),
-                                   to_numpy<T>(r.grad_y0, p.y0_1d), to_numpy(r.ts),
-                                   stats_dict(r.stats), gradient_method->name(),
-                                   p.stepper->name(), std::string(dtype_name(d))});
+    py::dict stats = stats_dict(r.stats);
+    if (!r.chunk_stats.empty()) {
+      py::list steps, rejected;
+      for (const SolveStats& c : r.chunk_stats) {
+        steps.append(c.steps);
+        rejected.append(c.rejected);
+      }
+      stats["chunk_steps"] = steps;
+      stats["chunk_rejected"] = rejected;
+    }
+    return py::cast(GradientOutput{
+        r.loss, to_numpy<T>(r.grad_params), to_numpy<T>(r.grad_y0, p.y0_1d), to_numpy(r.ts), stats,
+        gradient_method->name(), p.stepper->name(), std::string(dtype_name(d))});
   });
 }
 
@@ -155,8 +168,8 @@ void bind_gradient(py::module_& m) {
       });
 
   m.def("gradient", &gradient, "field"_a, "y0"_a, "ts"_a, "loss"_a = "mse-zero",
-        "method"_a = "backprop", REVODE_PYTHON_PROBLEM_KWARGS,
-        "reversible_guard"_a = "repair", "guard_tolerance"_a = 0.0,
+        "method"_a = "backprop", REVODE_PYTHON_PROBLEM_KWARGS, "reversible_guard"_a = "repair",
+        "guard_tolerance"_a = 0.0, "threads"_a = py::none(), "per_sample_steps"_a = false,
         R"(The loss on the saved states and its exact gradient; returns a Gradient
 (loss, grad_params, grad_y0, ts, stats).
 
@@ -170,6 +183,11 @@ reversible_guard: what method="reversible" does when its backward reconstruction
     guard_tolerance (relative; 0: 1024 machine epsilons): "repair" (default: recompute the
     drifting segments, exact), "error" (raise revode.Error) or "warn" (return it with
     stats["guard"]["flagged"] and a RuntimeWarning).
+threads: threads splitting the batch into chunks of 16 samples (None: the machine's cores); the
+    GIL is released and the results are bit-identical for every count. A revode.PythonField
+    runs on one thread (its callbacks need the GIL). See docs/parallel.md.
+per_sample_steps: every sample its own adaptive step sizes (stats["chunk_steps"] per sample,
+    stats["chunks"] the min/median/max); needs a per-sample loss (not a callable).
 Every other argument is as for revode.solve.)");
 }
 

@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "python_field.hpp"
 #include "revode/core/error.hpp"
+#include "revode/parallel/executor.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "sde_handle.hpp"
@@ -117,11 +119,27 @@ py::dict guard_dict(const GuardStats& g) {
                   "gradient_error_bound"_a = g.gradient_error_bound);
 }
 
+Index thread_count(const FieldHandle& field, std::optional<Index> threads) {
+  if (threads && *threads < 1)
+    throw py::value_error(
+        fmt::format("threads={}: expected an integer >= 1 (None: the "
+                    "machine's {} cores)",
+                    *threads, default_thread_count()));
+  if (dynamic_cast<const PythonField<double>*>(field.f64.get()) != nullptr) return 1;
+  return threads ? *threads : default_thread_count();
+}
+
 py::dict stats_dict(const SolveStats& s) {
   py::dict d("nfe"_a = s.nfe, "nvjp"_a = s.nvjp, "steps"_a = s.steps, "rejected"_a = s.rejected,
              "stored_floats"_a = s.stored_floats, "recomputed_steps"_a = s.recomputed_steps,
              "reconstruction_error"_a = s.reconstruction_error);
   if (s.guard.active) d["guard"] = guard_dict(s.guard);
+  if (s.spread.chunks > 0) {
+    const ChunkSpread& c = s.spread;
+    d["chunks"] = py::dict(
+        "count"_a = c.chunks, "steps"_a = py::make_tuple(c.min_steps, c.median_steps, c.max_steps),
+        "rejected"_a = py::make_tuple(c.min_rejected, c.median_rejected, c.max_rejected));
+  }
   return d;
 }
 

@@ -65,6 +65,11 @@ Dtype problem_dtype(const FieldHandle& field, const ProblemArgs& args);
 template <class T>
 Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& args);
 
+/// The thread count for threads= (None: the machine's cores; ValueError below 1). A Python-
+/// defined field (revode.PythonField) runs on one thread: its callbacks need the GIL, so more
+/// threads would only queue for it. The chunking is the same, so the numbers are too.
+Index thread_count(const FieldHandle& field, std::optional<Index> threads);
+
 /// The statistics as a dict with the CLI's JSON keys.
 py::dict stats_dict(const SolveStats& stats);
 /// The reconstruction guard's report (stats["guard"]) as a dict.

@@ -4,6 +4,7 @@
 
 #include "bindings.hpp"
 #include "problem.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 #include "revode/solvers/integrate.hpp"
 
 namespace revode::python {
@@ -25,17 +26,23 @@ py::object solve(const std::shared_ptr<FieldHandle>& field, py::object y0, py::o
                  std::optional<Index> steps, std::optional<double> dt, bool dense, double coupling,
                  double damping, std::optional<Index> max_steps, std::optional<double> dtmin,
                  std::optional<double> dt0, std::optional<double> t0, std::optional<double> t1,
-                 py::object dtype, py::object params) {
+                 py::object dtype, py::object params, std::optional<Index> threads,
+                 bool per_sample_steps) {
   const ProblemArgs args{std::move(y0), std::move(ts), std::move(solver), rtol, atol, steps, dt,
                          dense, coupling, damping, max_steps, dtmin, dt0, t0, t1,
                          std::move(dtype), std::move(params)};
   const Dtype d = problem_dtype(require_field(field), args);
   return dispatch_dtype(d, [&]<class T>() -> py::object {
     const Problem<T> p = build_problem<T>(*field, args);
-    const Solution<T> s = without_gil(*field, [&] {
-      return revode::solve<T>(*p.field, *p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0,
-                              p.theta);
+    Executor executor(thread_count(*field, threads));
+    ParallelSolution<T> s = without_gil(*field, [&] {
+      return parallel_solve<T>(*p.field, *p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0,
+                               p.theta, executor, {.per_sample_steps = per_sample_steps});
     });
+    if (!s.chunks.empty())
+      throw py::value_error(
+          "per_sample_steps=True with ts='steps': every sample saves at its own step times, "
+          "which one array cannot hold; give save times (or use revode.gradient)");
     return py::cast(SolutionResult{to_numpy(s.ts),
                                    to_numpy<T>(s.ys, p.y0.rows(), p.y0.cols(), p.y0_1d),
                                    stats_dict(s.stats), p.stepper->name(),
@@ -61,6 +68,7 @@ void bind_solve(py::module_& m) {
       });
 
   m.def("solve", &solve, "field"_a, "y0"_a, "ts"_a, REVODE_PYTHON_PROBLEM_KWARGS,
+        "threads"_a = py::none(), "per_sample_steps"_a = false,
         R"(Integrates y' = f(t, y; theta) and returns a Solution (ts, ys, stats).
 
 y0: (state_dim,) or (state_dim, batch), float64 or float32; None for the field's default_y0.
@@ -71,6 +79,7 @@ Steps: `steps` (or `dt`) fixed steps, or adaptive with `rtol`/`atol` (and max_st
 dense: reach save times inside steps by Hermite interpolation instead of landing on them.
 coupling, damping: the reversible solvers' lambda and eta.
 dtype: 'float32' or 'float64' (None: y0's dtype). params: theta to use instead of field.params.
+threads, per_sample_steps: as for revode.gradient (docs/parallel.md).
 The GIL is released while a built-in field is integrated.)");
 }
 

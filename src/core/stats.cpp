@@ -11,6 +11,11 @@ std::string SolveStats::brief() const {
                              guard.anchors);
   else if (guard.flagged)
     guard_part = fmt::format(", guard flagged a drift of {:.2e}", guard.drift);
+  if (spread.chunks > 0)
+    guard_part += fmt::format(
+        ", over {} chunks: steps min/median/max {}/{}/{}, rejected min/median/max {}/{}/{}",
+        spread.chunks, spread.min_steps, spread.median_steps, spread.max_steps, spread.min_rejected,
+        spread.median_rejected, spread.max_rejected);
   return fmt::format(
       "steps {} (rejected {}), nfe {}, nvjp {}, stored_floats {}, recomputed_steps {}{}{}", steps,
       rejected, nfe, nvjp, stored_floats, recomputed_steps,

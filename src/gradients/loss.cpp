@@ -7,6 +7,41 @@
 namespace revode {
 
 template <class T>
+double Loss<T>::term_on_columns(Index, double, ConstBatchRef<T>, BatchRef<T>, Index, Index) const {
+  throw Error(
+      "this loss sees the whole batch at once (a callback loss), so the batch cannot be split "
+      "into chunks or per-sample solves; use per_sample_steps off (threads then split field "
+      "evaluations only) or a per-sample loss (mse-data, mse-zero)");
+}
+
+template <class T>
+ColumnSlice<T>::ColumnSlice(const Loss<T>& base, Index first, Index count, Index batch)
+    : base_(base), first_(first), count_(count), batch_(batch) {
+  require(base.separable(),
+          "this loss sees the whole batch at once (a callback loss) and cannot be split into "
+          "column chunks");
+  require(first >= 0 && count >= 1 && first + count <= batch,
+          "column chunk [{}, {}) does not lie in a batch of {} samples", first, first + count,
+          batch);
+}
+
+template <class T>
+double ColumnSlice<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  require(y.cols() == count_, "column chunk of {} samples was given a state of {} columns", count_,
+          y.cols());
+  return base_.term_on_columns(k, t, y, y_bar, first_, batch_);
+}
+
+template <class T>
+double ColumnSlice<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
+                                       Index first, Index batch) const {
+  require(first + y.cols() <= count_ && batch == count_,
+          "column chunk of {} samples: columns [{}, {}) of {} asked for", count_, first,
+          first + y.cols(), batch);
+  return base_.term_on_columns(k, t, y, y_bar, first_ + first, batch_);
+}
+
+template <class T>
 MseData<T>::MseData(std::vector<Batch<T>> data) : data_(std::move(data)) {
   require(!data_.empty(), "mse-data: the data has no time points");
   for (std::size_t k = 0; k < data_.size(); ++k) {
@@ -18,15 +53,22 @@ MseData<T>::MseData(std::vector<Batch<T>> data) : data_(std::move(data)) {
 }
 
 template <class T>
-double MseData<T>::term(Index k, double, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double MseData<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  return term_on_columns(k, t, y, y_bar, 0, y.cols());
+}
+
+template <class T>
+double MseData<T>::term_on_columns(Index k, double, ConstBatchRef<T> y, BatchRef<T> y_bar,
+                                   Index first, Index batch) const {
   require(k < Index(data_.size()),
           "mse-data: the solve saved more states (at least {}) than the data has time points ({})",
           k + 1, data_.size());
   const Batch<T>& d = data_[std::size_t(k)];
-  require(d.rows() == y.rows() && (d.cols() == y.cols() || d.cols() == 1),
+  require(d.rows() == y.rows() && (d.cols() == batch || d.cols() == 1),
           "mse-data: data is {} × {} per time point but the states are {} × {} (dim × batch)",
-          d.rows(), d.cols(), y.rows(), y.cols());
-  if (d.cols() == y.cols()) y_bar = T(2) * (y - d);
+          d.rows(), d.cols(), y.rows(), batch);
+  if (d.cols() == batch)
+    y_bar = T(2) * (y - d.middleCols(first, y.cols()));
   else y_bar = T(2) * (y.colwise() - d.col(0));
   return 0.25 * y_bar.template cast<double>().squaredNorm();
 }
@@ -50,6 +92,12 @@ double MseZero<T>::term(Index, double, ConstBatchRef<T> y, BatchRef<T> y_bar) co
 }
 
 template <class T>
+double MseZero<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index,
+                                   Index) const {
+  return term(k, t, y, y_bar);
+}
+
+template <class T>
 double MseZero<T>::scale(Index saves, Index dim, Index batch) const {
   return 1.0 / double(saves * dim * batch);
 }
@@ -64,15 +112,22 @@ double CallbackLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> 
 
 template <class T>
 double CotangentLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+  return term_on_columns(k, t, y, y_bar, 0, y.cols());
+}
+
+template <class T>
+double CotangentLoss<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
+                                         Index first, Index batch) const {
   require(k >= 0 && k < Index(c_.size()),
           "cotangent loss: save {} (t = {}) has no cotangent; {} were given", k, t, c_.size());
   const Batch<T>& c = c_[std::size_t(k)];
-  require(c.rows() == y.rows() && c.cols() == y.cols(),
+  require(c.rows() == y.rows() && c.cols() == batch,
           "cotangent loss: the cotangent of save {} is {} × {} but the state is {} × {} "
           "(dim × batch)",
-          k, c.rows(), c.cols(), y.rows(), y.cols());
-  y_bar = c;
-  return (c.template cast<double>().array() * y.template cast<double>().array()).sum();
+          k, c.rows(), c.cols(), y.rows(), batch);
+  const auto columns = c.middleCols(first, y.cols());
+  y_bar = columns;
+  return (columns.template cast<double>().array() * y.template cast<double>().array()).sum();
 }
 
 template <class T>
@@ -82,6 +137,10 @@ void CotangentLoss<T>::check_saves(Index saves) const {
           c_.size());
 }
 
+template class Loss<float>;
+template class Loss<double>;
+template class ColumnSlice<float>;
+template class ColumnSlice<double>;
 template class MseData<float>;
 template class MseData<double>;
 template class MseZero<float>;

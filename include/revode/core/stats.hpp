@@ -25,6 +25,14 @@ struct GuardStats {
   double gradient_error_bound = 0;
 };
 
+/// How the accepted and rejected steps spread over the chunks of a chunked solve
+/// (parallel_gradient, parallel_solve; with per-sample steps one chunk is one sample).
+struct ChunkSpread {
+  Index chunks = 0;  ///< 0: the solve was not chunked
+  Index min_steps = 0, median_steps = 0, max_steps = 0;
+  Index min_rejected = 0, median_rejected = 0, max_rejected = 0;
+};
+
 struct SolveStats {
   Index nfe = 0;       ///< vector-field evaluations (one per batch call)
   Index nvjp = 0;      ///< vector-Jacobian products (one per batch call)
@@ -38,6 +46,8 @@ struct SolveStats {
   /// by the backward walk (round-off amplified by the inverse steps); 0 for other methods.
   double reconstruction_error = 0;
   GuardStats guard;
+  /// A chunked solve: steps and rejected above are totals over the chunks, spread here.
+  ChunkSpread spread;
 
   std::string brief() const;
 };

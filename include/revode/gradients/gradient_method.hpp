@@ -41,6 +41,9 @@ struct GradientResult {
   Batch<T> grad_y0;        ///< ∂L/∂y0, state_dim × batch
   std::vector<double> ts;  ///< the save times reached
   SolveStats stats;
+  /// parallel_gradient over several chunks: each chunk's stats in column order (per-sample
+  /// steps: one per sample); empty otherwise.
+  std::vector<SolveStats> chunk_stats;
 };
 
 /// What a method's forward half keeps for its backward half (tapes, checkpoints, the final

@@ -24,6 +24,39 @@ class Loss {
   virtual double scale(Index saves, Index dim, Index batch) const = 0;
   /// Throws revode::Error if K saves are incompatible with the loss (e.g. data length).
   virtual void check_saves(Index saves) const { (void)saves; }
+
+  /// True when ℓ_k is a sum over samples (columns), so that a batch may be split into column
+  /// chunks (parallel_gradient, per-sample steps) and `term_on_columns` is implemented.
+  virtual bool separable() const { return false; }
+  /// ℓ_k restricted to columns [first, first + y.cols()) of a batch of `batch` samples: y and
+  /// y_bar are those columns only. Summed over a partition of the columns it gives `term`.
+  /// @throws revode::Error for a loss that is not separable.
+  virtual double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
+                                 Index first, Index batch) const;
+};
+
+/// A separable loss seen on one column chunk of a batch: what a gradient method runs with
+/// when parallel_gradient hands it columns [first, first + count) of `batch` samples. Its
+/// terms are the base loss's on those columns and its scale is the whole batch's, so the
+/// chunks' losses and gradients add up to the whole batch's.
+template <class T>
+class ColumnSlice final : public Loss<T> {
+ public:
+  /// @throws revode::Error unless base.separable() and 0 ≤ first < first + count ≤ batch.
+  ColumnSlice(const Loss<T>& base, Index first, Index count, Index batch);
+  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  /// The base scale with the whole batch's size in place of the chunk's.
+  double scale(Index saves, Index dim, Index) const override {
+    return base_.scale(saves, dim, batch_);
+  }
+  void check_saves(Index saves) const override { base_.check_saves(saves); }
+  bool separable() const override { return true; }
+  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
+                         Index batch) const override;
+
+ private:
+  const Loss<T>& base_;
+  Index first_, count_, batch_;
 };
 
 /// Mean squared error against data at the save times, averaged over every saved entry:
@@ -36,6 +69,9 @@ class MseData final : public Loss<T> {
   double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
   double scale(Index saves, Index dim, Index batch) const override;
   void check_saves(Index saves) const override;
+  bool separable() const override { return true; }
+  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
+                         Index batch) const override;
 
  private:
   std::vector<Batch<T>> data_;
@@ -47,9 +83,14 @@ class MseZero final : public Loss<T> {
  public:
   double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
   double scale(Index saves, Index dim, Index batch) const override;
+  bool separable() const override { return true; }
+  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
+                         Index batch) const override;
 };
 
-/// A user loss: a callback returns ℓ_k and writes ∂ℓ_k/∂y_k; no scale (L = Σ_k ℓ_k).
+/// A user loss: a callback returns ℓ_k and writes ∂ℓ_k/∂y_k; no scale (L = Σ_k ℓ_k). It sees
+/// the whole batch, so it is not separable: parallel_gradient then splits field evaluations
+/// only (shared steps), and per-sample steps refuse it.
 template <class T>
 class CallbackLoss final : public Loss<T> {
  public:
@@ -75,6 +116,9 @@ class CotangentLoss final : public Loss<T> {
   double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
   double scale(Index, Index, Index) const override { return 1.0; }
   void check_saves(Index saves) const override;
+  bool separable() const override { return true; }
+  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
+                         Index batch) const override;
 
   std::vector<Batch<T>>& cotangents() { return c_; }
   const std::vector<Batch<T>>& cotangents() const { return c_; }

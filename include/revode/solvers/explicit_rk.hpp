@@ -3,6 +3,8 @@
 /// Sanz-Serna 2016, "Symplectic Runge–Kutta schemes for adjoint equations").
 #pragma once
 
+#include <memory>
+
 #include "revode/solvers/butcher_tableau.hpp"
 #include "revode/solvers/stepper.hpp"
 
@@ -23,6 +25,7 @@ class ExplicitRK final : public Stepper<T> {
   int evals_per_step() const override;
   Index tape_cols(Index batch) const override { return tableau_.stages * batch; }
   bool fsal() const override { return fsal_; }
+  std::unique_ptr<Stepper<T>> clone() const override { return std::make_unique<ExplicitRK>(*this); }
 
   void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
             BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,

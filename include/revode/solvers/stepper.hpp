@@ -3,6 +3,7 @@
 /// they differ only in what they store and what they recompute (STYLE.md E6).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "revode/core/types.hpp"
@@ -35,6 +36,10 @@ class Stepper {
   virtual Index tape_cols(Index batch) const = 0;
   /// True when the tape's last stage is f(t1, y1), so the next step can start from it.
   virtual bool fsal() const { return false; }
+  /// An independent copy with its own scratch (steppers keep scratch, so one instance must not
+  /// step on two threads at once); nullptr when the stepper cannot be copied, in which case
+  /// parallel_gradient runs its chunks serially (same results, one thread).
+  virtual std::unique_ptr<Stepper> clone() const { return nullptr; }
 
   /// Solver state at t0 from y0 (rows: state_copies() × dim). Default: x0 = y0.
   virtual void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,

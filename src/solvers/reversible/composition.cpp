@@ -22,6 +22,16 @@ Composition<T>::Composition(std::unique_ptr<ReversibleStepper<T>> base,
 }
 
 template <class T>
+std::unique_ptr<Stepper<T>> Composition<T>::clone() const {
+  std::unique_ptr<Stepper<T>> base = base_->clone();
+  if (base == nullptr) return nullptr;
+  // The base of a composition is reversible, and so is its clone.
+  std::unique_ptr<ReversibleStepper<T>> reversible(
+      static_cast<ReversibleStepper<T>*>(base.release()));
+  return std::make_unique<Composition<T>>(std::move(reversible), scheme_);
+}
+
+template <class T>
 std::string Composition<T>::name() const {
   return base_->name() + "-" + std::string(scheme_.name);
 }

@@ -3,6 +3,8 @@
 /// Alg. 1–2 and §3.4).
 #pragma once
 
+#include <memory>
+
 #include "revode/solvers/reversible_stepper.hpp"
 
 namespace revode {
@@ -32,6 +34,9 @@ class AsynchronousLeapfrog final : public ReversibleStepper<T> {
   int order() const override { return damping_ == 1.0 ? 2 : 1; }
   int error_order() const override { return 1; }
   int evals_per_step() const override { return 1; }
+  std::unique_ptr<Stepper<T>> clone() const override {
+    return std::make_unique<AsynchronousLeapfrog>(*this);
+  }
   int state_copies() const override { return 2; }
   Index tape_cols(Index) const override { return 0; }
 

@@ -52,6 +52,7 @@ class Composition final : public ReversibleStepper<T> {
   int order() const override { return scheme_.order; }
   int error_order() const override { return 2; }
   int evals_per_step() const override { return int(substeps()) * base_->evals_per_step(); }
+  std::unique_ptr<Stepper<T>> clone() const override;
   int state_copies() const override { return base_->state_copies(); }
   Index tape_cols(Index batch) const override;
 

@@ -3,6 +3,8 @@
 /// `Reversible`). A wrapper, not a second RK implementation (STYLE.md E5).
 #pragma once
 
+#include <memory>
+
 #include "revode/solvers/explicit_rk.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
 
@@ -44,6 +46,9 @@ class McCallumFoster final : public ReversibleStepper<T> {
   /// Two base steps, each without the trailing FSAL stage of an FSAL base (base().step_unchained;
   /// an adaptive step evaluates it once more, for the error estimate).
   int evals_per_step() const override { return 2 * base_.evals_per_step(); }
+  std::unique_ptr<Stepper<T>> clone() const override {
+    return std::make_unique<McCallumFoster>(*this);
+  }
   int state_copies() const override { return 2; }
   Index tape_cols(Index batch) const override { return batch + 2 * base_.tape_cols(batch); }
 

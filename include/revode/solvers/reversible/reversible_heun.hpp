@@ -2,6 +2,8 @@
 /// gradients for neural SDEs", NeurIPS; diffrax's ReversibleHeun), here for ODEs.
 #pragma once
 
+#include <memory>
+
 #include "revode/solvers/reversible_stepper.hpp"
 
 namespace revode {
@@ -30,6 +32,9 @@ class ReversibleHeun final : public ReversibleStepper<T> {
   int order() const override { return 2; }
   int error_order() const override { return 1; }
   int evals_per_step() const override { return 1; }
+  std::unique_ptr<Stepper<T>> clone() const override {
+    return std::make_unique<ReversibleHeun>(*this);
+  }
   int state_copies() const override { return 3; }
   Index tape_cols(Index) const override { return 0; }
 
