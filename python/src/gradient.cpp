@@ -116,7 +116,7 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
     Executor executor(thread_count(*field, threads));
     const GradientResult<T> r = without_gil(*field, [&] {
       return parallel_gradient(*gradient_method, problem, executor,
-                               {.per_sample_steps = per_sample_steps});
+                               parallel_options(*field, per_sample_steps, problem.y0.cols()));
     });
     // As the CLI: a finite loss is no guarantee of a finite gradient.
     require(std::isfinite(r.loss),

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "python_field.hpp"
@@ -127,6 +128,12 @@ Index thread_count(const FieldHandle& field, std::optional<Index> threads) {
                     *threads, default_thread_count()));
   if (dynamic_cast<const PythonField<double>*>(field.f64.get()) != nullptr) return 1;
   return threads ? *threads : default_thread_count();
+}
+
+ParallelOptions parallel_options(const FieldHandle& field, bool per_sample_steps, Index batch) {
+  const bool python_field = dynamic_cast<const PythonField<double>*>(field.f64.get()) != nullptr;
+  if (python_field && !per_sample_steps) return {.chunk_columns = std::max<Index>(batch, 1)};
+  return {.per_sample_steps = per_sample_steps};
 }
 
 py::dict stats_dict(const SolveStats& s) {

@@ -13,6 +13,7 @@
 #include "arrays.hpp"
 #include "field_handle.hpp"
 #include "revode/core/stats.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 #include "revode/solvers/save_at.hpp"
 #include "revode/solvers/step_control.hpp"
 #include "revode/solvers/stepper.hpp"
@@ -69,6 +70,11 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& args);
 /// defined field (revode.PythonField) runs on one thread: its callbacks need the GIL, so more
 /// threads would only queue for it. The chunking is the same, so the numbers are too.
 Index thread_count(const FieldHandle& field, std::optional<Index> threads);
+
+/// The chunking for per_sample_steps=. A Python-defined field runs on one thread whatever the
+/// chunking, so with shared steps it is called on the whole batch at once (one callback per
+/// evaluation, as before threads existed) instead of once per 16-column chunk.
+ParallelOptions parallel_options(const FieldHandle& field, bool per_sample_steps, Index batch);
 
 /// The statistics as a dict with the CLI's JSON keys.
 py::dict stats_dict(const SolveStats& stats);

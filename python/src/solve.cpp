@@ -37,7 +37,8 @@ py::object solve(const std::shared_ptr<FieldHandle>& field, py::object y0, py::o
     Executor executor(thread_count(*field, threads));
     ParallelSolution<T> s = without_gil(*field, [&] {
       return parallel_solve<T>(*p.field, *p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0,
-                               p.theta, executor, {.per_sample_steps = per_sample_steps});
+                               p.theta, executor,
+                               parallel_options(*field, per_sample_steps, p.y0.cols()));
     });
     if (!s.chunks.empty())
       throw py::value_error(

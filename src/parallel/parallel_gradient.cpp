@@ -17,7 +17,14 @@ bool independent_chunks(const StepControl& control, bool separable_loss,
          (std::holds_alternative<FixedSteps>(control) && separable_loss);
 }
 
-ChunkPlan plan_for(Index batch, const ParallelOptions& options) {
+/// One chunk of the whole batch when the field's columns cannot be split (CDE, SDE).
+template <class T>
+ChunkPlan plan_for(const VectorField<T>& f, Index batch, const ParallelOptions& options) {
+  require(f.column_local() || !options.per_sample_steps,
+          "per-sample steps solve every sample alone, but the columns of {} are tied to their "
+          "place in the batch (per-sample control or Brownian paths); use shared steps",
+          f.name());
+  if (!f.column_local()) return {batch, batch};
   return {batch, options.per_sample_steps ? 1 : chunk_columns(options)};
 }
 
@@ -108,7 +115,7 @@ Index chunk_columns(const ParallelOptions& options) {
 template <class T>
 GradientResult<T> parallel_gradient(const GradientMethod<T>& method, const GradientProblem<T>& p,
                                     Executor& executor, const ParallelOptions& options) {
-  const ChunkPlan plan = plan_for(p.y0.cols(), options);
+  const ChunkPlan plan = plan_for(p.field, p.y0.cols(), options);
   require(!options.per_sample_steps || p.loss.separable(),
           "per-sample steps solve every sample alone, but this loss sees the whole batch at "
           "once (a callback loss); use a per-sample loss (mse-data, mse-zero) or shared steps");
@@ -161,7 +168,7 @@ ParallelSolution<T> parallel_solve(const VectorField<T>& f, const Stepper<T>& st
                                    double t1, NonDeduced<ConstBatchRef<T>> y0,
                                    NonDeduced<ConstVectorRef<T>> theta, Executor& executor,
                                    const ParallelOptions& options) {
-  const ChunkPlan plan = plan_for(y0.cols(), options);
+  const ChunkPlan plan = plan_for(f, y0.cols(), options);
   ParallelSolution<T> out;
   if (plan.count() <= 1 || !independent_chunks(control, true, options)) {
     Solution<T> solution;

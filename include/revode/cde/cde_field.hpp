@@ -44,6 +44,8 @@ class CdeField final : public VectorField<T> {
   void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
            VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override;
+  /// Column b is driven by sample b's path: the batch is fixed at construction.
+  bool column_local() const override { return false; }
   std::unique_ptr<VectorField<T>> clone() const override;
 
   Index channels() const { return channels_; }

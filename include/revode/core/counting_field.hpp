@@ -28,6 +28,7 @@ class CountingField final : public VectorField<T> {
   }
   /// A counting wrapper cannot own a copy of the field it wraps, so its clone is a clone of
   /// the wrapped field (with its own scratch space), uncounted.
+  bool column_local() const override { return inner_.column_local(); }
   std::unique_ptr<VectorField<T>> clone() const override { return inner_.clone(); }
 
   Index nfe() const { return nfe_; }

@@ -41,6 +41,12 @@ class VectorField {
   /// used to report the true peak memory of gradient methods.
   virtual Index intermediate_floats(Index batch) const { return 0 * batch; }
 
+  /// True when column b of f depends only on column b of y, not on where that column sits in the
+  /// batch, so a batch may be split into column chunks (threads, per-sample steps). False for
+  /// fields whose columns carry their own data by position: a CDE's per-sample control paths,
+  /// an SDE's per-column Brownian paths.
+  virtual bool column_local() const { return true; }
+
   /// An independent copy with its own scratch space (for use from another thread).
   virtual std::unique_ptr<VectorField<T>> clone() const = 0;
 };

@@ -32,6 +32,7 @@ class ParallelField final : public VectorField<T> {
     return field_.intermediate_floats(batch);
   }
   /// A serial clone of the wrapped field (the clone is for another thread, which has its own).
+  bool column_local() const override { return field_.column_local(); }
   std::unique_ptr<VectorField<T>> clone() const override { return field_.clone(); }
 
  private:

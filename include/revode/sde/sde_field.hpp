@@ -28,6 +28,10 @@ Index diffusion_rows(NoiseType type, Index state_dim, Index noise_dim);
 template <class T>
 class SdeField : public VectorField<T> {
  public:
+  /// The Brownian path of column b is the path of (seed, b): a column chunk would be driven by
+  /// the first columns' noise, so SDE batches are never split.
+  bool column_local() const override { return false; }
+
   virtual NoiseType noise_type() const = 0;
   /// m, the dimension of the Brownian motion.
   virtual Index noise_dim() const = 0;
