@@ -217,6 +217,77 @@ void Mlp<T>::forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta,
 }
 
 template <class T>
+const T* Mlp<T>::forward_column(T t, const T* y, const T* theta, bool keep_derivative) const {
+  const T* x = y;
+  const bool fused_tanh = spec_.activation == Activation::tanh;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    const LayerShape& s = layers_[l];
+    const T* w = theta + s.weight_offset;
+    const T* bias = theta + s.bias_offset;
+    Index cols = s.inputs;
+    if (l == 0 && spec_.time_input) {  // fold the t column into the bias, as layer_forward
+      for (Index i = 0; i < s.outputs; ++i) first_bias_[i] = bias[i] + t * w[i];
+      bias = first_bias_.data();
+      w += s.outputs;
+      --cols;
+    }
+    T* h = hidden_[l].data();
+    T* d = keep_derivative ? derivative_[l].data() : nullptr;
+    if (fused_tanh) {
+      dense::forward<T, true>(w, s.outputs, s.outputs, cols, x, bias, h, d);
+    } else {
+      dense::forward(w, s.outputs, s.outputs, cols, x, bias, h);
+      if (d != nullptr)
+        activate<T>(spec_.activation, MatrixMap<T>(h, s.outputs, 1), MatrixMap<T>(d, s.outputs, 1));
+      else
+        activate<T>(spec_.activation, MatrixMap<T>(h, s.outputs, 1));
+    }
+    x = h;
+  }
+  return x;
+}
+
+template <class T>
+void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy) const {
+  const T* x = forward_column(t, y, theta, false);
+  const LayerShape& s = layers_.back();
+  const T* w = theta + s.weight_offset;
+  const T* bias = theta + s.bias_offset;
+  Index cols = s.inputs;
+  if (hidden_.empty() && spec_.time_input) {
+    for (Index i = 0; i < s.outputs; ++i) first_bias_[i] = bias[i] + t * w[i];
+    bias = first_bias_.data();
+    w += s.outputs;
+    --cols;
+  }
+  dense::forward(w, s.outputs, s.outputs, cols, x, bias, dy);
+}
+
+template <class T>
+void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
+                        T* theta_bar) const {
+  forward_column(t, y, theta, true);
+  // As vjp_slab's backward, on one column: b̄ += g, the t column of W̄_1 += t·g, then one
+  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns).
+  const T* g = a;
+  for (std::size_t l = layers_.size(); l-- > 0;) {
+    const LayerShape& s = layers_[l];
+    const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;
+    T* w_bar = theta_bar + s.weight_offset;
+    T* b_bar = theta_bar + s.bias_offset;
+    for (Index i = 0; i < s.outputs; ++i) b_bar[i] += g[i];
+    if (skip == 1)
+      for (Index i = 0; i < s.outputs; ++i) w_bar[i] += t * g[i];
+    T* g_in = l == 0 ? y_bar : cotangent_[(l - 1) % 2].data();
+    dense::backward_columns(theta + s.weight_offset + skip * s.outputs, w_bar + skip * s.outputs,
+                            s.outputs, s.outputs, s.inputs - skip, g,
+                            l == 0 ? y : hidden_[l - 1].data(),
+                            l == 0 ? nullptr : derivative_[l - 1].data(), g_in);
+    g = g_in;
+  }
+}
+
+template <class T>
 void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
   // name() formats a string, so it is only built once a check has failed.
   if (y.rows() != state_dim() || dy.rows() != output_dim() || dy.cols() != y.cols())
@@ -227,6 +298,10 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   reserve(std::min(y.cols(), slab_));
+  if (y.cols() == 1) {
+    eval_column(t, y.data(), theta.data(), dy.data());
+    return;
+  }
   for (Index c = 0; c < y.cols(); c += slab_) {
     const Index n = std::min(slab_, y.cols() - c);
     eval_slab(t, y.middleCols(c, n), theta.data(), dy.middleCols(c, n));
@@ -256,6 +331,10 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   reserve(std::min(y.cols(), slab_));
+  if (y.cols() == 1) {
+    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data());
+    return;
+  }
   for (Index c = 0; c < y.cols(); c += slab_) {
     const Index n = std::min(slab_, y.cols() - c);
     vjp_slab(t, y.middleCols(c, n), theta.data(), a.middleCols(c, n), y_bar.middleCols(c, n),

@@ -90,6 +90,13 @@ class Mlp final : public VectorField<T> {
   void eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const;
   void vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
                 BatchRef<T> y_bar, T* theta_bar) const;
+  /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
+  /// kernel): eval and vjp of one contiguous column.
+  void eval_column(T t, const T* y, const T* theta, T* dy) const;
+  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
+  /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
+  /// returns the last hidden layer's values, or y without hidden layers.
+  const T* forward_column(T t, const T* y, const T* theta, bool keep_derivative) const;
   /// Runs the hidden layers on batch columns of y into hidden_ (and derivative_ when asked).
   void forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta, bool keep_derivative) const;
   /// Throws revode::Error unless both sizes equal param_count().
