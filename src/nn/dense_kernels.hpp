@@ -53,10 +53,10 @@ void forward_block(const T* w, Index ld, Index cols, const T* x, const T* b, T* 
 /// them. Rows go in blocks of up to 8 packets; rows left over after the last whole packet
 /// (all of a thin output layer's) take a scalar loop with four partial sums per row, so its
 /// dependency chains are a quarter as long, and then one padded tanh packet. out must not
-/// alias x.
+/// alias x. padded_tail: the caller has checked tail_readable.
 template <class T, bool Tanh = false>
 void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* b, T* out,
-             T* derivative = nullptr) {
+             T* derivative = nullptr, bool padded_tail = false) {
   using P = typename ei::packet_traits<T>::type;
   constexpr Index n = ei::packet_traits<T>::size;
   Index r = 0;
@@ -80,13 +80,23 @@ void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* 
   }
   if (r == rows) return;
   alignas(64) T tail[n] = {};
-  for (Index i = r; i < rows; ++i) {
-    T s[4] = {b[i], T(0), T(0), T(0)};
-    Index j = 0;
-    for (; j + 4 <= cols; j += 4)
-      for (int k = 0; k < 4; ++k) s[k] += w[i + (j + k) * ld] * x[j + k];
-    for (; j < cols; ++j) s[0] += w[i + j * ld] * x[j];
-    tail[i - r] = (s[0] + s[1]) + (s[2] + s[3]);
+  if (padded_tail) {
+    // Whole-packet loads that run past the last row into memory the caller owns (the next
+    // column, the bias, the next layer); the extra lanes are computed and dropped, so the
+    // rows never go through a scalar loop or a store-to-load round trip.
+    P acc = ei::ploadu<P>(b + r);
+    for (Index j = 0; j < cols; ++j)
+      acc = ei::pmadd(ei::ploadu<P>(w + j * ld + r), ei::pset1<P>(x[j]), acc);
+    ei::pstore(tail, acc);
+  } else {
+    for (Index i = r; i < rows; ++i) {
+      T s[4] = {b[i], T(0), T(0), T(0)};
+      Index j = 0;
+      for (; j + 4 <= cols; j += 4)
+        for (int k = 0; k < 4; ++k) s[k] += w[i + (j + k) * ld] * x[j + k];
+      for (; j < cols; ++j) s[0] += w[i + j * ld] * x[j];
+      tail[i - r] = (s[0] + s[1]) + (s[2] + s[3]);
+    }
   }
   if constexpr (Tanh) {
     const P t = tanh_kernel::tanh_packet(ei::pload<P>(tail));
@@ -97,6 +107,17 @@ void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* 
     if (derivative != nullptr) std::copy(d, d + (rows - r), derivative + r);
   }
   std::copy(tail, tail + (rows - r), out + r);
+}
+
+/// Whether forward may read whole packets past the last row: true when the last column's and
+/// the bias's packet both end inside readable memory (w_end, b_end one past the last readable
+/// scalar behind W and b).
+template <class T>
+bool tail_readable(const T* w, Index ld, Index rows, Index cols, const T* w_end, const T* b,
+                   const T* b_end) {
+  constexpr Index n = ei::packet_traits<T>::size;
+  const Index r = rows - rows % n;
+  return cols > 0 && w + (cols - 1) * ld + r + n <= w_end && b + r + n <= b_end;
 }
 
 /// The cotangent pass of z = W x + b at batch 1, both halves in one sweep over W's columns:

@@ -83,7 +83,8 @@ void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T
     affine(w, x, theta + s.bias_offset, std::forward<Out>(out));
     return;
   }
-  bias_scratch.noalias() = ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
+  bias_scratch.head(s.outputs).noalias() =
+      ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
   affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
 }
 
@@ -155,7 +156,8 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
       derivative_.emplace_back();
     }
   }
-  first_bias_.resize(layers_.front().outputs);
+  // Padded by one packet so the batch-1 kernel may read whole packets past the last row.
+  first_bias_.setZero(layers_.front().outputs + Eigen::internal::packet_traits<T>::size);
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
@@ -233,10 +235,14 @@ const T* Mlp<T>::forward_column(T t, const T* y, const T* theta, bool keep_deriv
     }
     T* h = hidden_[l].data();
     T* d = keep_derivative ? derivative_[l].data() : nullptr;
+    const bool padded = dense::tail_readable(w, s.outputs, s.outputs, cols, theta + param_count_,
+                                             bias, bias == first_bias_.data()
+                                                       ? first_bias_.data() + first_bias_.size()
+                                                       : theta + param_count_);
     if (fused_tanh) {
-      dense::forward<T, true>(w, s.outputs, s.outputs, cols, x, bias, h, d);
+      dense::forward<T, true>(w, s.outputs, s.outputs, cols, x, bias, h, d, padded);
     } else {
-      dense::forward(w, s.outputs, s.outputs, cols, x, bias, h);
+      dense::forward<T>(w, s.outputs, s.outputs, cols, x, bias, h, nullptr, padded);
       if (d != nullptr)
         activate<T>(spec_.activation, MatrixMap<T>(h, s.outputs, 1), MatrixMap<T>(d, s.outputs, 1));
       else
@@ -260,7 +266,10 @@ void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy) const {
     w += s.outputs;
     --cols;
   }
-  dense::forward(w, s.outputs, s.outputs, cols, x, bias, dy);
+  const bool padded = dense::tail_readable(
+      w, s.outputs, s.outputs, cols, theta + param_count_, bias,
+      bias == first_bias_.data() ? first_bias_.data() + first_bias_.size() : theta + param_count_);
+  dense::forward<T>(w, s.outputs, s.outputs, cols, x, bias, dy, nullptr, padded);
 }
 
 template <class T>
