@@ -13,24 +13,26 @@ namespace {
 
 using namespace revode;
 
+template <class T = double>
 struct Problem {
   Problem(const char* widths, bool time_input, Index batch, const char* solver)
       : field(parse_mlp_spec(widths, Activation::tanh, time_input)),
         theta(field.init_params(Init::pytorch_default, 0)),
-        y0(Batch<double>::Constant(field.state_dim(), batch, 0.5)),
-        stepper(make_stepper<double>(solver)) {}
-  Mlp<double> field;
-  Vector<double> theta;
-  Batch<double> y0;
-  std::unique_ptr<Stepper<double>> stepper;
-  MseZero<double> loss;
+        y0(Batch<T>::Constant(field.state_dim(), batch, T(0.5))),
+        stepper(make_stepper<T>(solver)) {}
+  Mlp<T> field;
+  Vector<T> theta;
+  Batch<T> y0;
+  std::unique_ptr<Stepper<T>> stepper;
+  MseZero<T> loss;
 };
 
-void run(benchmark::State& state, Problem& p, const std::string& method, Index steps) {
-  const auto gradient = make_gradient_method<double>(method);
-  const GradientProblem<double> problem{p.field, *p.stepper, FixedSteps{steps},
-                                        SaveAt::every_step(), 0.0, 10.0, p.y0, p.theta, p.loss};
-  GradientResult<double> r;
+template <class T>
+void run(benchmark::State& state, Problem<T>& p, const std::string& method, Index steps) {
+  const auto gradient = make_gradient_method<T>(method);
+  const GradientProblem<T> problem{p.field, *p.stepper, FixedSteps{steps},
+                                   SaveAt::every_step(), 0.0, 10.0, p.y0, p.theta, p.loss};
+  GradientResult<T> r;
   for (auto _ : state) {
     r = gradient->compute(problem);
     benchmark::DoNotOptimize(r.grad_params.data());
@@ -41,10 +43,36 @@ void run(benchmark::State& state, Problem& p, const std::string& method, Index s
 }
 
 void reference_gradient(benchmark::State& state) {
-  Problem p("2,64,64,2", false, 1, "midpoint");
+  Problem<> p("2,64,64,2", false, 1, "midpoint");
   run(state, p, "backprop", 1000);
 }
 BENCHMARK(reference_gradient)->Name("gradient/mlp2-64-64-2/midpoint/N1000/backprop")->Unit(benchmark::kMillisecond);
+
+/// The reference gradient at batch 1 and 256 for direct backprop (midpoint) and reversible
+/// backprop (reversible:midpoint), float64 and float32: names read
+/// "reference/f64/backprop/batch:256".
+template <class T>
+void register_reference(const char* type_name) {
+  const std::pair<const char*, const char*> methods[] = {{"backprop", "midpoint"},
+                                                         {"reversible", "reversible:midpoint"}};
+  for (const auto& [method, solver] : methods)
+    benchmark::RegisterBenchmark(
+        fmt::format("reference/{}/{}", type_name, method).c_str(),
+        [method = std::string(method), solver = std::string(solver)](benchmark::State& state) {
+          Problem<T> p("2,64,64,2", false, state.range(0), solver.c_str());
+          run(state, p, method, 1000);
+        })
+        ->ArgName("batch")
+        ->Arg(1)
+        ->Arg(256)
+        ->Unit(benchmark::kMillisecond);
+}
+
+const bool reference_registered = [] {
+  register_reference<double>("f64");
+  register_reference<float>("f32");
+  return true;
+}();
 
 /// Every gradient method at N = 1000 on the white-dwarf-sized model; reversible backprop runs
 /// the McCallum–Foster solver over the same base tableau, as in the paper.
@@ -58,7 +86,7 @@ const bool registered = [] {
     benchmark::RegisterBenchmark(
         fmt::format("gradient/mlp[t,y]-10-2/{}/{}", solver, method).c_str(),
         [method = std::string(method), solver = std::string(solver)](benchmark::State& state) {
-          Problem p("2,10,2", true, 1, solver.c_str());
+          Problem<> p("2,10,2", true, 1, solver.c_str());
           run(state, p, method, state.range(0));
         })
         ->Arg(1000)

@@ -13,10 +13,17 @@ using revode::Batch;
 using revode::Index;
 using revode::Vector;
 
+/// "t,2,10,2" is the white-dwarf field: [t, y] → 10 tanh → 2.
+revode::MlpSpec make_spec(std::string widths) {
+  const bool time_input = widths.rfind("t,", 0) == 0;
+  return revode::parse_mlp_spec(time_input ? widths.substr(2) : widths,
+                                revode::Activation::tanh, time_input);
+}
+
 template <class T>
 struct Fixture {
   Fixture(const char* widths, Index batch)
-      : field(revode::parse_mlp_spec(widths)),
+      : field(make_spec(widths)),
         theta(field.init_params(revode::Init::pytorch_default, 1)),
         y(Batch<T>::Random(field.state_dim(), batch)),
         a(Batch<T>::Random(field.state_dim(), batch)),
@@ -53,7 +60,7 @@ void bench_vjp(benchmark::State& state, const char* widths) {
 // Registered by hand so the names read "mlp_vjp<f64>/2,64,64,2/batch:256".
 template <class T>
 void register_all(const char* type_name) {
-  for (const char* widths : {"2,64,64,2", "4,10,4"}) {
+  for (const char* widths : {"2,64,64,2", "4,10,4", "t,2,10,2"}) {
     const std::string suffix = std::string("<") + type_name + ">/" + widths;
     benchmark::RegisterBenchmark(("mlp_eval" + suffix).c_str(), bench_eval<T>, widths)
         ->ArgName("batch")

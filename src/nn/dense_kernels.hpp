@@ -5,11 +5,13 @@
 /// src/nn.
 #pragma once
 
+#include <algorithm>
 #include <type_traits>
 
 #include <Eigen/Core>
 
 #include "revode/core/types.hpp"
+#include "tanh_packet.hpp"
 
 namespace revode::dense {
 
@@ -18,9 +20,12 @@ namespace ei = Eigen::internal;
 /// out[0 : NP·n] = b + Σ_j W[:, j] x[j] for one block of NP packets of rows; w and b point
 /// at the block's first row, ld is W's column stride. Whole columns go through NP registers,
 /// so each accumulator sees one FMA per column and the loop is bound by loading W (from L2
-/// once W outgrows L1, as 64×64 double does), not by FMA latency.
-template <class T, int NP>
-void forward_block(const T* w, Index ld, Index cols, const T* x, const T* b, T* out) {
+/// once W outgrows L1, as 64×64 double does), not by FMA latency. With Tanh the activation is
+/// applied to the registers before they are stored (out = σ(z), derivative = σ'(z) unless
+/// null), so z never goes through memory.
+template <class T, int NP, bool Tanh>
+void forward_block(const T* w, Index ld, Index cols, const T* x, const T* b, T* out,
+                   T* derivative) {
   using P = typename ei::packet_traits<T>::type;
   constexpr Index n = ei::packet_traits<T>::size;
   P acc[NP];
@@ -30,20 +35,37 @@ void forward_block(const T* w, Index ld, Index cols, const T* x, const T* b, T* 
     const T* wj = w + j * ld;
     for (int k = 0; k < NP; ++k) acc[k] = ei::pmadd(ei::ploadu<P>(wj + k * n), xj, acc[k]);
   }
-  for (int k = 0; k < NP; ++k) ei::pstoreu(out + k * n, acc[k]);
+  if constexpr (Tanh) {
+    const P one = ei::pset1<P>(T(1));
+    for (int k = 0; k < NP; ++k) {
+      const P t = tanh_kernel::tanh_packet(acc[k]);
+      ei::pstoreu(out + k * n, t);
+      if (derivative != nullptr)
+        ei::pstoreu(derivative + k * n, ei::pmul(ei::psub(one, t), ei::padd(one, t)));
+    }
+  } else {
+    for (int k = 0; k < NP; ++k) ei::pstoreu(out + k * n, acc[k]);
+  }
 }
 
-/// out = W x + b at batch 1 (rows × cols W, column stride ld ≥ rows). Rows go in blocks of
-/// up to 8 packets; rows left over after the last whole packet (all of a thin output
-/// layer's) take a scalar loop with four partial sums per row, so its dependency chains are a
-/// quarter as long. out must not alias x.
-template <class T>
-void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* b, T* out) {
+/// out = W x + b at batch 1 (rows × cols W, column stride ld ≥ rows), or with Tanh out =
+/// tanh(W x + b) and derivative = 1 − out² (unless null), as activation.cpp's tanh computes
+/// them. Rows go in blocks of up to 8 packets; rows left over after the last whole packet
+/// (all of a thin output layer's) take a scalar loop with four partial sums per row, so its
+/// dependency chains are a quarter as long, and then one padded tanh packet. out must not
+/// alias x. padded_tail: the caller has checked tail_readable.
+template <class T, bool Tanh = false>
+void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* b, T* out,
+             T* derivative = nullptr, bool padded_tail = false) {
+  using P = typename ei::packet_traits<T>::type;
   constexpr Index n = ei::packet_traits<T>::size;
   Index r = 0;
-  for (; r + 8 * n <= rows; r += 8 * n) forward_block<T, 8>(w + r, ld, cols, x, b + r, out + r);
+  for (; r + 8 * n <= rows; r += 8 * n)
+    forward_block<T, 8, Tanh>(w + r, ld, cols, x, b + r, out + r,
+                              derivative ? derivative + r : nullptr);
   const auto block = [&](auto np) {
-    forward_block<T, decltype(np)::value>(w + r, ld, cols, x, b + r, out + r);
+    forward_block<T, decltype(np)::value, Tanh>(w + r, ld, cols, x, b + r, out + r,
+                                                derivative ? derivative + r : nullptr);
     r += decltype(np)::value * n;
   };
   switch ((rows - r) / n) {
@@ -56,14 +78,46 @@ void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* 
     case 1: block(std::integral_constant<int, 1>{}); break;
     default: break;
   }
-  for (; r < rows; ++r) {
-    T s[4] = {b[r], T(0), T(0), T(0)};
-    Index j = 0;
-    for (; j + 4 <= cols; j += 4)
-      for (int k = 0; k < 4; ++k) s[k] += w[r + (j + k) * ld] * x[j + k];
-    for (; j < cols; ++j) s[0] += w[r + j * ld] * x[j];
-    out[r] = (s[0] + s[1]) + (s[2] + s[3]);
+  if (r == rows) return;
+  alignas(64) T tail[n] = {};
+  if (padded_tail) {
+    // Whole-packet loads that run past the last row into memory the caller owns (the next
+    // column, the bias, the next layer); the extra lanes are computed and dropped, so the
+    // rows never go through a scalar loop or a store-to-load round trip.
+    P acc = ei::ploadu<P>(b + r);
+    for (Index j = 0; j < cols; ++j)
+      acc = ei::pmadd(ei::ploadu<P>(w + j * ld + r), ei::pset1<P>(x[j]), acc);
+    ei::pstore(tail, acc);
+  } else {
+    for (Index i = r; i < rows; ++i) {
+      T s[4] = {b[i], T(0), T(0), T(0)};
+      Index j = 0;
+      for (; j + 4 <= cols; j += 4)
+        for (int k = 0; k < 4; ++k) s[k] += w[i + (j + k) * ld] * x[j + k];
+      for (; j < cols; ++j) s[0] += w[i + j * ld] * x[j];
+      tail[i - r] = (s[0] + s[1]) + (s[2] + s[3]);
+    }
   }
+  if constexpr (Tanh) {
+    const P t = tanh_kernel::tanh_packet(ei::pload<P>(tail));
+    const P one = ei::pset1<P>(T(1));
+    alignas(64) T d[n];
+    ei::pstore(d, ei::pmul(ei::psub(one, t), ei::padd(one, t)));
+    ei::pstore(tail, t);
+    if (derivative != nullptr) std::copy(d, d + (rows - r), derivative + r);
+  }
+  std::copy(tail, tail + (rows - r), out + r);
+}
+
+/// Whether forward may read whole packets past the last row: true when the last column's and
+/// the bias's packet both end inside readable memory (w_end, b_end one past the last readable
+/// scalar behind W and b).
+template <class T>
+bool tail_readable(const T* w, Index ld, Index rows, Index cols, const T* w_end, const T* b,
+                   const T* b_end) {
+  constexpr Index n = ei::packet_traits<T>::size;
+  const Index r = rows - rows % n;
+  return cols > 0 && w + (cols - 1) * ld + r + n <= w_end && b + r + n <= b_end;
 }
 
 /// The cotangent pass of z = W x + b at batch 1, both halves in one sweep over W's columns:

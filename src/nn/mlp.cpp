@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <utility>
 
@@ -83,7 +84,8 @@ void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T
     affine(w, x, theta + s.bias_offset, std::forward<Out>(out));
     return;
   }
-  bias_scratch.noalias() = ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
+  bias_scratch.head(s.outputs).noalias() =
+      ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
   affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
 }
 
@@ -155,7 +157,8 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
       derivative_.emplace_back();
     }
   }
-  first_bias_.resize(layers_.front().outputs);
+  // Padded by one packet so the batch-1 kernel may read whole packets past the last row.
+  first_bias_.setZero(layers_.front().outputs + Eigen::internal::packet_traits<T>::size);
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
@@ -171,7 +174,61 @@ template <class T>
 Index Mlp<T>::intermediate_floats(Index batch) const {
   Index hidden_units = 0;
   for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
-  return 2 * hidden_units * std::min(batch, slab_);
+  if (!uses_forward_cache(batch)) return 2 * hidden_units * std::min(batch, slab_);
+  return (1 + kForwardEntries) * 2 * hidden_units * slab_ +
+         kForwardEntries * state_dim() * slab_ + param_count_;
+}
+
+template <class T>
+bool Mlp<T>::uses_forward_cache(Index batch) const {
+  return !hidden_.empty() && batch >= kForwardCacheMinBatch && batch <= slab_;
+}
+
+template <class T>
+void Mlp<T>::sync_forward_cache(const T* theta) const {
+  if (forward_cache_.empty()) {
+    reserve(slab_);
+    forward_cache_.resize(kForwardEntries);
+    for (ForwardEntry& e : forward_cache_) {
+      e.hidden = hidden_;
+      e.derivative = derivative_;
+    }
+    theta_copy_ = ConstVectorMap<T>(theta, param_count_);
+    return;
+  }
+  if (std::equal(theta, theta + param_count_, theta_copy_.data(),
+                 [](T a, T b) { return std::memcmp(&a, &b, sizeof(T)) == 0; }))
+    return;
+  theta_copy_ = ConstVectorMap<T>(theta, param_count_);
+  for (ForwardEntry& e : forward_cache_) e.valid = false;
+}
+
+template <class T>
+void Mlp<T>::store_forward(T t, const ConstBatchRef<T>& y) const {
+  ForwardEntry& e = forward_cache_[next_entry_];
+  next_entry_ = (next_entry_ + 1) % kForwardEntries;
+  e.hidden.swap(hidden_);
+  e.derivative.swap(derivative_);
+  e.y = y;
+  e.t = t;
+  e.valid = true;
+}
+
+template <class T>
+bool Mlp<T>::take_forward(T t, const ConstBatchRef<T>& y) const {
+  for (ForwardEntry& e : forward_cache_) {
+    // Bits, not ==: the result must be the one a recompute would give.
+    if (!e.valid || std::memcmp(&e.t, &t, sizeof(T)) != 0 || e.y.cols() != y.cols()) continue;
+    bool same = true;
+    for (Index j = 0; j < y.cols() && same; ++j)
+      same = std::memcmp(e.y.col(j).data(), y.col(j).data(), sizeof(T) * y.rows()) == 0;
+    if (!same) continue;
+    e.hidden.swap(hidden_);
+    e.derivative.swap(derivative_);
+    e.valid = false;  // it now holds the old working buffers
+    return true;
+  }
+  return false;
 }
 
 template <class T>
@@ -217,6 +274,84 @@ void Mlp<T>::forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta,
 }
 
 template <class T>
+const T* Mlp<T>::forward_column(T t, const T* y, const T* theta, bool keep_derivative) const {
+  const T* x = y;
+  const bool fused_tanh = spec_.activation == Activation::tanh;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    const LayerShape& s = layers_[l];
+    const T* w = theta + s.weight_offset;
+    const T* bias = theta + s.bias_offset;
+    Index cols = s.inputs;
+    if (l == 0 && spec_.time_input) {  // fold the t column into the bias, as layer_forward
+      for (Index i = 0; i < s.outputs; ++i) first_bias_[i] = bias[i] + t * w[i];
+      bias = first_bias_.data();
+      w += s.outputs;
+      --cols;
+    }
+    T* h = hidden_[l].data();
+    T* d = keep_derivative ? derivative_[l].data() : nullptr;
+    const bool padded = dense::tail_readable(w, s.outputs, s.outputs, cols, theta + param_count_,
+                                             bias, bias == first_bias_.data()
+                                                       ? first_bias_.data() + first_bias_.size()
+                                                       : theta + param_count_);
+    if (fused_tanh) {
+      dense::forward<T, true>(w, s.outputs, s.outputs, cols, x, bias, h, d, padded);
+    } else {
+      dense::forward<T>(w, s.outputs, s.outputs, cols, x, bias, h, nullptr, padded);
+      if (d != nullptr)
+        activate<T>(spec_.activation, MatrixMap<T>(h, s.outputs, 1), MatrixMap<T>(d, s.outputs, 1));
+      else
+        activate<T>(spec_.activation, MatrixMap<T>(h, s.outputs, 1));
+    }
+    x = h;
+  }
+  return x;
+}
+
+template <class T>
+void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy) const {
+  const T* x = forward_column(t, y, theta, false);
+  const LayerShape& s = layers_.back();
+  const T* w = theta + s.weight_offset;
+  const T* bias = theta + s.bias_offset;
+  Index cols = s.inputs;
+  if (hidden_.empty() && spec_.time_input) {
+    for (Index i = 0; i < s.outputs; ++i) first_bias_[i] = bias[i] + t * w[i];
+    bias = first_bias_.data();
+    w += s.outputs;
+    --cols;
+  }
+  const bool padded = dense::tail_readable(
+      w, s.outputs, s.outputs, cols, theta + param_count_, bias,
+      bias == first_bias_.data() ? first_bias_.data() + first_bias_.size() : theta + param_count_);
+  dense::forward<T>(w, s.outputs, s.outputs, cols, x, bias, dy, nullptr, padded);
+}
+
+template <class T>
+void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
+                        T* theta_bar) const {
+  forward_column(t, y, theta, true);
+  // As vjp_slab's backward, on one column: b̄ += g, the t column of W̄_1 += t·g, then one
+  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns).
+  const T* g = a;
+  for (std::size_t l = layers_.size(); l-- > 0;) {
+    const LayerShape& s = layers_[l];
+    const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;
+    T* w_bar = theta_bar + s.weight_offset;
+    T* b_bar = theta_bar + s.bias_offset;
+    for (Index i = 0; i < s.outputs; ++i) b_bar[i] += g[i];
+    if (skip == 1)
+      for (Index i = 0; i < s.outputs; ++i) w_bar[i] += t * g[i];
+    T* g_in = l == 0 ? y_bar : cotangent_[(l - 1) % 2].data();
+    dense::backward_columns(theta + s.weight_offset + skip * s.outputs, w_bar + skip * s.outputs,
+                            s.outputs, s.outputs, s.inputs - skip, g,
+                            l == 0 ? y : hidden_[l - 1].data(),
+                            l == 0 ? nullptr : derivative_[l - 1].data(), g_in);
+    g = g_in;
+  }
+}
+
+template <class T>
 void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
   // name() formats a string, so it is only built once a check has failed.
   if (y.rows() != state_dim() || dy.rows() != output_dim() || dy.cols() != y.cols())
@@ -227,6 +362,18 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   reserve(std::min(y.cols(), slab_));
+  if (y.cols() == 1) {
+    eval_column(t, y.data(), theta.data(), dy.data());
+    return;
+  }
+  if (uses_forward_cache(y.cols())) {
+    sync_forward_cache(theta.data());
+    forward_hidden(t, y, theta.data(), true);
+    layer_forward(layers_.back(), false, t, hidden_.back().leftCols(y.cols()), theta.data(),
+                  first_bias_, dy);
+    store_forward(t, y);
+    return;
+  }
   for (Index c = 0; c < y.cols(); c += slab_) {
     const Index n = std::min(slab_, y.cols() - c);
     eval_slab(t, y.middleCols(c, n), theta.data(), dy.middleCols(c, n));
@@ -256,6 +403,15 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   reserve(std::min(y.cols(), slab_));
+  if (y.cols() == 1) {
+    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data());
+    return;
+  }
+  if (uses_forward_cache(y.cols())) {
+    sync_forward_cache(theta.data());
+    vjp_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), take_forward(t, y));
+    return;
+  }
   for (Index c = 0; c < y.cols(); c += slab_) {
     const Index n = std::min(slab_, y.cols() - c);
     vjp_slab(t, y.middleCols(c, n), theta.data(), a.middleCols(c, n), y_bar.middleCols(c, n),
@@ -265,9 +421,9 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
 
 template <class T>
 void Mlp<T>::vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
-                      BatchRef<T> y_bar, T* theta_bar) const {
+                      BatchRef<T> y_bar, T* theta_bar, bool have_forward) const {
   const Index batch = y.cols();
-  forward_hidden(t, y, theta, true);
+  if (!have_forward) forward_hidden(t, y, theta, true);
 
   // Layer l maps x_l to z_l; g is the cotangent of z_l. Accumulate W̄_l += g x_lᵀ and
   // b̄_l += Σ_batch g, then pass g_{l-1} = (W_lᵀ g) ⊙ σ'(z_{l-1}) down, or ȳ = W_lᵀ g at l = 0.

@@ -13,6 +13,7 @@
 #include <limits>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "revode/core/error.hpp"
 
@@ -362,6 +363,53 @@ TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
   EXPECT_LT(max_relative_error(dyf.cast<double>(), dy), 1e-5);
   EXPECT_LT(max_relative_error(y_barf.cast<double>(), y_bar), 1e-5);
   EXPECT_LT(max_relative_error(theta_barf.cast<double>(), theta_bar), 1e-5);
+}
+
+// Wide batches keep the last evaluations' hidden layers (Mlp::kForwardCacheMinBatch): a VJP at
+// a point just evaluated must equal, bit for bit, one that recomputes the forward (a fresh
+// clone has nothing cached), and a θ changed in place, or a y differing in one bit, must miss.
+TEST(MlpTest, ForwardCacheGivesBitIdenticalVjpsAndMissesOnAnyChange) {
+  const Mlp<double> f(parse_mlp_spec("3,24,16,3", Activation::tanh, true));
+  Vector<double> theta = f.init_params(Init::pytorch_default, 6);
+  const Index batch = Mlp<double>::kForwardCacheMinBatch + 5;
+  Batch<double> y = Batch<double>::Random(3, batch);
+  const Batch<double> a = Batch<double>::Random(3, batch);
+  const auto vjp_fresh = [&](double t, const Batch<double>& at) {
+    const auto fresh = f.clone();
+    Batch<double> y_bar(3, batch);
+    Vector<double> theta_bar = Vector<double>::Zero(theta.size());
+    fresh->vjp(t, at, theta, a, y_bar, theta_bar);
+    return std::pair{y_bar, theta_bar};
+  };
+  const auto vjp_after_eval = [&](double t, const Batch<double>& at, bool change_theta) {
+    Batch<double> dy(3, batch), y_bar(3, batch);
+    Vector<double> theta_bar = Vector<double>::Zero(theta.size());
+    f.eval(0.7, y, theta, dy);  // a different point first: the lookup must pick the right one
+    f.eval(t, at, theta, dy);
+    if (change_theta) theta[4] += 0.25;
+    f.vjp(t, at, theta, a, y_bar, theta_bar);
+    return std::pair{y_bar, theta_bar};
+  };
+  const auto hit = vjp_after_eval(0.3, y, false);
+  EXPECT_EQ(hit, vjp_fresh(0.3, y));
+  const auto after_change = vjp_after_eval(0.3, y, true);  // θ changes between eval and vjp
+  EXPECT_EQ(after_change, vjp_fresh(0.3, y));
+  EXPECT_FALSE(after_change == hit);
+  Batch<double> nudged = y;
+  nudged(1, batch - 1) = std::nextafter(nudged(1, batch - 1), 2.0);
+  Batch<double> dy(3, batch), y_bar(3, batch);
+  Vector<double> theta_bar = Vector<double>::Zero(theta.size());
+  f.eval(0.3, y, theta, dy);
+  f.vjp(0.3, nudged, theta, a, y_bar, theta_bar);
+  EXPECT_EQ(std::pair(y_bar, theta_bar), vjp_fresh(0.3, nudged));
+  f.eval(0.3, y, theta, dy);
+  theta_bar.setZero();
+  f.vjp(std::nextafter(0.3, 1.0), y, theta, a, y_bar, theta_bar);
+  EXPECT_EQ(std::pair(y_bar, theta_bar), vjp_fresh(std::nextafter(0.3, 1.0), y));
+  // The cache is memory: intermediate_floats counts it where it is kept.
+  const Index units = 24 + 16, slab = 256;
+  EXPECT_EQ(f.intermediate_floats(batch), 5 * 2 * units * slab + 4 * 3 * slab + f.param_count());
+  EXPECT_EQ(f.intermediate_floats(3), 2 * units * 3);
 }
 
 }  // namespace

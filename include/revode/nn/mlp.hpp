@@ -75,8 +75,17 @@ class Mlp final : public VectorField<T> {
            VectorRef<T> theta_bar) const override;
   /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
   /// slab (256 columns for widths ≤ 64 double / 128 float, fewer for wider layers) bounds
-  /// the columns processed at once; wider batches reuse one scratch slab by slab.
+  /// the columns processed at once; wider batches reuse one scratch slab by slab. Batches of
+  /// kForwardCacheMinBatch … slab columns also keep the forward cache (see eval): 1 + 4 such
+  /// sets at slab width, the 4 keys' states (state_dim × slab each) and a copy of θ.
   Index intermediate_floats(Index batch) const override;
+
+  /// Batches at least this wide (and at most one slab) keep the hidden layers of the last 4
+  /// evaluations, keyed by the exact bits of t, y and θ: a VJP at a point just evaluated (as
+  /// every VJP of a reversible solver's backward step is) skips the forward recompute and
+  /// gives bit-identical results. Narrower batches recompute: the forward is cheaper than the
+  /// bookkeeping there.
+  static constexpr Index kForwardCacheMinBatch = 32;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   const MlpSpec& spec() const { return spec_; }
@@ -89,9 +98,24 @@ class Mlp final : public VectorField<T> {
   /// eval and vjp on at most slab_ columns (see mlp.cpp); shapes already checked.
   void eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const;
   void vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
-                BatchRef<T> y_bar, T* theta_bar) const;
+                BatchRef<T> y_bar, T* theta_bar, bool have_forward = false) const;
+  /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
+  /// kernel): eval and vjp of one contiguous column.
+  void eval_column(T t, const T* y, const T* theta, T* dy) const;
+  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
+  /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
+  /// returns the last hidden layer's values, or y without hidden layers.
+  const T* forward_column(T t, const T* y, const T* theta, bool keep_derivative) const;
   /// Runs the hidden layers on batch columns of y into hidden_ (and derivative_ when asked).
   void forward_hidden(T t, const ConstBatchRef<T>& y, const T* theta, bool keep_derivative) const;
+  /// The forward cache (see kForwardCacheMinBatch).
+  bool uses_forward_cache(Index batch) const;
+  /// Invalidates every entry unless θ equals the copy the entries were computed with.
+  void sync_forward_cache(const T* theta) const;
+  /// Moves the working hidden_/derivative_ (just computed at (t, y)) into the next entry.
+  void store_forward(T t, const ConstBatchRef<T>& y) const;
+  /// Moves the entry computed at (t, y) into hidden_/derivative_; false if there is none.
+  bool take_forward(T t, const ConstBatchRef<T>& y) const;
   /// Throws revode::Error unless both sizes equal param_count().
   void check_theta(Index theta_size, Index theta_bar_size) const;
   /// Grows the scratch to hold `batch` columns; never shrinks, so warm calls do not allocate.
@@ -108,6 +132,16 @@ class Mlp final : public VectorField<T> {
   mutable std::vector<Batch<T>> derivative_;  // σ'(z_l) per hidden layer, kept for vjp
   mutable Vector<T> cotangent_[2];            // ping-pong a_l, max_hidden_ × capacity_
   mutable Vector<T> first_bias_;              // b_1 + t·W_1[:, 0] when time_input
+  struct ForwardEntry {
+    std::vector<Batch<T>> hidden, derivative;  // as hidden_/derivative_, slab_ columns
+    Batch<T> y;                                // the key: t and y (θ is theta_copy_)
+    T t = 0;
+    bool valid = false;
+  };
+  static constexpr int kForwardEntries = 4;
+  mutable std::vector<ForwardEntry> forward_cache_;  // allocated on first use
+  mutable Vector<T> theta_copy_;
+  mutable int next_entry_ = 0;
 };
 
 extern template class Mlp<float>;
