@@ -32,6 +32,7 @@ struct TrainOptions {
   Index checkpoint_every = 100;
   Index log_every = 0;
   bool json = false;
+  Index threads = 0;  // not a setting: the numbers are the same for every count
   /// The setting flags given, as {"key": value} in the order given (keys as in config files).
   nlohmann::ordered_json flags = nlohmann::ordered_json::object();
 };
@@ -194,7 +195,8 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   if (name.empty()) name = checkpoint ? checkpoint->settings.dataset : "white-dwarf";
   Dataset data = make_dataset(name);
   const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
-  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.communicator());
+  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.communicator(),
+                  o.threads);
   if (checkpoint) resume(trainer, *checkpoint, o.resume);
   const Index start = trainer.iteration();
 
@@ -284,6 +286,10 @@ void add_train_command(CLI::App& app) {
   c->add_option("--log-every", o->log_every,
                 "without a terminal: a progress line every N iterations (default: 20 lines)");
   c->add_flag("--json", o->json, "print a JSON summary as the last line");
+  c->add_option("--threads", o->threads,
+                "threads per process that split each chunk of trajectories (0: the machine's "
+                "cores); the numbers are the same for every count (docs/parallel.md)")
+      ->capture_default_str();
   c->callback([o] { run_train(*o); });
 }
 

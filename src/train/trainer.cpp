@@ -12,6 +12,7 @@
 #include "revode/core/error.hpp"
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/parallel/parallel_gradient.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/gradient_clipping.hpp"
@@ -72,7 +73,8 @@ bool operator==(const TrainState& a, const TrainState& b) {
          std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * sizeof(double)) == 0;
 }
 
-Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const Communicator> comm)
+Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const Communicator> comm,
+                 Index threads)
     : dataset_(std::move(dataset)),
       settings_(checked(std::move(settings), dataset_,
                         comm ? *comm : static_cast<const Communicator&>(SerialCommunicator{}))),
@@ -82,6 +84,7 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
       comm_(comm ? std::move(comm) : std::make_shared<const SerialCommunicator>()),
+      executor_(std::make_unique<Executor>(threads)),
       batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
                                            : dataset_.trajectories()),
       theta_(model_.init_params(settings_.init, settings_.seed)),
@@ -183,7 +186,7 @@ double Trainer::step() {
     problem.theta = theta_;
     GradientResult<double> result;
     try {
-      result = method_->compute(problem);
+      result = parallel_gradient(*method_, problem, *executor_);
     } catch (const Error& e) {
       failure = e.what();
       slot[0] = 1;

@@ -18,6 +18,7 @@
 
 #include "revode/gradients/gradient_method.hpp"
 #include "revode/nn/mlp.hpp"
+#include "revode/parallel/executor.hpp"
 #include "revode/train/adam.hpp"
 #include "revode/train/dataset.hpp"
 #include "revode/train/communicator.hpp"
@@ -67,10 +68,11 @@ class Trainer {
   /// the dataset's; every chunk needs a trajectory and every rank a chunk), builds model,
   /// solver, gradient method, loss and optimizer, and draws θ from settings.seed. `comm`
   /// (default: SerialCommunicator) says which chunks of each batch this process computes;
-  /// every rank must be given the same dataset and settings. Throws revode::Error naming the
-  /// problem.
+  /// every rank must be given the same dataset and settings. `threads` (0: the machine's
+  /// cores) split each chunk's trajectories as parallel_gradient does (docs/parallel.md): the
+  /// numbers are the same for every thread count. Throws revode::Error naming the problem.
   Trainer(Dataset dataset, TrainSettings settings,
-          std::shared_ptr<const Communicator> comm = nullptr);
+          std::shared_ptr<const Communicator> comm = nullptr, Index threads = 0);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
   ~Trainer();
@@ -128,6 +130,7 @@ class Trainer {
   std::unique_ptr<Stepper<double>> stepper_;
   std::unique_ptr<GradientMethod<double>> method_;
   std::shared_ptr<const Communicator> comm_;
+  std::unique_ptr<Executor> executor_;
   Index batch_size_ = 0;
   Vector<double> theta_;  ///< θ, updated in place
   /// This rank's chunks: chunk first_chunk_ + i has loss losses_of_chunks_[i] and problem
