@@ -38,14 +38,13 @@ import time
 
 SKIP = 77  # ctest's SKIP_RETURN_CODE: torch, sklearn or the compiled module is missing
 try:
-    import numpy as np
     import torch
     from torch import nn
     from sklearn.datasets import make_moons
-    import revode.torch as rt
-except ImportError as e:  # pragma: no cover - the smoke test skips instead of failing
-    print(f"cnf_two_moons: skipped ({e})")
+except ImportError as e:  # the smoke test skips (not fails) where the optional packages are absent
+    print(f"cnf_two_moons: skipped ({e}; needs python3-torch and python3-sklearn)")
     sys.exit(SKIP)
+import revode.torch as rt  # noqa: E402  (the compiled module: a missing one is a failure)
 
 HERE = pathlib.Path(__file__).resolve()
 DOCS = HERE.parent.parent / "docs" / "cnf"
@@ -291,6 +290,27 @@ def quick():
         worst = max(worst, err)
         assert err <= 1e-10, f"reversible:{solver}: relative gradient error {err:.2e} against torch autograd"
     print(f"cnf_two_moons --quick: 15 gradients agree with torch autograd, worst relative error {worst:.1e}")
+    # Central finite differences along a random direction: the loss's gradient includes the
+    # trace's (second-derivative) terms, which a field without create_graph would drop in both
+    # revode and the plain-torch reference alike.
+    _, g = flat_grad(model, z0, "rk4", "reversible", steps)
+    v = torch.randn(g.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    params = list(model.parameters())
+    theta = torch.cat([p.detach().reshape(-1) for p in params])
+
+    def loss_at(th):
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(th, params)
+        with torch.no_grad():
+            return loss_of(model, z0, "rk4", "reversible", steps).item()
+
+    eps = 1e-5
+    fd = (loss_at(theta + eps * v) - loss_at(theta - eps * v)) / (2 * eps)
+    loss_at(theta)
+    exact = float(g @ v)
+    err = abs(fd - exact) / abs(exact)
+    print(f"  finite differences (reversible:rk4): directional derivative {exact:.10f}, FD {fd:.10f}, relative error {err:.1e}")
+    assert err <= 1e-6, f"reversible:rk4 gradient against central finite differences: relative error {err:.2e}"
     # Memory: reversible stays below autograd through the solve (which keeps every step's graph).
     cfg = {"n": 500, "width": 64, "steps": 100, "iters": 1, "solver": "midpoint", "dtype": "float32"}
     rev = run_worker({**cfg, "gradient": "reversible"}, timeout=120)
@@ -312,12 +332,12 @@ def table(args):
     rows = []
     for solver in args.solvers:
         for gradient in args.gradients:
-            cfg = {"n": args.n, "width": 128, "steps": args.steps, "iters": args.iters, "solver": solver,
+            cfg = {"n": args.n, "width": args.width, "steps": args.steps, "iters": args.iters, "solver": solver,
                    "gradient": gradient, "dtype": args.dtype}
             r = run_worker(cfg, timeout=args.timeout)
             print(json.dumps(r), flush=True)
             rows.append(r)
-            write_csv(rows, DOCS / "cnf_table.csv", list(r.keys()))
+            write_csv(rows, DOCS / f"{args.name}.csv", list(r.keys()))
     names = {"torch": "torch autograd (baseline)", "reversible": "reversible (McCallum–Foster)"}
     lines = [
         f"| solver | gradient | peak memory (MB over set-up) | median s / iteration | loss after {args.iters} it. | best loss |",
@@ -328,7 +348,7 @@ def table(args):
             f"| {r['solver']} | {names.get(r['gradient'], r['gradient'])} | {r['peak_minus_base_mb']:.0f} | "
             f"{r['median_s_per_iter']:.2f} | {r['final_loss']:.4f} | {r['best_loss']:.4f} |"
         )
-    (DOCS / "cnf_table.md").write_text("\n".join(lines) + "\n")
+    (DOCS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -336,7 +356,7 @@ def memory_steps(args):
     rows = []
     for steps in args.step_counts:
         for gradient in ["torch", "backprop", "symplectic", "reversible"]:
-            cfg = {"n": args.n, "width": 128, "steps": steps, "iters": 1, "solver": args.solvers[0],
+            cfg = {"n": args.n, "width": args.width, "steps": steps, "iters": 1, "solver": args.solvers[0],
                    "gradient": gradient, "dtype": args.dtype}
             r = run_worker(cfg, timeout=args.timeout)
             print(json.dumps(r), flush=True)
@@ -357,7 +377,7 @@ def memory_steps(args):
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel("number of steps N (T = 1)")
     ax.set_ylabel("peak RSS of one gradient over set-up (MB)")
-    ax.set_title(f"CNF two moons, {args.solvers[0]}, n = {args.n}, width 128, {args.dtype}")
+    ax.set_title(f"CNF two moons, {args.solvers[0]}, n = {args.n}, width {args.width}, {args.dtype}")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -365,14 +385,15 @@ def memory_steps(args):
 
 
 def figure(args):
-    """Trains with reversible:rk4 and plots data, samples and the learned density."""
+    """Trains with reversible:<solver> and plots data, samples and the learned density."""
     torch.set_num_threads(1)
     dtype = torch.float32
-    model, z0 = setup(args.n, 128, dtype)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    solver = args.solvers[0]
+    model, z0 = setup(args.n, args.width, dtype)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
     for it in range(args.iters):
         opt.zero_grad()
-        loss = loss_of(model, z0, "rk4", "reversible", args.steps)
+        loss = loss_of(model, z0, solver, "reversible", args.steps)
         loss.backward()
         opt.step()
         if it % 50 == 0:
@@ -383,11 +404,11 @@ def figure(args):
         g = torch.Generator().manual_seed(1)
         zs = torch.randn(2000, 2, generator=g, dtype=dtype)
         zs = torch.cat([zs, torch.zeros(2000, 1, dtype=dtype)], 1)
-        samples = rt.odeint(model, zs, t_back, method="rk4", options={"steps": args.steps})[-1][:, :2]
+        samples = rt.odeint(model, zs, t_back, method=solver, options={"steps": args.steps})[-1][:, :2]
         lin = torch.linspace(-2.5, 2.5, 80, dtype=dtype)
         gx, gy = torch.meshgrid(lin, lin, indexing="xy")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.zeros(gx.numel(), dtype=dtype)], 1)
-        z1 = rt.odeint(model, grid, t_fwd, method="rk4", options={"steps": args.steps})[-1]
+        z1 = rt.odeint(model, grid, t_fwd, method=solver, options={"steps": args.steps})[-1]
         logp = -0.5 * (z1[:, :2] ** 2).sum(1) - math.log(2 * math.pi) - z1[:, 2]
     import matplotlib
 
@@ -402,7 +423,7 @@ def figure(args):
     axes[1].scatter(s[:, 0], s[:, 1], s=2, color="C1")
     axes[1].set_title("samples (z ~ N(0, I) integrated back)")
     axes[2].imshow(logp.exp().reshape(80, 80).numpy(), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5), cmap="viridis")
-    axes[2].set_title(f"learned density (after {args.iters} it., loss {loss.item():.3f})")
+    axes[2].set_title(f"density, reversible:{solver}, {args.iters} it., loss {loss.item():.3f}", fontsize=9)
     for ax in axes:
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)
@@ -417,7 +438,10 @@ def main():
     p.add_argument("--quick", action="store_true", help="smoke test: gradients agree, reversible memory below backprop")
     p.add_argument("--table", action="store_true", help="memory / time / loss per solver and gradient method")
     p.add_argument("--memory-steps", action="store_true", help="peak memory against the number of steps")
-    p.add_argument("--figure", action="store_true", help="train reversible:rk4, plot samples and density")
+    p.add_argument("--figure", action="store_true", help="train reversible:<first solver>, plot samples and density")
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW's learning rate (--figure)")
+    p.add_argument("--name", default="cnf_table", help="file name of the --table outputs under docs/cnf")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--steps", type=int, default=100)

@@ -12,6 +12,8 @@ packages=(
   # torch calls libblas.so.3: without an optimised provider it runs on the reference BLAS
   # (3 GFLOP/s float64 GEMM against 44 with OpenBLAS).
   libtorch-dev python3-torch libopenblas0-pthread
+  # The CNF example (examples/cnf_two_moons.py: sklearn.datasets.make_moons).
+  python3-sklearn
 )
 missing=()
 for p in "${packages[@]}"; do
