@@ -384,6 +384,32 @@ def memory_steps(args):
     fig.savefig(DOCS / "memory_vs_steps.png", dpi=120)
 
 
+def paired_timing(args):
+    """Time per gradient with the methods interleaved round by round in one process, so that
+    the machine's load (shared, noisy) hits every method alike; the median over the rounds."""
+    torch.set_num_threads(1)
+    model, z0 = setup(args.n, args.width, torch.float32)
+    rows = []
+    for solver in args.solvers:
+        times = {g: [] for g in args.gradients}
+        for _ in range(args.rounds):
+            for gradient in args.gradients:
+                start = time.perf_counter()
+                flat_grad(model, z0, solver, gradient, args.steps)
+                times[gradient].append(time.perf_counter() - start)
+        base = statistics.median(times["torch"]) if "torch" in times else None
+        for gradient, ts in times.items():
+            med = statistics.median(ts)
+            rows.append({"solver": solver, "gradient": gradient, "n": args.n, "width": args.width, "steps": args.steps,
+                         "rounds": args.rounds, "median_s": round(med, 3),
+                         "vs_torch": round(med / base, 2) if base else "", "all_s": " ".join(f"{t:.2f}" for t in ts)})
+            print(json.dumps(rows[-1]), flush=True)
+        write_csv(rows, DOCS / "paired_timing.csv", list(rows[0].keys()))
+    lines = ["| solver | gradient | median s / gradient | × torch autograd |", "|---|---|---:|---:|"]
+    lines += [f"| {r['solver']} | {r['gradient']} | {r['median_s']:.2f} | {r['vs_torch']} |" for r in rows]
+    (DOCS / "paired_timing.md").write_text("\n".join(lines) + "\n")
+
+
 def figure(args):
     """Trains with reversible:<solver> and plots data, samples and the learned density."""
     torch.set_num_threads(1)
@@ -442,6 +468,8 @@ def main():
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW's learning rate (--figure)")
     p.add_argument("--name", default="cnf_table", help="file name of the --table outputs under docs/cnf")
+    p.add_argument("--paired-timing", action="store_true", help="time per gradient, methods interleaved")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of --paired-timing")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--steps", type=int, default=100)
@@ -462,6 +490,8 @@ def main():
         memory_steps(args)
     elif args.figure:
         figure(args)
+    elif args.paired_timing:
+        paired_timing(args)
     else:
         p.print_help()
 
