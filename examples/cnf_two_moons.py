@@ -242,12 +242,17 @@ def worker(cfg):
         opt.step()
         times.append(time.perf_counter() - start)
         losses.append(loss.item())
+        if len(losses) == 1:
+            first_peak = rss_mb("VmHWM")
     peak = rss_mb("VmHWM")
     return {
         **cfg,
         "base_rss_mb": round(base, 1),
         "peak_rss_mb": round(peak, 1),
         "peak_minus_base_mb": round(peak - base, 1),
+        # The first iteration's alone: later iterations can raise the RSS peak through the
+        # allocator (glibc keeps freed heap memory that the next graph does not fully reuse).
+        "first_peak_minus_base_mb": round(first_peak - base, 1),
         "peak_exact": exact_peak,
         "median_s_per_iter": statistics.median(times),
         "final_loss": losses[-1],
