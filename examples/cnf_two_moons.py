@@ -367,6 +367,10 @@ def memory_steps(args):
             print(json.dumps(r), flush=True)
             rows.append(r)
             write_csv(rows, DOCS / "memory_vs_steps.csv", list(r.keys()))
+    plot_memory_steps(rows, args)
+
+
+def plot_memory_steps(rows, args):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -376,10 +380,10 @@ def memory_steps(args):
     labels = {"torch": "torch autograd (backprop through the graph)", "backprop": "revode backprop",
               "symplectic": "revode symplectic", "reversible": f"revode reversible:{args.solvers[0]}"}
     for gradient, label in labels.items():
-        pts = [(r["steps"], r["peak_minus_base_mb"]) for r in rows if r["gradient"] == gradient]
+        pts = [(int(r["steps"]), float(r["peak_minus_base_mb"])) for r in rows if r["gradient"] == gradient]
         ax.plot(*zip(*pts), marker="o", label=label)
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=10)
+    ax.set_yscale("log")
     ax.set_xlabel("number of steps N (T = 1)")
     ax.set_ylabel("peak RSS of one gradient over set-up (MB)")
     ax.set_title(f"CNF two moons, {args.solvers[0]}, n = {args.n}, width {args.width}, {args.dtype}")
@@ -475,6 +479,7 @@ def main():
     p.add_argument("--name", default="cnf_table", help="file name of the --table outputs under docs/cnf")
     p.add_argument("--paired-timing", action="store_true", help="time per gradient, methods interleaved")
     p.add_argument("--rounds", type=int, default=3, help="rounds of --paired-timing")
+    p.add_argument("--replot", action="store_true", help="--memory-steps: redraw the plot from its CSV")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--steps", type=int, default=100)
@@ -491,6 +496,9 @@ def main():
         quick()
     elif args.table:
         table(args)
+    elif args.memory_steps and args.replot:
+        with open(DOCS / "memory_vs_steps.csv") as fh:
+            plot_memory_steps(list(csv.DictReader(fh)), args)
     elif args.memory_steps:
         memory_steps(args)
     elif args.figure:
