@@ -317,10 +317,10 @@ def quick():
     print(f"  finite differences (reversible:rk4): directional derivative {exact:.10f}, FD {fd:.10f}, relative error {err:.1e}")
     assert err <= 1e-6, f"reversible:rk4 gradient against central finite differences: relative error {err:.2e}"
     # Memory: reversible stays below autograd through the solve (which keeps every step's graph).
-    cfg = {"n": 500, "width": 64, "steps": 100, "iters": 1, "solver": "midpoint", "dtype": "float32"}
+    cfg = {"n": 200, "width": 32, "steps": 50, "iters": 1, "solver": "midpoint", "dtype": "float32"}
     rev = run_worker({**cfg, "gradient": "reversible"}, timeout=120)
     bp = run_worker({**cfg, "gradient": "torch"}, timeout=120)
-    print(f"  peak memory of one gradient (midpoint, 100 steps): torch autograd {bp['peak_minus_base_mb']:.1f} MB, "
+    print(f"  peak memory of one gradient (midpoint, 50 steps): torch autograd {bp['peak_minus_base_mb']:.1f} MB, "
           f"reversible {rev['peak_minus_base_mb']:.1f} MB")
     assert rev["peak_minus_base_mb"] < bp["peak_minus_base_mb"], (rev, bp)
 
@@ -420,30 +420,36 @@ def paired_timing(args):
 
 
 def figure(args):
-    """Trains with reversible:<solver> and plots data, samples and the learned density."""
+    """Trains with reversible:<solver> and plots data, samples and the learned density
+    (rewritten every --figure-every iterations, so a cut-short run still leaves a figure)."""
     torch.set_num_threads(1)
     dtype = torch.float32
     solver = args.solvers[0]
     model, z0 = setup(args.n, args.width, dtype)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    for it in range(args.iters):
+    for it in range(1, args.iters + 1):
         opt.zero_grad()
         loss = loss_of(model, z0, solver, "reversible", args.steps)
         loss.backward()
         opt.step()
-        if it % 50 == 0:
-            print(f"iteration {it}: loss {loss.item():.4f}", flush=True)
+        print(f"iteration {it}: loss {loss.item():.4f}", flush=True)
+        if it % args.figure_every == 0 or it == args.iters:
+            plot_density(model, z0, solver, args, it, loss.item())
+
+
+def plot_density(model, z0, solver, args, iters, loss):
+    dtype = z0.dtype
     t_back = torch.tensor([1.0, 0.0], dtype=torch.float64)
     t_fwd = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    opts = {"steps": args.steps}
     with torch.no_grad():
         g = torch.Generator().manual_seed(1)
-        zs = torch.randn(2000, 2, generator=g, dtype=dtype)
-        zs = torch.cat([zs, torch.zeros(2000, 1, dtype=dtype)], 1)
-        samples = rt.odeint(model, zs, t_back, method=solver, options={"steps": args.steps})[-1][:, :2]
-        lin = torch.linspace(-2.5, 2.5, 80, dtype=dtype)
+        zs = torch.cat([torch.randn(2000, 2, generator=g, dtype=dtype), torch.zeros(2000, 1, dtype=dtype)], 1)
+        samples = rt.odeint(model, zs, t_back, method=solver, options=opts)[-1][:, :2]
+        lin = torch.linspace(-2.5, 2.5, 60, dtype=dtype)
         gx, gy = torch.meshgrid(lin, lin, indexing="xy")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.zeros(gx.numel(), dtype=dtype)], 1)
-        z1 = rt.odeint(model, grid, t_fwd, method=solver, options={"steps": args.steps})[-1]
+        z1 = rt.odeint(model, grid, t_fwd, method=solver, options=opts)[-1]
         logp = -0.5 * (z1[:, :2] ** 2).sum(1) - math.log(2 * math.pi) - z1[:, 2]
     import matplotlib
 
@@ -453,19 +459,20 @@ def figure(args):
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     x = z0[:, :2].numpy()
     axes[0].scatter(x[:, 0], x[:, 1], s=2)
-    axes[0].set_title(f"data (n = {args.n})")
+    axes[0].set_title(f"data (n = {args.n}, standardised)")
     s = samples.numpy()
     axes[1].scatter(s[:, 0], s[:, 1], s=2, color="C1")
-    axes[1].set_title("samples (z ~ N(0, I) integrated back)")
-    axes[2].imshow(logp.exp().reshape(80, 80).numpy(), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5), cmap="viridis")
-    axes[2].set_title(f"density, reversible:{solver}, {args.iters} it., loss {loss.item():.3f}", fontsize=9)
+    axes[1].set_title("samples: z ~ N(0, I) integrated from t = 1 to 0")
+    axes[2].imshow(logp.exp().reshape(60, 60).numpy(), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5), cmap="viridis")
+    axes[2].set_title(f"density; reversible:{solver}, {iters} it., loss {loss:.3f}", fontsize=9)
     for ax in axes:
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)
         ax.set_aspect("equal")
     fig.tight_layout()
     DOCS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(DOCS / "samples_density.png", dpi=110)
+    fig.savefig(DOCS / "samples_density.png", dpi=100)
+    plt.close(fig)
 
 
 def main():
@@ -475,6 +482,7 @@ def main():
     p.add_argument("--memory-steps", action="store_true", help="peak memory against the number of steps")
     p.add_argument("--figure", action="store_true", help="train reversible:<first solver>, plot samples and density")
     p.add_argument("--width", type=int, default=128)
+    p.add_argument("--figure-every", type=int, default=25, help="--figure: redraw every this many iterations")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW's learning rate (--figure)")
     p.add_argument("--name", default="cnf_table", help="file name of the --table outputs under docs/cnf")
     p.add_argument("--paired-timing", action="store_true", help="time per gradient, methods interleaved")
