@@ -152,7 +152,8 @@ def rk_step(f, solver, t, h, y):
 
 def torch_solve(f, solver, y0, steps, T=1.0, coupling=None):
     """y(T) by `steps` fixed steps in plain torch; with `coupling` λ, McCallum–Foster's
-    reversible scheme over the solver (docs: shared ALGORITHMS §4), output Y."""
+    reversible scheme over the solver (Y_{n+1} = λY_n + (1−λ)Z_n + Ψ_h(Z_n),
+    Z_{n+1} = Z_n − Ψ_{−h}(Y_{n+1}), Ψ_h(x) = Φ_h(x) − x; arXiv 2410.11648), output Y."""
     h = T / steps
     if coupling is None:
         y = y0
@@ -177,11 +178,7 @@ def loss_of(model, z0, solver, gradient, steps):
     if gradient == "torch-reversible":
         return nll(torch_solve(model, solver, z0, steps, coupling=0.999))
     t = torch.tensor([0.0, 1.0], dtype=torch.float64)
-    method = solver
-    if gradient == "reversible":
-        method = f"reversible:{solver}"
-    elif gradient.startswith("backprop-reversible"):  # backprop through the reversible solver
-        method, gradient = f"reversible:{solver}", "backprop"
+    method = f"reversible:{solver}" if gradient == "reversible" else solver
     ys = rt.odeint(model, z0, t, method=method, gradient=gradient, options={"steps": steps})
     return nll(ys[-1])
 
