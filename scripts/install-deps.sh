@@ -18,6 +18,8 @@ packages=(
   # Fashion-MNIST's IDX files under /usr/share/datasets/fashion-mnist: the neural CDE classifier
   # (examples/cde_fashion_mnist.py) and the image examples (examples/conv_*_fashion_mnist.py).
   dataset-fashion-mnist
+  # The CNF example (examples/cnf_two_moons.py: sklearn.datasets.make_moons).
+  python3-sklearn
 )
 missing=()
 for p in "${packages[@]}"; do
