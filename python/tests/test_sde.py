@@ -55,6 +55,17 @@ def test_seed_fixes_the_path():
     assert ys32.dtype == np.float32 and np.allclose(ys32, run(4), atol=1e-4)
 
 
+@pytest.mark.parametrize("solver", ["euler", "reversible-heun"])
+def test_float32_end_times_that_round_up(solver):
+    # 0.1 and 0.7 round up in float32: the last step asks the Brownian motion (built on the
+    # double span) just past its end, which must read as the end point, not fail.
+    ts = np.array([0.0, 0.1, 0.7])
+    ys64 = revode.sde_solve(drift(), np.zeros(2), ts, "const:0.5", solver=solver, steps=14).ys
+    ys32 = revode.sde_solve(drift(), np.zeros(2, np.float32), ts, "const:0.5", solver=solver,
+                            steps=14).ys
+    assert ys32.dtype == np.float32 and np.allclose(ys32, ys64, atol=1e-4)
+
+
 def test_named_errors():
     y0, ts = np.zeros(2), np.linspace(0, 1, 3)
     with pytest.raises(revode.Error, match="outside its range"):

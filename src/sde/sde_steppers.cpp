@@ -37,11 +37,13 @@ void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 template <class T>
 void FrozenNoiseField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
                               BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
-  drift_->vjp(t, y, theta, a, y_bar, theta_bar);
+  // The diffusion's VJP first: y_bar may alias y (VectorField's contract allows it), and the
+  // drift's VJP overwrites y_bar.
   g_bar_.resize(field_->diffusion_rows(), y.cols());
   apply_noise_vjp<T>(field_->noise_type(), a, rate_, g_bar_, false);
   y_bar_.resize(y.rows(), y.cols());
   field_->diffusion_vjp(t, y, theta, g_bar_, y_bar_, theta_bar);
+  drift_->vjp(t, y, theta, a, y_bar, theta_bar);
   y_bar += y_bar_;
 }
 

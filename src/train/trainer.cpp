@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 
 #include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
@@ -187,8 +188,9 @@ double Trainer::step() {
     GradientResult<double> result;
     try {
       result = parallel_gradient(*method_, problem, *executor_);
-    } catch (const Error& e) {
-      failure = e.what();
+    } catch (const std::exception& e) {  // any failure (bad_alloc too): a rank that left
+      failure = e.what();                 // without gathering would hang the others
+      if (failure.empty()) failure = "the gradient failed";
       slot[0] = 1;
       continue;
     }

@@ -6,6 +6,7 @@
 /// needs the whole batch's error norm) stays on the caller's thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -31,17 +32,21 @@ class ParallelField final : public VectorField<T> {
   Index intermediate_floats(Index batch) const override {
     return field_.intermediate_floats(batch);
   }
-  /// A serial clone of the wrapped field (the clone is for another thread, which has its own).
   bool column_local() const override { return field_.column_local(); }
+  /// A serial clone of the wrapped field (the clone is for another thread, which has its own).
   std::unique_ptr<VectorField<T>> clone() const override { return field_.clone(); }
 
  private:
   Index chunks(Index batch) const { return (batch + columns_ - 1) / columns_; }
+  using ChunkTask = std::function<void(Index chunk, const VectorField<T>& field)>;
+  /// task(c, a copy of the field only this call uses) for every chunk: on the executor, or in
+  /// chunk order on the field itself when it cannot be cloned.
+  void for_chunks(Index n, const ChunkTask& task) const;
 
   const VectorField<T>& field_;
   Executor& executor_;
   Index columns_;
-  std::vector<std::unique_ptr<VectorField<T>>> clones_;  ///< one per executor thread
+  std::vector<std::unique_ptr<VectorField<T>>> clones_;  ///< one per thread; none: no clone()
   mutable std::vector<Vector<T>> theta_bar_;             ///< one per chunk (vjp)
 };
 
