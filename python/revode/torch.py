@@ -165,7 +165,7 @@ class _GraphCache:
         self.after_vjp = True
         for i in range(len(self.entries) - 1, -1, -1):
             te, yt, out = self.entries[i]
-            if te == t and torch.equal(yt.detach(), y):
+            if _same_bits(te, t) and _same_bits(yt.detach(), y):
                 del self.entries[i]
                 return yt, out
         return None
@@ -174,6 +174,20 @@ class _GraphCache:
         self.entries.clear()
         self.recording = False
         self.after_vjp = False
+
+
+_BITS = {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16,
+         torch.bfloat16: torch.int16}
+
+
+def _same_bits(a, b):
+    """Bit-for-bit equality of two floats or two tensors (so 0.0 and -0.0 differ, as a
+    recomputation from either could)."""
+    if not isinstance(a, torch.Tensor):
+        return math.copysign(1.0, a) == math.copysign(1.0, b) and (a == b or (a != a and b != b))
+    if a.dtype != b.dtype or a.shape != b.shape or a.dtype not in _BITS:
+        return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    return torch.equal(a.contiguous().view(_BITS[a.dtype]), b.contiguous().view(_BITS[b.dtype]))
 
 
 def _all_finite(flat):
