@@ -254,7 +254,7 @@ void add_problem_options(CLI::App& c, ProblemOptions& o) {
                    "seed of the Brownian motion, 0 … 2^63 - 1 (sample b is the path of (S, b))")
           ->capture_default_str();
   c.add_option("--threads", o.threads,
-               "threads that split the batch into chunks of 16 samples (0: the machine's cores); "
+               "threads that split the batch into chunks of 64 samples (0: the machine's cores); "
                "results are bit-identical for every count (docs/parallel.md)")
       ->capture_default_str();
   c.add_flag("--per-sample-steps", o.per_sample_steps,

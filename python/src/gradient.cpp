@@ -183,7 +183,7 @@ reversible_guard: what method="reversible" does when its backward reconstruction
     guard_tolerance (relative; 0: 1024 machine epsilons): "repair" (default: recompute the
     drifting segments, exact), "error" (raise revode.Error) or "warn" (return it with
     stats["guard"]["flagged"] and a RuntimeWarning).
-threads: threads splitting the batch into chunks of 16 samples (None: the machine's cores); the
+threads: threads splitting the batch into chunks of 64 samples (None: the machine's cores); the
     GIL is released and the results are bit-identical for every count. A revode.PythonField
     runs on one thread (its callbacks need the GIL). See docs/parallel.md.
 per_sample_steps: every sample its own adaptive step sizes (stats["chunk_steps"] per sample,

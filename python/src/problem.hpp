@@ -73,7 +73,7 @@ Index thread_count(const FieldHandle& field, std::optional<Index> threads);
 
 /// The chunking for per_sample_steps=. A Python-defined field runs on one thread whatever the
 /// chunking, so with shared steps it is called on the whole batch at once (one callback per
-/// evaluation, as before threads existed) instead of once per 16-column chunk.
+/// evaluation, as before threads existed) instead of once per 64-column chunk.
 ParallelOptions parallel_options(const FieldHandle& field, bool per_sample_steps, Index batch);
 
 /// The statistics as a dict with the CLI's JSON keys.

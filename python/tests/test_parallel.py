@@ -6,7 +6,7 @@ import pytest
 
 import revode
 
-Y0 = np.random.default_rng(0).normal(size=(2, 40)) * np.linspace(0.2, 3.0, 40)
+Y0 = np.random.default_rng(0).normal(size=(2, 150)) * np.linspace(0.2, 3.0, 150)
 
 
 @pytest.mark.parametrize("kwargs", [dict(steps=20), dict(rtol=1e-6, atol=1e-8),

@@ -116,11 +116,11 @@ expect_error "line 3: time 0.5;save time #1" grad --field lotka-volterra --t1 2 
 expect_error "data file;data.txt" grad --field lotka-volterra --t1 1 --saveat steps --rtol 1e-4 --loss "mse-data:$WORK/data.txt"
 expect_error "cannot be opened" grad --loss "mse-data:$WORK/missing.txt"
 
-# --threads: bit-identical JSON for every thread count (batch 40: three chunks); per-sample
+# --threads: bit-identical JSON for every thread count (batch 150: three chunks); per-sample
 # steps report the spread; a bad count is a named error.
-expect_ok grad --batch 40 --rtol 1e-6 --threads 1 --json
+expect_ok grad --batch 150 --rtol 1e-6 --threads 1 --json
 cp "$WORK/out" "$WORK/threads1.json"
-expect_ok grad --batch 40 --rtol 1e-6 --threads 3 --json
+expect_ok grad --batch 150 --rtol 1e-6 --threads 3 --json
 sed 's/"seconds":[^,}]*//' "$WORK/out" >"$WORK/threads3.json"
 sed -i 's/"seconds":[^,}]*//' "$WORK/threads1.json"
 cmp -s "$WORK/threads1.json" "$WORK/threads3.json" || fail "grad --threads 1 and 3 differ"

@@ -21,7 +21,7 @@ namespace revode {
 
 /// Columns per chunk unless ParallelOptions says otherwise: batches up to this width run as
 /// one chunk, exactly as without an executor (docs/parallel.md has the measurement).
-inline constexpr Index default_chunk_columns = 16;
+inline constexpr Index default_chunk_columns = 64;
 
 struct ParallelOptions {
   /// Each sample its own adaptive step sequence (accepted and rejected counts, step sizes),
