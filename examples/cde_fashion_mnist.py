@@ -19,7 +19,6 @@ Reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, no down
 """
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -29,22 +28,13 @@ import numpy as np
 
 import revode
 
-DATA = "/usr/share/datasets/fashion-mnist"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist  # noqa: E402  (examples/fashion_mnist.py: the IDX files)
 ROWS = 28
 
 
-def read_idx(name):
-    with gzip.open(os.path.join(DATA, name), "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def load(split, count, rng):
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(f"{prefix}-images-idx3-ubyte.gz")
-    labels = read_idx(f"{prefix}-labels-idx1-ubyte.gz")
+    images, labels = fashion_mnist.split(split)
     pick = rng.choice(len(labels), size=count, replace=False)
     x = images[pick].astype(np.float64) / 255.0  # (count, 28 rows = times, 28 channels)
     drop = int(round(0.3 * ROWS))
@@ -251,8 +241,8 @@ def main():
         with open(args.from_json) as f:
             plot(json.load(f)["rows"], args.plot)
         return 0
-    if not os.path.isdir(DATA):
-        print(f"skipped: {DATA} not found (Debian package dataset-fashion-mnist)")
+    if not fashion_mnist.available():
+        print(f"skipped: {fashion_mnist.DATA_DIR} not found (Debian package dataset-fashion-mnist)")
         return 77
     if args.sweep:
         rows = sweep(args)

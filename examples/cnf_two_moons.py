@@ -46,6 +46,9 @@ except ImportError as e:  # the smoke test skips (not fails) where the optional 
     sys.exit(SKIP)
 import revode.torch as rt  # noqa: E402  (the compiled module: a missing one is a failure)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peak_rss import reset_peak, status_mib  # noqa: E402  (examples/peak_rss.py)
+
 HERE = pathlib.Path(__file__).resolve()
 DOCS = HERE.parent.parent / "docs" / "cnf"
 
@@ -201,24 +204,6 @@ def flat_grad(model, z0, solver, gradient, steps):
 # ---- memory: a fresh subprocess per configuration ----
 
 
-def rss_mb(key):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024.0
-    raise RuntimeError(f"{key} not in /proc/self/status")
-
-
-def reset_peak():
-    """Resets VmHWM to the current RSS (Linux ≥ 4.0); False where the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def worker(cfg):
     """Runs cfg["iters"] AdamW iterations; returns loss, time and peak-memory figures."""
     torch.set_num_threads(int(cfg.get("threads", 1)))
@@ -228,7 +213,7 @@ def worker(cfg):
     # Warm torch's allocator and kernels with one small solve, so the baseline RSS is torch's.
     with torch.no_grad():
         model(torch.tensor(0.0, dtype=dtype), z0)
-    base = rss_mb("VmRSS")
+    base = status_mib("VmRSS")
     exact_peak = reset_peak()
     losses, times = [], []
     for _ in range(cfg["iters"]):
@@ -240,8 +225,8 @@ def worker(cfg):
         times.append(time.perf_counter() - start)
         losses.append(loss.item())
         if len(losses) == 1:
-            first_peak = rss_mb("VmHWM")
-    peak = rss_mb("VmHWM")
+            first_peak = status_mib("VmHWM")
+    peak = status_mib("VmHWM")
     return {
         **cfg,
         "base_rss_mb": round(base, 1),

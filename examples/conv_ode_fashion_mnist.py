@@ -29,17 +29,17 @@ Full mode writes conv-ode.csv, conv-ode-table.md and conv-ode.png to --out-dir (
 
 import argparse
 import csv
-import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist  # noqa: E402  (examples/fashion_mnist.py: the IDX files)
+from peak_rss import peak_since, start_peak_window  # noqa: E402
 
 # (label, solver, gradient): the methods compared, all at the same settings.
 METHODS = [
@@ -53,50 +53,12 @@ METHODS = [
 ]
 
 
-def read_idx(name):
-    """An IDX file (LeCun's format: magic, dims, uint8 data) as a NumPy array."""
-    with gzip.open(os.path.join(DATA_DIR, name), "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load(split, count, seed):
     """`count` images of a split (a fixed random subset, the same for every method), scaled."""
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(f"{prefix}-images-idx3-ubyte.gz")
-    labels = read_idx(f"{prefix}-labels-idx1-ubyte.gz")
+    images, labels = fashion_mnist.split(split)
     pick = np.random.default_rng(seed).permutation(len(labels))[:count]
     x = (images[pick].astype(np.float32) / 255.0 - 0.2860) / 0.3530  # Fashion-MNIST's mean, std
     return x[:, None, :, :], labels[pick].astype(np.int64)
-
-
-def _status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    raise KeyError(key)
-
-
-def start_peak_window():
-    """Resets this process's RSS high-water mark (Linux: clear_refs 5) so that the peak read by
-    peak_since() is the training's, not that of loading the data; returns the RSS now (MiB)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_mib("VmRSS")
-    except OSError:  # no /proc: the lifetime high-water mark instead
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def peak_since():
-    """The RSS high-water mark (MiB) since start_peak_window()."""
-    try:
-        return _status_mib("VmHWM")
-    except (OSError, KeyError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build(a, label, dtype):
