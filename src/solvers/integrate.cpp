@@ -65,6 +65,10 @@ class Integration {
       : f_(f), stepper_(stepper), save_(save_at), t0_(t0), t1_(t1), theta_(theta),
         observer_(observer), direction_(TimeAxis(t0, t1).direction),
         snap_(TimeAxis(t0, t1).snap), dim_(y0.rows()), batch_(y0.cols()) {
+    require(!save_at.dense || stepper.dense_output(),
+            "{}: dense output does not apply (its path between steps is not the interpolant of "
+            "f at the steps' ends); let the save times split the steps instead",
+            stepper.name());
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
     x1_.resize(rows, batch_);

@@ -190,6 +190,16 @@ TEST(SdeErrors, NonPositiveStepsAndOdeFieldsAndOtherSolversAreNamed) {
                     Batch<double>::Ones(2, 1), ode.default_params());
     });
     EXPECT_NE(no_diffusion.find("has no diffusion"), std::string::npos) << no_diffusion;
+    // Dense output would interpolate the drift alone between steps: refused, not wrong.
+    SaveAt dense = SaveAt::final_time(1.0);
+    dense.ts = {0.3, 1.0};
+    dense.dense = true;
+    const std::string interpolated = message_of([&] {
+      solve<double>(*s.field, *stepper, FixedSteps{4}, dense, 0.0, 1.0, Batch<double>::Ones(2, 1),
+                    s.theta);
+    });
+    EXPECT_NE(interpolated.find("dense output does not apply"), std::string::npos)
+        << solver << ": " << interpolated;
   }
   EXPECT_NE(message_of([&] {
               make_sde_stepper<double>("alf", {}, w, *s.field);

@@ -83,6 +83,7 @@ class SdeStepper final : public Stepper<T> {
  public:
   SdeStepper(std::unique_ptr<Stepper<T>> base, std::shared_ptr<const BrownianTree> brownian);
   std::string name() const override { return base_->name() + " (SDE)"; }
+  bool dense_output() const override { return false; }  // the path between steps is W's
   int order() const override { return base_->order(); }
   int error_order() const override { return 0; }
   int evals_per_step() const override { return base_->evals_per_step(); }
@@ -112,6 +113,7 @@ class ReversibleSdeStepper final : public ReversibleStepper<T> {
   ReversibleSdeStepper(std::unique_ptr<ReversibleStepper<T>> base,
                        std::shared_ptr<const BrownianTree> brownian);
   std::string name() const override { return base_->name() + " (SDE)"; }
+  bool dense_output() const override { return false; }  // the path between steps is W's
   int order() const override { return base_->order(); }
   int error_order() const override { return 0; }
   int evals_per_step() const override { return base_->evals_per_step(); }
@@ -150,6 +152,7 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
  public:
   SdeReversibleHeun(std::shared_ptr<const BrownianTree> brownian, NoiseType noise, Index state_dim);
   std::string name() const override { return "reversible-heun (SDE)"; }
+  bool dense_output() const override { return false; }  // the path between steps is W's
   int order() const override { return 2; }
   int error_order() const override { return 0; }
   int evals_per_step() const override { return 1; }

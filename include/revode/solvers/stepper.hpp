@@ -34,6 +34,10 @@ class Stepper {
   virtual int state_copies() const { return 1; }
   /// Columns of the tape for a batch of `batch` samples (in units of state_dim rows).
   virtual Index tape_cols(Index batch) const = 0;
+  /// True when the solution between two steps is the cubic Hermite interpolant of y and f at
+  /// the step's ends (dense output); false for SDE steps, whose path between steps is not the
+  /// drift's.
+  virtual bool dense_output() const { return true; }
   /// True when the tape's last stage is f(t1, y1), so the next step can start from it.
   virtual bool fsal() const { return false; }
   /// An independent copy with its own scratch (steppers keep scratch, so one instance must not
