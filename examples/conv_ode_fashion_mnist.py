@@ -191,9 +191,10 @@ def train(a, label):
             "peak_rss_mib": peak_mib, "peak_above_setup_mib": peak_mib - base_mib}
 
 
-def in_subprocess(args, *extra):
-    """This script run with `extra` in a fresh process (its own peak RSS); its JSON answer."""
-    out = subprocess.run([sys.executable, __file__, *args, *extra], capture_output=True, text=True, timeout=7200)
+def in_subprocess(args, *extra, script=__file__):
+    """`script` (default: this one) run with `extra` in a fresh process (its own peak RSS); its
+    JSON answer."""
+    out = subprocess.run([sys.executable, script, *args, *extra], capture_output=True, text=True, timeout=7200)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(extra)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

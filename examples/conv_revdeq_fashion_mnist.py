@@ -29,14 +29,14 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv_ode_fashion_mnist import load, peak_since, start_peak_window  # noqa: E402  (IDX reader, subsets, RSS)
+from conv_ode_fashion_mnist import in_subprocess as run_script, load  # noqa: E402  (subsets, fresh processes)
+from peak_rss import peak_since, start_peak_window  # noqa: E402
 
 MODELS = ["RevDEQ", "DEQ (implicit)"]
 
@@ -144,13 +144,6 @@ def train(a, label):
             "peak_rss_mib": peak_mib, "peak_above_setup_mib": peak_mib - base_mib}
 
 
-def in_subprocess(args, *extra):
-    out = subprocess.run([sys.executable, __file__, *args, *extra], capture_output=True, text=True, timeout=7200)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(extra)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def write_results(a, check, results):
     os.makedirs(a.out_dir, exist_ok=True)
     keys = ["model", "test_accuracy", "seconds_per_epoch", "forward_nfe", "backward_nfe", "backward_nvjp",
@@ -232,10 +225,10 @@ def main():
         results = [train(a, m) for m in MODELS]
     else:
         forwarded = [x for x in sys.argv[1:]]
-        check = in_subprocess(forwarded, "--check")
+        check = run_script(forwarded, "--check", script=__file__)
         results = []
         for m in MODELS:
-            results.append(in_subprocess(forwarded, "--model", m))
+            results.append(run_script(forwarded, "--model", m, script=__file__))
             r = results[-1]
             print(f"{m:16s} acc {r['accuracy']}  {np.median(r['seconds']):.1f} s/epoch  nfe {r['forward_nfe']:.1f} + "
                   f"{r['backward_nfe']:.1f} + {r['backward_nvjp']:.1f} vjp  peak {r['peak_rss_mib']:.0f} MiB", flush=True)
