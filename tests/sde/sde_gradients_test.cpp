@@ -9,6 +9,7 @@
 
 #include "revode/gradients/direct_backprop.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/gradients/reversible_backprop.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
@@ -88,6 +89,30 @@ TEST_P(SdeGradients, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
   const auto fd = central_differences(p);
   EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6);
   EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
+}
+
+// The reconstruction guard wraps SDE walks too: McCallum–Foster with λ = 0.8 over 200 steps
+// amplifies round-off by 1.25 per step backwards. Repaired, the gradient is backprop's; left
+// alone (warn), the walk is flagged and its gradient is wrong.
+TEST(SdeGuard, DriftingMcCallumFosterWalkIsRepaired) {
+  const NeuralSde sde(NoiseType::diagonal);
+  const auto stepper =
+      make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.8}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{200}, SaveAt::final_time(1.0),
+                                  0.0,        1.0,      sde.y0,          sde.theta,
+                                  loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  const GradientResult<double> repaired =
+      ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::repair}).compute(p);
+  EXPECT_TRUE(repaired.stats.guard.repaired);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
+  const GradientResult<double> unrepaired =
+      ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::warn}).compute(p);
+  EXPECT_TRUE(unrepaired.stats.guard.flagged);
+  EXPECT_FALSE(unrepaired.grad_params.allFinite() &&
+               relative_error(unrepaired.grad_params, reference.grad_params) <= 1e-10);
 }
 
 std::vector<GradientCase> gradient_cases() {
