@@ -10,7 +10,8 @@
 # kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled = 1) the processes
 # of one session share one session's CPU share, so on a machine that others load, P ranks of
 # one session would get no more CPU than one rank. MPIRUN_FLAGS adds flags (e.g. "--bind-to core"); STEPS
-# changes the step count.
+# changes the step count; THREADS the threads per rank (default 1: without it every rank would
+# take all the machine's cores, and -np 1 would already use both of them).
 # Usage: scripts/bench_mpi_train.sh [PATH/TO/revode] [REPEATS] [ITERATIONS]
 set -euo pipefail
 revode=${1:-build/revode}
@@ -18,7 +19,7 @@ repeats=${2:-3}
 iterations=${3:-2}
 read -ra extra <<<"${MPIRUN_FLAGS:-}"
 args=(train --dataset ensemble:lotka-volterra:1024 --widths 2,64,64,2 --steps "${STEPS:-1000}"
-      --iterations "$iterations" --batch-chunks 2 --json)
+      --iterations "$iterations" --batch-chunks 2 --threads "${THREADS:-1}" --json)
 per_iteration() {  # RANKS: one seconds-per-iteration value per repeat
   for _ in $(seq 1 "$repeats"); do
     mpirun --oversubscribe --allow-run-as-root --bind-to none "${extra[@]}" -np "$1" setsid -w "$revode" \
