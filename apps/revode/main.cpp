@@ -1,6 +1,7 @@
 /// `revode`: the command-line front end. Parses the subcommand, runs it, and turns every
-/// revode::Error into one line on stderr and exit status 2 (CLI11's own exit codes for bad
-/// flags), so a bad input never ends in a crash or a stack trace.
+/// revode::Error into one line on stderr and exit status 2 (a bad flag too: CLI11 prints its
+/// message, and its own codes 101–120 become 2), so a bad input never ends in a crash or a stack
+/// trace, and scripts test one status for every kind of bad input.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
       throw revode::Error(
           fmt::format("cannot write the standard output: {}", std::strerror(errno)));
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version arrive as ParseErrors with code 0; every real parse error is a bad input.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const revode::Error& e) {
     fmt::print(stderr, "revode: error: {}\n", e.what());
     return 2;

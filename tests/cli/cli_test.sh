@@ -66,6 +66,10 @@ echo '{"params": [1.5, 1, 1, 3]}' >"$WORK/params.json"
 expect_ok solve --field lotka-volterra --params "$WORK/params.json"
 
 # ---- bad input: a clear message and exit status 2 ------------------------------------------------
+# Flags CLI11 rejects exit 2 as well, not with CLI11's own codes (109, 114, ...).
+expect_error "not expected: --bogus" solve --bogus
+expect_error "--steps: 1 required INT missing" solve --steps
+expect_error "A subcommand is required"
 expect_error "unknown solver 'dopri7';known: euler;dopri5;tsit5" solve --solver dopri7
 expect_error "unknown analytic field 'foo';lotka-volterra" solve --field foo
 expect_error "MLP spec;'x';positive integer" solve --field mlp:2,x,2
