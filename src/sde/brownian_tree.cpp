@@ -101,9 +101,8 @@ void BrownianTree::column_value(double t, Index column, double* out) const {
 void BrownianTree::check_query(double& t, Index rows, Index first_column) const {
   // A float32 solve asks at its own rounding of the end times (0.1f is past 0.1 by 1.5e-9):
   // a few float ulps of the interval's magnitude are read as the end point itself.
-  const double slack =
-      4 * double(std::numeric_limits<float>::epsilon()) *
-      std::max({std::abs(t0_), std::abs(t1_), t1_ - t0_});
+  const double slack = 4 * double(std::numeric_limits<float>::epsilon()) *
+                       std::max({std::abs(t0_), std::abs(t1_), t1_ - t0_});
   require(std::isfinite(t) && t >= t0_ - slack && t <= t1_ + slack,
           "Brownian motion queried at t = {}, outside its interval [{}, {}]", t, t0_, t1_);
   require(rows == noise_dim_, "Brownian motion of dimension {} asked for {} rows", noise_dim_,
@@ -147,10 +146,10 @@ void BrownianTree::increment(double s, double t, Eigen::Ref<Batch<double>> out,
                              Index first_column) const {
   thread_local RecentValues recent;
   thread_local Batch<double> w_s, w_t;
-  const bool same_path = recent.seed == seed_ && recent.levy_area == levy_area_ && recent.t0 == t0_ && recent.t1 == t1_ &&
-                         recent.noise_dim == noise_dim_ && recent.levels == levels_ &&
-                         recent.first_column == first_column && recent.columns == out.cols() &&
-                         out.rows() == noise_dim_;
+  const bool same_path = recent.seed == seed_ && recent.levy_area == levy_area_ &&
+                         recent.t0 == t0_ && recent.t1 == t1_ && recent.noise_dim == noise_dim_ &&
+                         recent.levels == levels_ && recent.first_column == first_column &&
+                         recent.columns == out.cols() && out.rows() == noise_dim_;
   auto lookup = [&](double time, Batch<double>& w) {
     for (int k = 0; k < 2; ++k)
       if (same_path && recent.valid[k] && recent.times[k] == time) {
@@ -162,7 +161,8 @@ void BrownianTree::increment(double s, double t, Eigen::Ref<Batch<double>> out,
   };
   lookup(s, w_s);
   lookup(t, w_t);
-  recent.seed = seed_, recent.levy_area = levy_area_, recent.t0 = t0_, recent.t1 = t1_, recent.noise_dim = noise_dim_;
+  recent.seed = seed_, recent.levy_area = levy_area_;
+  recent.t0 = t0_, recent.t1 = t1_, recent.noise_dim = noise_dim_;
   recent.levels = levels_, recent.first_column = first_column, recent.columns = out.cols();
   recent.times[0] = s, recent.times[1] = t;
   recent.values[0] = w_s, recent.values[1] = w_t;  // no allocation once sized
@@ -271,8 +271,7 @@ void BrownianTree::column_value_with_area(double t, Index column, double* w, dou
   const double c = std::sqrt(3 * sr * sr * sr * ru * ru * ru) / (6 * d);
   const double su3 = su * su * su;
   for (Index i = 0; i < m; ++i) {
-    const double w_sr =
-        sr / su * w_su[i] + 6 * sr * ru / su3 * a_su[i] + 2 * (a + b) / su * z[i];
+    const double w_sr = sr / su * w_su[i] + 6 * sr * ru / su3 * a_su[i] + 2 * (a + b) / su * z[i];
     const double a_sr = sr * sr * sr / su3 * a_su[i] - a * z[i] + c * z[m + i];
     w[i] = w_s[i] + w_sr;
     area[i] = a_s[i] + a_sr + (sr * w_s[i] - (left - t0_) * w_sr) / 2;

@@ -318,7 +318,8 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
   if (name == "reversible-heun")
     return std::make_unique<SdeReversibleHeun<T>>(std::move(brownian), field.noise_type(),
                                                   field.state_dim());
-  if (name == "shark") return std::make_unique<SdeShark<T>>(std::move(brownian), field.noise_type());
+  if (name == "shark")
+    return std::make_unique<SdeShark<T>>(std::move(brownian), field.noise_type());
   std::unique_ptr<Stepper<T>> base = make_stepper<T>(name, options);
   if (dynamic_cast<ExplicitRK<T>*>(base.get()) != nullptr)
     return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian));

@@ -23,8 +23,8 @@ struct WH {
   Batch<double> w, h;
 };
 
-WH increments(const BrownianTree& tree, double s, double t) {
-  WH out{Batch<double>(tree.noise_dim(), kPaths), Batch<double>(tree.noise_dim(), kPaths)};
+WH increments(const BrownianTree& tree, double s, double t, Index paths = kPaths) {
+  WH out{Batch<double>(tree.noise_dim(), paths), Batch<double>(tree.noise_dim(), paths)};
   tree.increment_with_area(s, t, out.w, out.h);
   return out;
 }
@@ -89,7 +89,8 @@ TEST(LevyArea, ChensRelationHoldsToRoundOff) {
   for (double tolerance : kTolerances) {
     const BrownianTree tree(-1.0, 3.0, 3, 8, tolerance, LevyArea::space_time);
     for (auto [a, b, c] : {std::tuple{-1.0, 1.0, 3.0}, {0.1, 0.35, 0.37}, {-0.7, 2.2, 2.9}}) {
-      const WH ab = increments(tree, a, b), bc = increments(tree, b, c), ac = increments(tree, a, c);
+      const WH ab = increments(tree, a, b, 500), bc = increments(tree, b, c, 500),
+               ac = increments(tree, a, c, 500);
       const double h1 = b - a, h2 = c - b;
       const Batch<double> lhs = (h1 + h2) * ac.h;
       const Batch<double> rhs = h1 * ab.h + h2 * bc.h + (h2 * ab.w - h1 * bc.w) / 2;

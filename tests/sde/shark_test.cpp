@@ -3,6 +3,8 @@
 // against central finite differences with the noise fixed, strong order 1.5 on
 // Ornstein–Uhlenbeck driven by the same Brownian path (and Lévy area) at every step size, and
 // the named refusals (other noise types, a tree without Lévy area).
+#include "revode/sde/shark.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +14,6 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
-#include "revode/sde/shark.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "support/finite_difference.hpp"
 #include "support/sde_cases.hpp"

@@ -36,8 +36,8 @@ class BrownianTree {
   /// level: O(log((t1 − t0) / tolerance)), at most 60 levels.
   /// @throws revode::Error unless t0 < t1 are finite, noise_dim ≥ 1, 0 ≤ seed ≤
   /// kMaxBrownianSeed and tolerance ∈ [2^-60, 1).
-  BrownianTree(double t0, double t1, Index noise_dim, std::int64_t seed,
-               double tolerance = 0x1p-40, LevyArea levy_area = LevyArea::none);
+  BrownianTree(double t0, double t1, Index noise_dim, std::int64_t seed, double tolerance = 0x1p-40,
+               LevyArea levy_area = LevyArea::none);
 
   double t0() const { return t0_; }
   double t1() const { return t1_; }
