@@ -81,7 +81,7 @@ TEST(Shark, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
 }
 
 // Ornstein–Uhlenbeck dy = A y dt + S dW (A = diag(μ)), y_i(T) = e^{μ_i T} y0_i +
-// Σ_j S_ij (W_j(T) + μ_i ∫_0^T e^{μ_i (T − r)} W_j(r) dr). The integral is summed over 2^12
+// Σ_j S_ij (W_j(T) + μ_i ∫_0^T e^{μ_i (T − r)} W_j(r) dr). The integral is summed over 2^11
 // intervals [s, t] of length δ, each exactly ∫_s^t W = δ (W_s + W_t)/2 + δ H_{s,t} (the area
 // is what the trapezoid rule misses), weighted by e^{μ (T − r)} at the interval's midpoint:
 // an error of O(δ²), far below the solver's at 128 steps.
@@ -96,7 +96,7 @@ Batch<double> initial_state() { return Vector<double>{{1.0, 0.8}}.replicate(1, k
 
 Batch<double> exact_ou(const testing::LinearSde& s, const BrownianTree& w) {
   const Index m = s.noise_dim;
-  const int n = 1 << 12;
+  const int n = 1 << 11;
   const double delta = kT / n;
   Batch<double> integral = Batch<double>::Zero(2 * m, kPaths), w_s = Batch<double>::Zero(m, kPaths);
   Batch<double> dw(m, kPaths), area(m, kPaths);
