@@ -15,6 +15,7 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
+#include "revode/sde/shark.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "text_parsing.hpp"
@@ -175,9 +176,9 @@ void build_sde(const ProblemOptions& o, Problem<T>& p) {
   p.theta = std::move(theta);
   auto sde = std::make_unique<DriftDiffusion<T>>(std::move(p.field), std::move(g.diffusion), noise,
                                                  g.noise_dim);
-  auto brownian = std::make_shared<const BrownianTree>(std::min(p.t0, p.t1),
-                                                       std::max(p.t0, p.t1), g.noise_dim,
-                                                       o.brownian_seed);
+  auto brownian = std::make_shared<const BrownianTree>(
+      std::min(p.t0, p.t1), std::max(p.t0, p.t1), g.noise_dim, o.brownian_seed, 0x1p-40,
+      sde_solver_levy_area(o.solver));
   p.stepper = make_sde_stepper<T>(o.solver, SolverOptions{o.coupling, o.damping},
                                   std::move(brownian), *sde);
   p.field = std::move(sde);

@@ -102,8 +102,10 @@ Problem<T> build_problem(const FieldHandle& field, const ProblemArgs& a) {
   build_times(field, a, p.save_at, p.t0, p.t1);
   p.control = build_control(a);
   validate(p.control);
-  p.stepper = make_stepper<T>(a.solver, SolverOptions{a.coupling, a.damping});
-  if (auto sde = sde_stepper_or_null<T>(field, a, p)) p.stepper = std::move(sde);  // sde.cpp
+  // An SDE field's solver first: some SDE solvers ("shark") have no ODE form.
+  p.stepper = sde_stepper_or_null<T>(field, a, p);  // sde.cpp
+  if (p.stepper == nullptr)
+    p.stepper = make_stepper<T>(a.solver, SolverOptions{a.coupling, a.damping});
   // As the CLI's --coupling/--damping: out of (0, 1] is an error whatever the solver, not only
   // for the solvers that use them (which have reported it above; the defaults are in range).
   for (const auto& [name, value] : {std::pair{"coupling", a.coupling}, {"damping", a.damping}})

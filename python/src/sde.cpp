@@ -9,6 +9,7 @@
 #include "revode/core/error.hpp"
 #include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
+#include "revode/sde/shark.hpp"
 #include "sde_handle.hpp"
 
 namespace revode::python {
@@ -66,7 +67,8 @@ std::unique_ptr<Stepper<T>> sde_stepper_or_null(const FieldHandle& field, const 
         "implemented");
   if (args.dense) throw py::value_error("dense=True does not apply to SDEs");
   auto brownian = std::make_shared<const BrownianTree>(std::min(p.t0, p.t1), std::max(p.t0, p.t1),
-                                                       sde->noise_dim, sde->brownian_seed);
+                                                       sde->noise_dim, sde->brownian_seed, 0x1p-40,
+                                                       sde_solver_levy_area(args.solver));
   return make_sde_stepper<T>(args.solver, SolverOptions{args.coupling, args.damping},
                              std::move(brownian), dynamic_cast<const SdeField<T>&>(field.get<T>()));
 }

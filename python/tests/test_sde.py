@@ -84,3 +84,18 @@ def test_named_errors():
         revode.sde_solve(drift(), y0, ts[::-1], "const:1")
     with pytest.raises(revode.Error, match="is not finite"):
         revode.sde_solve(drift(), np.array([1e300, 1.0]), ts, "linear:1e300", steps=2)
+
+
+def test_shark_for_additive_noise():
+    # ShARK (docs/sde.md): exact gradients through it, and a named refusal of other noise.
+    y0, ts = np.array([[0.1, -0.3], [0.2, 0.5]]), np.linspace(0, 1, 3)
+    args = dict(diffusion="const:0.3,0.2,-0.1,0.4", noise="additive", brownian_seed=2,
+                solver="shark", steps=12)
+    sol = revode.sde_solve(drift(), y0, ts, **args)
+    assert sol.ys.shape == (3, 2, 2) and np.all(np.isfinite(sol.ys))
+    a = revode.sde_gradient(drift(), y0, ts, method="backprop", **args)
+    b = revode.sde_gradient(drift(), y0, ts, method="checkpoint:2", **args)
+    assert a.loss == b.loss
+    assert np.linalg.norm(a.grad_params - b.grad_params) <= 1e-10 * np.linalg.norm(a.grad_params)
+    with pytest.raises(revode.Error, match="'shark' .ShARK. is for additive noise only"):
+        revode.sde_solve(drift(), y0, ts, "const:0.3", noise="diagonal", solver="shark")

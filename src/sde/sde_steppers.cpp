@@ -3,6 +3,7 @@
 
 #include "revode/core/counting_field.hpp"
 #include "revode/core/error.hpp"
+#include "revode/sde/shark.hpp"
 #include "revode/solvers/explicit_rk.hpp"
 
 namespace revode {
@@ -317,6 +318,8 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
   if (name == "reversible-heun")
     return std::make_unique<SdeReversibleHeun<T>>(std::move(brownian), field.noise_type(),
                                                   field.state_dim());
+  if (name == "shark")
+    return std::make_unique<SdeShark<T>>(std::move(brownian), field.noise_type());
   std::unique_ptr<Stepper<T>> base = make_stepper<T>(name, options);
   if (dynamic_cast<ExplicitRK<T>*>(base.get()) != nullptr)
     return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian));
@@ -328,8 +331,8 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
   }
   throw Error(
       fmt::format("solver '{}' has no SDE form here; SDE solvers: an explicit tableau (euler = "
-                  "Euler–Maruyama, heun, midpoint, ...), reversible:<tableau> (McCallum–Foster) or "
-                  "reversible-heun",
+                  "Euler–Maruyama, heun, midpoint, ...), reversible:<tableau> (McCallum–Foster), "
+                  "reversible-heun or shark (additive noise)",
                   name));
 }
 

@@ -55,6 +55,25 @@ expect_error '--dense does not apply to SDEs' "${sde[@]}" --dense
 expect_error 'SDE steps go forward in time' "${sde[@]}" --t0 1 --t1 0
 expect_error 'is not finite' solve --field mlp:2,8,2 --diffusion linear:1e300 --y0 1e300,1 --steps 2
 
+# ShARK (additive noise, over a tree with space-time Lévy area): solve, and checkpointing's
+# gradient equals backprop's; other noise types are refused by name.
+shark=(--field mlp:2,8,2 --diffusion const:0.3,0.2,-0.1,0.4 --noise additive --solver shark
+       --steps 16 --saveat 3 --batch 2 --brownian-seed 4 --json)
+expect_ok solve "${shark[@]}"
+"$REVODE" grad "${shark[@]}" --method backprop >"$WORK/shark_b.json" &&
+  "$REVODE" grad "${shark[@]}" --method checkpoint:3 >"$WORK/shark_c.json" ||
+  fail "shark grad failed"
+"$PYTHON" - "$WORK/shark_b.json" "$WORK/shark_c.json" <<'PY' || fail "shark: checkpoint:3 differs from backprop"
+import json, math, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["loss"] == b["loss"], (a["loss"], b["loss"])
+num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a["grad_params"], b["grad_params"])))
+den = math.sqrt(sum(y * y for y in a["grad_params"]))
+assert den > 0 and num / den <= 1e-10, num / den
+PY
+expect_error "solver 'shark' (ShARK) is for additive noise only" solve --field mlp:2,8,2 \
+  --diffusion mlp:2,8,2 --noise diagonal --solver shark
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

@@ -187,7 +187,8 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
 };
 
 /// The SDE solver called `name`: any explicit tableau ("euler" = Euler–Maruyama, "heun",
-/// "midpoint", ...), "reversible:<tableau>" (McCallum–Foster) or "reversible-heun", driven by
+/// "midpoint", ...), "reversible:<tableau>" (McCallum–Foster), "reversible-heun" or "shark"
+/// (ShARK, additive noise only, over a tree with LevyArea::space_time; shark.hpp), driven by
 /// `brownian`, for `field`'s noise type. @throws revode::Error for other solvers (asynchronous
 /// leapfrog and the compositions have no SDE form here), listing the accepted ones.
 template <class T>
