@@ -1,9 +1,12 @@
 /// The SDE steppers (see sde_steppers.hpp).
 #include "revode/sde/sde_steppers.hpp"
 
+#include <cmath>
+
 #include "revode/core/counting_field.hpp"
 #include "revode/core/error.hpp"
 #include "revode/solvers/explicit_rk.hpp"
+#include "revode/solvers/tableaux/registry.hpp"
 
 namespace revode {
 
@@ -56,6 +59,23 @@ std::unique_ptr<VectorField<T>> FrozenNoiseField<T>::clone() const {
   return copy;
 }
 
+bool sde_error_estimate(const ButcherTableau& tableau) {
+  if (!tableau.has_embedded() || tableau.b_hat[0] != 1.0) return false;
+  for (int i = 1; i < tableau.stages; ++i)
+    if (tableau.b_hat[i] != 0.0) return false;
+  return true;
+}
+
+void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
+                           std::string_view solver) {
+  const double delta = std::ldexp(brownian.t1() - brownian.t0(), -brownian.levels());
+  require(t1 - t0 >= kMinStepInTreeIntervals * delta,
+          "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
+          "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
+          "loosen rtol/atol or set dtmin",
+          solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta);
+}
+
 // ---- NoiseFreezer -----------------------------------------------------------------------
 
 template <class T>
@@ -73,6 +93,7 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
           brownian_->noise_dim());
   require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", solver,
           double(t1 - t0), double(t0));
+  require_resolved_step(*brownian_, double(t0), double(t1), solver);
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
   frozen_.bind(f, sde);
@@ -84,8 +105,8 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
 
 template <class T>
 SdeStepper<T>::SdeStepper(std::unique_ptr<Stepper<T>> base,
-                          std::shared_ptr<const BrownianTree> brownian)
-    : base_(std::move(base)), noise_(std::move(brownian)) {}
+                          std::shared_ptr<const BrownianTree> brownian, bool estimate)
+    : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
 void SdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
@@ -105,8 +126,11 @@ void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x
                          ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
                          bool) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
-  base_->step(frozen, t0, t1, x0, theta, x1, tape, nullptr, false);
-  if (error != nullptr) error->setZero(f.state_dim(), x0.cols());
+  // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
+  // step carries this step's ΔW, not the next one's.
+  const bool estimate = error != nullptr && estimate_;
+  base_->step(frozen, t0, t1, x0, theta, x1, tape, estimate ? error : nullptr, false);
+  if (error != nullptr && !estimate) error->setZero(f.state_dim(), x0.cols());
 }
 
 template <class T>
@@ -122,8 +146,9 @@ void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
 
 template <class T>
 ReversibleSdeStepper<T>::ReversibleSdeStepper(std::unique_ptr<ReversibleStepper<T>> base,
-                                              std::shared_ptr<const BrownianTree> brownian)
-    : base_(std::move(base)), noise_(std::move(brownian)) {}
+                                              std::shared_ptr<const BrownianTree> brownian,
+                                              bool estimate)
+    : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
 void ReversibleSdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
@@ -143,8 +168,11 @@ void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBat
                                    ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                                    Batch<T>* error, bool) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
-  base_->step(frozen, t0, t1, x0, theta, x1, tape, nullptr, false);
-  if (error != nullptr) error->setZero(f.state_dim(), x0.cols());
+  // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
+  // step carries this step's ΔW, not the next one's.
+  const bool estimate = error != nullptr && estimate_;
+  base_->step(frozen, t0, t1, x0, theta, x1, tape, estimate ? error : nullptr, false);
+  if (error != nullptr && !estimate) error->setZero(f.state_dim(), x0.cols());
 }
 
 template <class T>
@@ -197,6 +225,7 @@ template <class T>
 void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
   require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
           double(t1 - t0), double(t0));
+  require_resolved_step(*brownian_, double(t0), double(t1), name());
   dw64_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw64_);
   dw_ = dw64_.template cast<T>();
@@ -250,7 +279,10 @@ void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchR
   x1.topRows(d_) = x0.topRows(d_) +
                    (h / T(2)) * (x0.middleRows(2 * d_, d_) + x1.middleRows(2 * d_, d_)) +
                    T(0.5) * (g_dw_ + z_);
-  if (error != nullptr) error->setZero(d_, batch);
+  // diffrax's ReversibleHeun estimate: y1 minus the explicit step y0 + f̂0 h + ĝ0 ΔW.
+  if (error != nullptr)
+    *error = (h / T(2)) * (x1.middleRows(2 * d_, d_) - x0.middleRows(2 * d_, d_)) +
+             T(0.5) * (z_ - g_dw_);
 }
 
 template <class T>
@@ -318,13 +350,16 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
     return std::make_unique<SdeReversibleHeun<T>>(std::move(brownian), field.noise_type(),
                                                   field.state_dim());
   std::unique_ptr<Stepper<T>> base = make_stepper<T>(name, options);
-  if (dynamic_cast<ExplicitRK<T>*>(base.get()) != nullptr)
-    return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian));
+  if (const auto* rk = dynamic_cast<ExplicitRK<T>*>(base.get()); rk != nullptr) {
+    const bool estimate = sde_error_estimate(rk->tableau());
+    return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian), estimate);
+  }
   if (name.starts_with("reversible:")) {
+    const bool estimate = sde_error_estimate(find_tableau(name.substr(11)));
     auto* reversible = dynamic_cast<ReversibleStepper<T>*>(base.get());
     base.release();
     return std::make_unique<ReversibleSdeStepper<T>>(
-        std::unique_ptr<ReversibleStepper<T>>(reversible), std::move(brownian));
+        std::unique_ptr<ReversibleStepper<T>>(reversible), std::move(brownian), estimate);
   }
   throw Error(
       fmt::format("solver '{}' has no SDE form here; SDE solvers: an explicit tableau (euler = "
