@@ -86,8 +86,10 @@ def sde_solve(drift, y0, ts, diffusion, noise="diagonal", brownian_seed=0,
     drift: a revode.Field (f); diffusion, noise, brownian_seed, diffusion_params: as for
     revode.sde_field. solver: an explicit tableau ("euler" is Euler-Maruyama, Ito; "heun",
     "midpoint", ... are Stratonovich), "reversible:<tableau>" (McCallum-Foster) or
-    "reversible-heun" (the default). Fixed steps only (steps= or dt=). Every other keyword is
-    as for revode.solve; params= there means the whole [drift params; diffusion params].
+    "reversible-heun" (the default). Fixed steps (steps= or dt=) or adaptive ones (rtol=/atol=,
+    for heun, midpoint, ralston2, reversible-heun and reversible:<one of those>). Every other
+    keyword is as for revode.solve; params= there means the whole [drift params; diffusion
+    params].
     """
     return solve(sde_field(drift, diffusion, noise, brownian_seed, diffusion_params), y0, ts,
                  solver=solver, **kwargs)
