@@ -196,9 +196,10 @@ double Integration<T>::error_norm(const AdaptiveSteps& a) const {
 template <class T>
 void Integration<T>::run_adaptive(const AdaptiveSteps& a) {
   require(stepper_.error_order() > 0,
-          "solver '{}' has no embedded error estimate, so it cannot take adaptive steps; give "
-          "a number of steps, or use e.g. bosh3, dopri5 or tsit5 (SDEs: heun, midpoint, "
-          "ralston2, reversible-heun or reversible:heun; docs/sde.md)",
+          "solver '{}' has no embedded error estimate that adaptive steps can use; give a "
+          "number of steps, or use e.g. bosh3, dopri5 or tsit5 (SDEs: heun, midpoint, "
+          "ralston2, reversible-heun or reversible:heun, whose estimates see the noise; "
+          "docs/sde.md)",
           stepper_.name());
   PidController controller(a.pid);
   double h = a.dt0;

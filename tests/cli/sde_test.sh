@@ -37,6 +37,16 @@ done
 # gradient equals backprop's; save times off any grid are landed on.
 adaptive=(--field mlp:2,8,2 --diffusion mlp:2,8,2 --rtol 1e-3 --atol 1e-3 --saveat 0,0.37,1 --batch 2
           --brownian-seed 4 --json)
+"$REVODE" solve "${adaptive[@]}" --solver heun >"$WORK/adaptive.json" 2>"$WORK/err" ||
+  fail "adaptive solve: $(cat "$WORK/err")"
+"$PYTHON" - "$WORK/adaptive.json" <<'PY' || fail "adaptive SDE solve: wrong save times or stats"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ts"] == [0, 0.37, 1], d["ts"]
+assert d["stats"]["steps"] > 3, d["stats"]
+PY
+expect_error "'dopri5 (SDE)' has no embedded error estimate that adaptive steps can use" \
+  solve --field mlp:2,8,2 --diffusion const:1 --solver dopri5 --rtol 1e-4
 for solver in heun reversible-heun reversible:midpoint; do
   methods=(backprop checkpoint:3)
   [[ $solver == reversible* ]] && methods+=(reversible)
