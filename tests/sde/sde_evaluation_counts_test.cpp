@@ -26,9 +26,8 @@ class CountedDiffusion final : public SdeField<double> {
             BatchRef<double> dy) const override {
     inner_.eval(t, y, theta, dy);
   }
-  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-           ConstBatchRef<double> a, BatchRef<double> y_bar,
-           VectorRef<double> theta_bar) const override {
+  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta, ConstBatchRef<double> a,
+           BatchRef<double> y_bar, VectorRef<double> theta_bar) const override {
     inner_.vjp(t, y, theta, a, y_bar, theta_bar);
   }
   void diffusion(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
@@ -67,12 +66,11 @@ TEST(SdeEvaluationCounts, EveryDriftCallIsPairedWithOneDiffusionCall) {
       for (const std::string& method : methods) {
         const CountedDiffusion field(*s.field);
         const auto stepper = make_sde_stepper<double>(solver, {}, w, field);
-        const GradientProblem<double> p{field, *stepper, control, SaveAt::linspace(0, 1, 3),
-                                        0.0,   1.0,      y0,      s.theta,
-                                        loss};
+        const GradientProblem<double> p{
+            field, *stepper, control, SaveAt::linspace(0, 1, 3), 0.0, 1.0, y0, s.theta, loss};
         const GradientResult<double> r = make_gradient_method<double>(method)->compute(p);
-        const std::string what = fmt::format("{} {} {}", solver, adaptive ? "adaptive" : "fixed",
-                                             method);
+        const std::string what =
+            fmt::format("{} {} {}", solver, adaptive ? "adaptive" : "fixed", method);
         ASSERT_GT(r.stats.nfe, 0) << what;
         EXPECT_EQ(field.evaluations + drift_only, r.stats.nfe) << what;
         EXPECT_EQ(field.vjps, r.stats.nvjp) << what;

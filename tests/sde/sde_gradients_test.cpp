@@ -102,9 +102,9 @@ TEST_P(SdeAdaptiveGradients, EveryExactMethodMatchesBackprop) {
   MseZero<double> loss;
   SaveAt save;
   save.ts = {0.37, 1.0};  // off any grid: the controller's steps land on it
-  const GradientProblem<double> p{*sde.field, *stepper, AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
-                                  save,        0.0,      1.0,
-                                  sde.y0,      sde.theta, loss};
+  const GradientProblem<double> p{*sde.field, *stepper,  AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
+                                  save,       0.0,       1.0,
+                                  sde.y0,     sde.theta, loss};
   const GradientResult<double> reference = DirectBackprop<double>().compute(p);
   ASSERT_TRUE(reference.grad_params.allFinite());
   ASSERT_GT(reference.stats.steps, 5) << "the test needs several adaptive steps";
@@ -139,9 +139,14 @@ TEST(SdeAdaptiveGradients, BackpropIsTheGradientOfTheAcceptedStepsWithTheNoiseFi
     const NeuralSde sde(NoiseType::diagonal, 2);
     const auto stepper = make_sde_stepper<double>(solver, {}, sde.brownian, *sde.field);
     MseZero<double> loss;
-    const GradientProblem<double> adaptive{*sde.field, *stepper,
+    const GradientProblem<double> adaptive{*sde.field,
+                                           *stepper,
                                            AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
-                                           SaveAt::every_step(), 0.0, 1.0, sde.y0, sde.theta,
+                                           SaveAt::every_step(),
+                                           0.0,
+                                           1.0,
+                                           sde.y0,
+                                           sde.theta,
                                            loss};
     const GradientResult<double> exact = DirectBackprop<double>().compute(adaptive);
     ASSERT_GT(exact.stats.steps, 3) << solver;

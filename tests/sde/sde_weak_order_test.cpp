@@ -38,9 +38,8 @@ struct Gbm {
   Gbm() {
     DiffusionBuild<double> g =
         make_diffusion<double>("linear:0.3", NoiseType::diagonal, 1, Activation::tanh, 0);
-    field = std::make_unique<DriftDiffusion<double>>(std::make_unique<LinearField<double>>(1),
-                                                     std::move(g.diffusion), NoiseType::diagonal,
-                                                     1);
+    field = std::make_unique<DriftDiffusion<double>>(
+        std::make_unique<LinearField<double>>(1), std::move(g.diffusion), NoiseType::diagonal, 1);
   }
   /// y(1) = exp(μ − σ²/2 [Itô] + σ W(1)) on each path.
   Eigen::ArrayXd exact(bool ito) const {

@@ -31,8 +31,8 @@
 #include <string_view>
 
 #include "revode/sde/brownian_tree.hpp"
-#include "revode/solvers/butcher_tableau.hpp"
 #include "revode/sde/sde_field.hpp"
+#include "revode/solvers/butcher_tableau.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
 
