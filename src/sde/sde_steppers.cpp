@@ -31,7 +31,7 @@ void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
   drift_->eval(t, y, theta, dy);
   g_.resize(field_->diffusion_rows(), y.cols());
   field_->diffusion(t, y, theta, g_);
-  require_finite_diffusion<T>(*field_, t, g_);
+  if (check_finite_) require_finite_diffusion<T>(*field_, t, g_);
   g_dw_.resize(y.rows(), y.cols());
   apply_noise<T>(field_->noise_type(), g_, rate_, g_dw_);
   dy += g_dw_;
@@ -56,6 +56,7 @@ std::unique_ptr<VectorField<T>> FrozenNoiseField<T>::clone() const {
   copy->field_ = field_;
   copy->drift_ = drift_;
   copy->rate_ = rate_;
+  copy->check_finite_ = check_finite_;
   return copy;
 }
 
@@ -86,7 +87,7 @@ NoiseFreezer<T>::NoiseFreezer(std::shared_ptr<const BrownianTree> brownian)
 
 template <class T>
 const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t1, Index batch,
-                                              std::string_view solver) const {
+                                              std::string_view solver, bool forward) const {
   const SdeField<T>& sde = sde_field_or_throw(f, solver);
   require(sde.noise_dim() == brownian_->noise_dim(),
           "field '{}' has noise dimension {}, the Brownian motion {}", sde.name(), sde.noise_dim(),
@@ -96,7 +97,7 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
   require_resolved_step(*brownian_, double(t0), double(t1), solver);
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
-  frozen_.bind(f, sde);
+  frozen_.bind(f, sde, forward);
   frozen_.rate() = (dw_ / (double(t1) - double(t0))).template cast<T>();
   return frozen_;
 }
@@ -125,7 +126,7 @@ template <class T>
 void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                          ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
                          bool) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
   // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
   // step carries this step's ΔW, not the next one's.
   const bool estimate = error != nullptr && estimate_;
@@ -138,7 +139,7 @@ void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
                              ConstVectorRef<T> theta, ConstBatchRef<T> tape,
                              ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                              VectorRef<T> theta_bar) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
 }
 
@@ -167,7 +168,7 @@ template <class T>
 void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                                    ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                                    Batch<T>* error, bool) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
   // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
   // step carries this step's ΔW, not the next one's.
   const bool estimate = error != nullptr && estimate_;
@@ -180,14 +181,14 @@ void ReversibleSdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, Cons
                                        ConstVectorRef<T> theta, ConstBatchRef<T> tape,
                                        ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                                        VectorRef<T> theta_bar) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
 }
 
 template <class T>
 void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
                                            ConstVectorRef<T> theta, BatchRef<T> x0) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step(frozen, t0, t1, x1, theta, x0);
 }
 
@@ -195,7 +196,7 @@ template <class T>
 void ReversibleSdeStepper<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
                                                      ConstBatchRef<T> x1, ConstVectorRef<T> theta,
                                                      BatchRef<T> x0, BatchRef<T> tape) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step_with_tape(frozen, t0, t1, x1, theta, x0, tape);
 }
 
@@ -232,13 +233,13 @@ void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
 }
 
 template <class T>
-void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde, T t,
-                                    ConstBatchRef<T> z, ConstVectorRef<T> theta,
-                                    BatchRef<T> x) const {
+void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde,
+                                    bool check_finite, T t, ConstBatchRef<T> z,
+                                    ConstVectorRef<T> theta, BatchRef<T> x) const {
   f.eval(t, z, theta, x.middleRows(2 * d_, d_));
   auto g = x.bottomRows(g_rows_);
   sde.diffusion(t, z, theta, g);
-  require_finite_diffusion<T>(sde, t, g);
+  if (check_finite) require_finite_diffusion<T>(sde, t, g);
 }
 
 template <class T>
@@ -247,7 +248,7 @@ void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchR
   const SdeField<T>& sde = checked(f);
   x0.topRows(d_) = y0;
   x0.middleRows(d_, d_) = y0;
-  evaluate(f, sde, t0, y0, theta, x0);
+  evaluate(f, sde, true, t0, y0, theta, x0);
 }
 
 template <class T>
@@ -273,7 +274,7 @@ void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchR
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   auto z1 = x1.middleRows(d_, d_);
   z1 = T(2) * x0.topRows(d_) - x0.middleRows(d_, d_) + h * x0.middleRows(2 * d_, d_) + g_dw_;
-  evaluate(f, sde, t1, z1, theta, x1);
+  evaluate(f, sde, true, t1, z1, theta, x1);
   z_.resize(d_, batch);  // ½ (ĝ0 + ĝ1) ΔW, through ĝ1 ΔW
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   x1.topRows(d_) = x0.topRows(d_) +
@@ -296,7 +297,7 @@ void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, Con
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   auto z0 = x0.middleRows(d_, d_);
   z0 = T(2) * x1.topRows(d_) - x1.middleRows(d_, d_) - h * x1.middleRows(2 * d_, d_) - z_;
-  evaluate(f, sde, t0, z0, theta, x0);
+  evaluate(f, sde, false, t0, z0, theta, x0);  // a rebuilt state: the guard judges it
   g_dw_.resize(d_, batch);
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   x0.topRows(d_) = x1.topRows(d_) -

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "revode/gradients/direct_backprop.hpp"
 #include "revode/gradients/registry.hpp"
@@ -188,6 +189,38 @@ TEST(SdeGuard, DriftingMcCallumFosterWalkIsRepaired) {
   EXPECT_TRUE(unrepaired.stats.guard.flagged);
   EXPECT_FALSE(unrepaired.grad_params.allFinite() &&
                relative_error(unrepaired.grad_params, reference.grad_params) <= 1e-10);
+}
+
+// The guard repairs an adaptive walk too, even one whose rebuilt states overflow: with
+// λ = 0.05 the inverse amplifies round-off ~20-fold per step, and over the ~300 adaptive steps
+// of rtol = 1e-5 the backward walk reaches inf/NaN. The diffusion's finiteness check applies
+// to forward steps only, so the walk ends with a non-finite drift that the guard repairs
+// (recomputing from anchors over the recorded steps) instead of a NaN-diffusion error half-way.
+TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
+  std::srand(1);  // NeuralSde's y0 is Eigen's Random: fixed whatever ran before
+  const NeuralSde sde(NoiseType::diagonal);
+  const auto stepper =
+      make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.05}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{*sde.field,
+                                  *stepper,
+                                  AdaptiveSteps{.rtol = 1e-5, .atol = 1e-5},
+                                  SaveAt::final_time(1.0),
+                                  0.0,
+                                  1.0,
+                                  sde.y0,
+                                  sde.theta,
+                                  loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  ASSERT_GT(reference.stats.steps, 200);
+  const GradientResult<double> repaired =
+      ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::repair}).compute(p);
+  EXPECT_TRUE(repaired.stats.guard.repaired);
+  EXPECT_FALSE(std::isfinite(repaired.stats.guard.drift)) << repaired.stats.guard.drift;
+  EXPECT_EQ(repaired.stats.steps, reference.stats.steps);
+  EXPECT_EQ(repaired.loss, reference.loss);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
 }
 
 std::vector<GradientCase> gradient_cases() {

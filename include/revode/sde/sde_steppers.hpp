@@ -48,9 +48,11 @@ const SdeField<T>& sde_field_or_throw(const VectorField<T>& f, std::string_view 
 template <class T>
 class FrozenNoiseField final : public VectorField<T> {
  public:
-  void bind(const VectorField<T>& drift, const SdeField<T>& field) {
+  /// `check_finite`: g must be finite (a named error otherwise).
+  void bind(const VectorField<T>& drift, const SdeField<T>& field, bool check_finite) {
     drift_ = &drift;
     field_ = &field;
+    check_finite_ = check_finite;
   }
   Batch<T>& rate() { return rate_; }
 
@@ -68,6 +70,7 @@ class FrozenNoiseField final : public VectorField<T> {
  private:
   const VectorField<T>* drift_ = nullptr;
   const SdeField<T>* field_ = nullptr;
+  bool check_finite_ = true;
   Batch<T> rate_;
   mutable Batch<T> g_, g_dw_, g_bar_, y_bar_;
 };
@@ -89,9 +92,13 @@ class NoiseFreezer {
  public:
   explicit NoiseFreezer(std::shared_ptr<const BrownianTree> brownian);
   const BrownianTree& brownian() const { return *brownian_; }
-  /// F for the step [t0, t1] over `batch` samples of the SDE field f.
+  /// F for the step [t0, t1] over `batch` samples of the SDE field f. `forward`: a forward
+  /// step, whose g must be finite (a named error). The reverse steps and VJPs of a backward
+  /// walk pass false: their states are rebuilt, and when round-off grown by the inverse
+  /// overflows them the reconstruction guard (which measures the drift and repairs) must see
+  /// the non-finite state rather than an exception half-way through the walk.
   const VectorField<T>& freeze(const VectorField<T>& f, T t0, T t1, Index batch,
-                               std::string_view solver) const;
+                               std::string_view solver, bool forward) const;
 
  private:
   std::shared_ptr<const BrownianTree> brownian_;
@@ -217,9 +224,10 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
   /// The SDE field checked against the noise type and dimension the stepper was made for.
   const SdeField<T>& checked(const VectorField<T>& f) const;
   void increment(T t0, T t1, Index batch) const;
-  /// f̂ and ĝ at (t, z) into the bottom blocks of x.
-  void evaluate(const VectorField<T>& f, const SdeField<T>& sde, T t, ConstBatchRef<T> z,
-                ConstVectorRef<T> theta, BatchRef<T> x) const;
+  /// f̂ and ĝ at (t, z) into the bottom blocks of x; ĝ checked finite when `check_finite`
+  /// (forward steps; see NoiseFreezer::freeze).
+  void evaluate(const VectorField<T>& f, const SdeField<T>& sde, bool check_finite, T t,
+                ConstBatchRef<T> z, ConstVectorRef<T> theta, BatchRef<T> x) const;
 
   std::shared_ptr<const BrownianTree> brownian_;
   NoiseType noise_;
