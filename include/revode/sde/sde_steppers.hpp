@@ -24,7 +24,7 @@
 /// (StepSequence), so the backward pass replays exactly the forward's steps and increments.
 /// The SDE local error of these estimates is O(h) for y-dependent noise (½ g'g ΔW² separates
 /// Heun from its embedded Euler) and O(h^1.5) for additive noise; the controller is told
-/// error_order() = 1 (k = 2) for every SDE step, the calm side of both.
+/// error_order() = 1 (k = 2) for every SDE step with an estimate, the calm side of both.
 #pragma once
 
 #include <memory>
