@@ -111,8 +111,8 @@ class NoiseFreezer {
 /// diffrax's Heun pairing). Its difference from the step then holds ½ g'g ΔW² (y-dependent
 /// noise) or ½ h f' g ΔW (additive). A pair whose embedded method has order ≥ 2 (bosh3, dopri5,
 /// tsit5; fehlberg2 nearly, Σ b̂_i c_i = 255/512) agrees with the step on those terms, so its
-/// estimate is blind to the noise: on geometric Brownian motion bosh3 took 3 steps at every
-/// tolerance from 1e-1 to 1e-3 with its error stuck at 0.06. Those take fixed steps only.
+/// estimate is blind to the noise: on an Ornstein–Uhlenbeck problem bosh3 took 3 steps at
+/// every tolerance from 1e-1 to 1e-3 with its error stuck at 0.06. Those take fixed steps only.
 bool sde_error_estimate(const ButcherTableau& tableau);
 
 /// Any Stepper (explicit RK) applied to f dt + g dW. No FSAL (F changes with every step's ΔW).
