@@ -166,9 +166,6 @@ template <class T>
 void build_sde(const ProblemOptions& o, Problem<T>& p) {
   const NoiseType noise = parse_noise_type(o.noise);
   require(!o.dense, "--dense does not apply to SDEs: save times split the steps instead");
-  require(std::holds_alternative<FixedSteps>(p.control),
-          "--rtol/--atol: SDEs take fixed steps here (--steps N); adaptive SDE steps are not "
-          "implemented");
   DiffusionBuild<T> g = make_diffusion<T>(o.diffusion, noise, p.field->state_dim(),
                                           parse_activation(o.activation), o.seed + 1);
   Vector<T> theta(p.theta.size() + g.default_params.size());

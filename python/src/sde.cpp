@@ -3,7 +3,6 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <variant>
 
 #include "bindings.hpp"
 #include "revode/core/error.hpp"
@@ -61,10 +60,6 @@ std::unique_ptr<Stepper<T>> sde_stepper_or_null(const FieldHandle& field, const 
                                                 const Problem<T>& p) {
   const auto* sde = dynamic_cast<const SdeHandle*>(&field);
   if (sde == nullptr) return nullptr;
-  if (!std::holds_alternative<FixedSteps>(p.control))
-    throw py::value_error(
-        "rtol/atol: SDEs take fixed steps here (steps= or dt=); adaptive SDE steps are not "
-        "implemented");
   if (args.dense) throw py::value_error("dense=True does not apply to SDEs");
   auto brownian = std::make_shared<const BrownianTree>(std::min(p.t0, p.t1), std::max(p.t0, p.t1),
                                                        sde->noise_dim, sde->brownian_seed, 0x1p-40,

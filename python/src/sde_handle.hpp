@@ -21,7 +21,7 @@ struct SdeHandle final : FieldHandle {
 };
 
 /// The SDE stepper for `args.solver` when `field` is an SdeHandle (nullptr otherwise), with a
-/// Brownian tree over [min(t0, t1), max(t0, t1)]. Throws for adaptive steps and dense output.
+/// Brownian tree over [min(t0, t1), max(t0, t1)]. Throws for dense output.
 template <class T>
 std::unique_ptr<Stepper<T>> sde_stepper_or_null(const FieldHandle& field, const ProblemArgs& args,
                                                 const Problem<T>& p);

@@ -45,6 +45,25 @@ def test_finite_differences_with_the_noise_fixed():
         assert abs((loss[0] - loss[1]) / (2 * h) - g.grad_params[i]) <= 1e-6 * max(1, abs(g.grad_params[i]))
 
 
+@pytest.mark.parametrize("solver", ["heun", "reversible-heun", "reversible:midpoint"])
+def test_adaptive_steps_replay_the_accepted_steps(solver):
+    # rtol/atol: every exact method replays the forward's accepted steps, so it is backprop's
+    # gradient; the save time 0.37 is landed on.
+    y0 = np.array([[0.5, -0.2], [0.3, 0.8]])
+    ts = np.array([0.0, 0.37, 1.0])
+    kw = dict(diffusion="mlp:2,8,2", brownian_seed=2, solver=solver, rtol=1e-3, atol=1e-3)
+    ref = revode.sde_gradient(drift(), y0, ts, method="backprop", **kw)
+    assert ref.stats["steps"] > 3 and list(ref.ts) == list(ts)
+    methods = ["checkpoint:3"] + (["reversible"] if solver.startswith("reversible") else [])
+    for method in methods:
+        g = revode.sde_gradient(drift(), y0, ts, method=method, **kw)
+        assert g.loss == ref.loss and g.stats["steps"] == ref.stats["steps"]
+        assert np.linalg.norm(g.grad_params - ref.grad_params) <= 1e-10 * np.linalg.norm(ref.grad_params)
+    loose = revode.sde_solve(drift(), y0, ts, "mlp:2,8,2", brownian_seed=2, solver=solver,
+                             rtol=1e-1, atol=1e-1)
+    assert loose.stats["steps"] < ref.stats["steps"]
+
+
 def test_seed_fixes_the_path():
     y0, ts = np.zeros(2), np.linspace(0, 1, 5)
     run = lambda seed: revode.sde_solve(drift(), y0, ts, "const:0.5", brownian_seed=seed, steps=16).ys
@@ -76,8 +95,8 @@ def test_named_errors():
         revode.sde_field(drift(), "mlp:2,8,3", noise="general")
     with pytest.raises(revode.Error, match="depends on y"):
         revode.sde_field(drift(), "linear:1", noise="additive")
-    with pytest.raises(ValueError, match="adaptive SDE steps are not implemented"):
-        revode.sde_solve(drift(), y0, ts, "const:1", rtol=1e-3)
+    with pytest.raises(revode.Error, match="has no embedded error estimate"):
+        revode.sde_solve(drift(), y0, ts, "const:1", solver="euler", rtol=1e-3)
     with pytest.raises(revode.Error, match="no SDE form"):
         revode.sde_solve(drift(), y0, ts, "const:1", solver="alf")
     with pytest.raises(revode.Error, match="SDE steps go forward in time"):

@@ -1,10 +1,13 @@
 /// The SDE steppers (see sde_steppers.hpp).
 #include "revode/sde/sde_steppers.hpp"
 
+#include <cmath>
+
 #include "revode/core/counting_field.hpp"
 #include "revode/core/error.hpp"
 #include "revode/sde/shark.hpp"
 #include "revode/solvers/explicit_rk.hpp"
+#include "revode/solvers/tableaux/registry.hpp"
 
 namespace revode {
 
@@ -29,7 +32,7 @@ void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
   drift_->eval(t, y, theta, dy);
   g_.resize(field_->diffusion_rows(), y.cols());
   field_->diffusion(t, y, theta, g_);
-  require_finite_diffusion<T>(*field_, t, g_);
+  if (check_finite_) require_finite_diffusion<T>(*field_, t, g_);
   g_dw_.resize(y.rows(), y.cols());
   apply_noise<T>(field_->noise_type(), g_, rate_, g_dw_);
   dy += g_dw_;
@@ -54,7 +57,25 @@ std::unique_ptr<VectorField<T>> FrozenNoiseField<T>::clone() const {
   copy->field_ = field_;
   copy->drift_ = drift_;
   copy->rate_ = rate_;
+  copy->check_finite_ = check_finite_;
   return copy;
+}
+
+bool sde_error_estimate(const ButcherTableau& tableau) {
+  if (!tableau.has_embedded() || tableau.b_hat[0] != 1.0) return false;
+  for (int i = 1; i < tableau.stages; ++i)
+    if (tableau.b_hat[i] != 0.0) return false;
+  return true;
+}
+
+void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
+                           std::string_view solver) {
+  const double delta = std::ldexp(brownian.t1() - brownian.t0(), -brownian.levels());
+  require(t1 - t0 >= kMinStepInTreeIntervals * delta,
+          "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
+          "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
+          "loosen rtol/atol or set dtmin",
+          solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta);
 }
 
 // ---- NoiseFreezer -----------------------------------------------------------------------
@@ -67,16 +88,17 @@ NoiseFreezer<T>::NoiseFreezer(std::shared_ptr<const BrownianTree> brownian)
 
 template <class T>
 const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t1, Index batch,
-                                              std::string_view solver) const {
+                                              std::string_view solver, bool forward) const {
   const SdeField<T>& sde = sde_field_or_throw(f, solver);
   require(sde.noise_dim() == brownian_->noise_dim(),
           "field '{}' has noise dimension {}, the Brownian motion {}", sde.name(), sde.noise_dim(),
           brownian_->noise_dim());
   require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", solver,
           double(t1 - t0), double(t0));
+  require_resolved_step(*brownian_, double(t0), double(t1), solver);
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
-  frozen_.bind(f, sde);
+  frozen_.bind(f, sde, forward);
   frozen_.rate() = (dw_ / (double(t1) - double(t0))).template cast<T>();
   return frozen_;
 }
@@ -85,8 +107,8 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
 
 template <class T>
 SdeStepper<T>::SdeStepper(std::unique_ptr<Stepper<T>> base,
-                          std::shared_ptr<const BrownianTree> brownian)
-    : base_(std::move(base)), noise_(std::move(brownian)) {}
+                          std::shared_ptr<const BrownianTree> brownian, bool estimate)
+    : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
 void SdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
@@ -105,9 +127,12 @@ template <class T>
 void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                          ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
                          bool) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
-  base_->step(frozen, t0, t1, x0, theta, x1, tape, nullptr, false);
-  if (error != nullptr) error->setZero(f.state_dim(), x0.cols());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
+  // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
+  // step carries this step's ΔW, not the next one's.
+  const bool estimate = error != nullptr && estimate_;
+  base_->step(frozen, t0, t1, x0, theta, x1, tape, estimate ? error : nullptr, false);
+  if (error != nullptr && !estimate) error->setZero(f.state_dim(), x0.cols());
 }
 
 template <class T>
@@ -115,7 +140,7 @@ void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
                              ConstVectorRef<T> theta, ConstBatchRef<T> tape,
                              ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                              VectorRef<T> theta_bar) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
 }
 
@@ -123,8 +148,9 @@ void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
 
 template <class T>
 ReversibleSdeStepper<T>::ReversibleSdeStepper(std::unique_ptr<ReversibleStepper<T>> base,
-                                              std::shared_ptr<const BrownianTree> brownian)
-    : base_(std::move(base)), noise_(std::move(brownian)) {}
+                                              std::shared_ptr<const BrownianTree> brownian,
+                                              bool estimate)
+    : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
 void ReversibleSdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
@@ -143,9 +169,12 @@ template <class T>
 void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                                    ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                                    Batch<T>* error, bool) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
-  base_->step(frozen, t0, t1, x0, theta, x1, tape, nullptr, false);
-  if (error != nullptr) error->setZero(f.state_dim(), x0.cols());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
+  // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
+  // step carries this step's ΔW, not the next one's.
+  const bool estimate = error != nullptr && estimate_;
+  base_->step(frozen, t0, t1, x0, theta, x1, tape, estimate ? error : nullptr, false);
+  if (error != nullptr && !estimate) error->setZero(f.state_dim(), x0.cols());
 }
 
 template <class T>
@@ -153,14 +182,14 @@ void ReversibleSdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, Cons
                                        ConstVectorRef<T> theta, ConstBatchRef<T> tape,
                                        ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                                        VectorRef<T> theta_bar) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
 }
 
 template <class T>
 void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
                                            ConstVectorRef<T> theta, BatchRef<T> x0) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step(frozen, t0, t1, x1, theta, x0);
 }
 
@@ -168,7 +197,7 @@ template <class T>
 void ReversibleSdeStepper<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
                                                      ConstBatchRef<T> x1, ConstVectorRef<T> theta,
                                                      BatchRef<T> x0, BatchRef<T> tape) const {
-  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name());
+  const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step_with_tape(frozen, t0, t1, x1, theta, x0, tape);
 }
 
@@ -198,19 +227,20 @@ template <class T>
 void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
   require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
           double(t1 - t0), double(t0));
+  require_resolved_step(*brownian_, double(t0), double(t1), name());
   dw64_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw64_);
   dw_ = dw64_.template cast<T>();
 }
 
 template <class T>
-void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde, T t,
-                                    ConstBatchRef<T> z, ConstVectorRef<T> theta,
-                                    BatchRef<T> x) const {
+void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde,
+                                    bool check_finite, T t, ConstBatchRef<T> z,
+                                    ConstVectorRef<T> theta, BatchRef<T> x) const {
   f.eval(t, z, theta, x.middleRows(2 * d_, d_));
   auto g = x.bottomRows(g_rows_);
   sde.diffusion(t, z, theta, g);
-  require_finite_diffusion<T>(sde, t, g);
+  if (check_finite) require_finite_diffusion<T>(sde, t, g);
 }
 
 template <class T>
@@ -219,7 +249,7 @@ void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchR
   const SdeField<T>& sde = checked(f);
   x0.topRows(d_) = y0;
   x0.middleRows(d_, d_) = y0;
-  evaluate(f, sde, t0, y0, theta, x0);
+  evaluate(f, sde, true, t0, y0, theta, x0);
 }
 
 template <class T>
@@ -245,13 +275,16 @@ void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchR
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   auto z1 = x1.middleRows(d_, d_);
   z1 = T(2) * x0.topRows(d_) - x0.middleRows(d_, d_) + h * x0.middleRows(2 * d_, d_) + g_dw_;
-  evaluate(f, sde, t1, z1, theta, x1);
+  evaluate(f, sde, true, t1, z1, theta, x1);
   z_.resize(d_, batch);  // ½ (ĝ0 + ĝ1) ΔW, through ĝ1 ΔW
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   x1.topRows(d_) = x0.topRows(d_) +
                    (h / T(2)) * (x0.middleRows(2 * d_, d_) + x1.middleRows(2 * d_, d_)) +
                    T(0.5) * (g_dw_ + z_);
-  if (error != nullptr) error->setZero(d_, batch);
+  // diffrax's ReversibleHeun estimate: y1 minus the explicit step y0 + f̂0 h + ĝ0 ΔW.
+  if (error != nullptr)
+    *error = (h / T(2)) * (x1.middleRows(2 * d_, d_) - x0.middleRows(2 * d_, d_)) +
+             T(0.5) * (z_ - g_dw_);
 }
 
 template <class T>
@@ -265,7 +298,7 @@ void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, Con
   apply_noise<T>(noise_, x1.bottomRows(g_rows_), dw_, z_);
   auto z0 = x0.middleRows(d_, d_);
   z0 = T(2) * x1.topRows(d_) - x1.middleRows(d_, d_) - h * x1.middleRows(2 * d_, d_) - z_;
-  evaluate(f, sde, t0, z0, theta, x0);
+  evaluate(f, sde, false, t0, z0, theta, x0);  // a rebuilt state: the guard judges it
   g_dw_.resize(d_, batch);
   apply_noise<T>(noise_, x0.bottomRows(g_rows_), dw_, g_dw_);
   x0.topRows(d_) = x1.topRows(d_) -
@@ -321,13 +354,16 @@ std::unique_ptr<Stepper<T>> make_sde_stepper(std::string_view name, const Solver
   if (name == "shark")
     return std::make_unique<SdeShark<T>>(std::move(brownian), field.noise_type());
   std::unique_ptr<Stepper<T>> base = make_stepper<T>(name, options);
-  if (dynamic_cast<ExplicitRK<T>*>(base.get()) != nullptr)
-    return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian));
+  if (const auto* rk = dynamic_cast<ExplicitRK<T>*>(base.get()); rk != nullptr) {
+    const bool estimate = sde_error_estimate(rk->tableau());
+    return std::make_unique<SdeStepper<T>>(std::move(base), std::move(brownian), estimate);
+  }
   if (name.starts_with("reversible:")) {
+    const bool estimate = sde_error_estimate(find_tableau(name.substr(11)));
     auto* reversible = dynamic_cast<ReversibleStepper<T>*>(base.get());
     base.release();
     return std::make_unique<ReversibleSdeStepper<T>>(
-        std::unique_ptr<ReversibleStepper<T>>(reversible), std::move(brownian));
+        std::unique_ptr<ReversibleStepper<T>>(reversible), std::move(brownian), estimate);
   }
   throw Error(
       fmt::format("solver '{}' has no SDE form here; SDE solvers: an explicit tableau (euler = "

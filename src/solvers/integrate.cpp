@@ -195,10 +195,15 @@ double Integration<T>::error_norm(const AdaptiveSteps& a) const {
 
 template <class T>
 void Integration<T>::run_adaptive(const AdaptiveSteps& a) {
+  // SDE steps are the steppers without dense output; their estimate must see the noise.
   require(stepper_.error_order() > 0,
-          "solver '{}' has no embedded error estimate, so it cannot take adaptive steps; give "
-          "a number of steps, or use e.g. bosh3, dopri5 or tsit5",
-          stepper_.name());
+          "solver '{}' has no embedded error estimate that adaptive steps can use; give a "
+          "number of steps, or use e.g. {}",
+          stepper_.name(),
+          stepper_.dense_output()
+              ? "bosh3, dopri5 or tsit5"
+              : "heun, midpoint, ralston2, reversible-heun or reversible:heun (SDEs: an "
+                "estimate must see the noise; docs/sde.md)");
   PidController controller(a.pid);
   double h = a.dt0;
   if (h == 0) {

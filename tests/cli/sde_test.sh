@@ -33,6 +33,39 @@ PY
   done
 done
 
+# Adaptive SDE steps (--rtol): every exact method replays the forward's accepted steps, so its
+# gradient equals backprop's; save times off any grid are landed on.
+adaptive=(--field mlp:2,8,2 --diffusion mlp:2,8,2 --rtol 1e-3 --atol 1e-3 --saveat 0,0.37,1 --batch 2
+          --brownian-seed 4 --json)
+"$REVODE" solve "${adaptive[@]}" --solver heun >"$WORK/adaptive.json" 2>"$WORK/err" ||
+  fail "adaptive solve: $(cat "$WORK/err")"
+"$PYTHON" - "$WORK/adaptive.json" <<'PY' || fail "adaptive SDE solve: wrong save times or stats"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ts"] == [0, 0.37, 1], d["ts"]
+assert d["stats"]["steps"] > 3, d["stats"]
+PY
+expect_error "'dopri5 (SDE)' has no embedded error estimate that adaptive steps can use" \
+  solve --field mlp:2,8,2 --diffusion const:1 --solver dopri5 --rtol 1e-4
+for solver in heun reversible-heun reversible:midpoint; do
+  methods=(backprop checkpoint:3)
+  [[ $solver == reversible* ]] && methods+=(reversible)
+  for method in "${methods[@]}"; do
+    "$REVODE" grad "${adaptive[@]}" --solver "$solver" --method "$method" >"$WORK/$method.json" \
+      2>"$WORK/err" || fail "adaptive grad $solver $method: $(cat "$WORK/err")"
+  done
+  "$PYTHON" - "$WORK"/backprop.json "$WORK/${methods[-1]}.json" <<'PY' ||
+import json, math, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["loss"] == b["loss"], (a["loss"], b["loss"])
+assert a["stats"]["steps"] > 3 and a["stats"]["rejected"] >= 0, a["stats"]
+num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a["grad_params"], b["grad_params"])))
+den = math.sqrt(sum(y * y for y in a["grad_params"]))
+assert den > 0 and num / den <= 1e-10, num / den
+PY
+    fail "adaptive grad $solver: ${methods[-1]} differs from backprop"
+done
+
 # The seed picks the path: equal seeds give equal states, different seeds different ones.
 sde=(solve --field mlp:2,8,2 --diffusion const:0.5 --solver heun --steps 10 --json)
 "$REVODE" "${sde[@]}" --brownian-seed 1 >"$WORK/a" && "$REVODE" "${sde[@]}" --brownian-seed 1 >"$WORK/b" &&
@@ -50,7 +83,7 @@ expect_error '--brownian-seed applies to SDEs only' solve --field mlp:2,8,2 --br
 expect_error 'general noise;needs d·m' solve --field mlp:2,8,2 --diffusion mlp:2,8,3 --noise general
 expect_error 'depends on y;additive' solve --field mlp:2,8,2 --diffusion linear:1 --noise additive
 expect_error "solver 'alf' has no SDE form" solve --field mlp:2,8,2 --diffusion const:1 --solver alf
-expect_error 'adaptive SDE steps are not implemented' solve --field mlp:2,8,2 --diffusion const:1 --rtol 1e-4
+expect_error "'euler (SDE)' has no embedded error estimate" solve --field mlp:2,8,2 --diffusion const:1 --solver euler --rtol 1e-4
 expect_error '--dense does not apply to SDEs' "${sde[@]}" --dense
 expect_error 'SDE steps go forward in time' "${sde[@]}" --t0 1 --t1 0
 expect_error 'is not finite' solve --field mlp:2,8,2 --diffusion linear:1e300 --y0 1e300,1 --steps 2

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "revode/gradients/direct_backprop.hpp"
 #include "revode/gradients/registry.hpp"
@@ -91,6 +92,81 @@ TEST_P(SdeGradients, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
   EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
 }
 
+// Adaptive steps: the forward solve accepts and rejects steps; every method replays exactly the
+// accepted ones (StepSequence), with the same increments from the tree, so each equals backprop.
+class SdeAdaptiveGradients : public ::testing::TestWithParam<GradientCase> {};
+
+TEST_P(SdeAdaptiveGradients, EveryExactMethodMatchesBackprop) {
+  const GradientCase& c = GetParam();
+  const NeuralSde sde(c.noise);
+  const auto stepper = make_sde_stepper<double>(c.solver, {}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  SaveAt save;
+  save.ts = {0.37, 1.0};  // off any grid: the controller's steps land on it
+  const GradientProblem<double> p{*sde.field, *stepper,  AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
+                                  save,       0.0,       1.0,
+                                  sde.y0,     sde.theta, loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  ASSERT_TRUE(reference.grad_params.allFinite());
+  ASSERT_GT(reference.stats.steps, 5) << "the test needs several adaptive steps";
+  ASSERT_GT(reference.grad_params.tail(sde.theta.size() - 42).norm(), 0.0);
+  std::vector<std::string> methods{"anode", "checkpoint:3"};
+  if (is_reversible(c.solver)) methods.push_back("reversible");
+  for (const std::string& name : methods) {
+    const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
+    EXPECT_EQ(r.stats.steps, reference.stats.steps) << name;
+    EXPECT_EQ(r.stats.rejected, reference.stats.rejected) << name;
+    EXPECT_EQ(r.loss, reference.loss) << name << ": the same steps and Brownian sample";
+    EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
+    EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
+  }
+}
+
+std::vector<GradientCase> adaptive_gradient_cases() {
+  std::vector<GradientCase> cases;
+  for (const char* solver : {"heun", "midpoint", "reversible-heun", "reversible:heun"})
+    for (NoiseType noise :
+         {NoiseType::diagonal, NoiseType::scalar, NoiseType::additive, NoiseType::general})
+      cases.push_back({solver, noise});
+  return cases;
+}
+
+// The gradient of an adaptive solve is that of its accepted steps (the controller's choice of
+// steps is not differentiated, as for ODEs): the accepted steps replayed as a fixed grid give
+// the same loss and gradient, and central differences of that replay, with the noise and the
+// steps held fixed, agree with it.
+TEST(SdeAdaptiveGradients, BackpropIsTheGradientOfTheAcceptedStepsWithTheNoiseFixed) {
+  for (const char* solver : {"heun", "reversible-heun"}) {
+    const NeuralSde sde(NoiseType::diagonal, 2);
+    const auto stepper = make_sde_stepper<double>(solver, {}, sde.brownian, *sde.field);
+    MseZero<double> loss;
+    const GradientProblem<double> adaptive{*sde.field,
+                                           *stepper,
+                                           AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
+                                           SaveAt::every_step(),
+                                           0.0,
+                                           1.0,
+                                           sde.y0,
+                                           sde.theta,
+                                           loss};
+    const GradientResult<double> exact = DirectBackprop<double>().compute(adaptive);
+    ASSERT_GT(exact.stats.steps, 3) << solver;
+    // Rejected attempts leave no trace: the replay below never tries them.
+    ASSERT_GT(exact.stats.rejected, 0) << solver;
+    SaveAt accepted;  // t0, then every accepted step's end
+    accepted.ts = exact.ts;
+    const GradientProblem<double> replay{*sde.field, *stepper, FixedSteps{1}, accepted, 0.0,
+                                         1.0,        sde.y0,   sde.theta,     loss};
+    const GradientResult<double> fixed = DirectBackprop<double>().compute(replay);
+    EXPECT_EQ(fixed.stats.steps, exact.stats.steps) << solver;
+    EXPECT_NEAR(fixed.loss, exact.loss, 1e-14 * std::abs(exact.loss)) << solver;
+    EXPECT_LE(relative_error(fixed.grad_params, exact.grad_params), 1e-12) << solver;
+    const auto fd = central_differences(replay);
+    EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6) << solver;
+    EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6) << solver;
+  }
+}
+
 // The reconstruction guard wraps SDE walks too: McCallum–Foster with λ = 0.8 over 200 steps
 // amplifies round-off by 1.25 per step backwards. Repaired, the gradient is backprop's; left
 // alone (warn), the walk is flagged and its gradient is wrong.
@@ -115,6 +191,38 @@ TEST(SdeGuard, DriftingMcCallumFosterWalkIsRepaired) {
                relative_error(unrepaired.grad_params, reference.grad_params) <= 1e-10);
 }
 
+// The guard repairs an adaptive walk too, even one whose rebuilt states overflow: with
+// λ = 0.05 the inverse amplifies round-off ~20-fold per step, and over the ~300 adaptive steps
+// of rtol = 1e-5 the backward walk reaches inf/NaN. The diffusion's finiteness check applies
+// to forward steps only, so the walk ends with a non-finite drift that the guard repairs
+// (recomputing from anchors over the recorded steps) instead of a NaN-diffusion error half-way.
+TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
+  std::srand(1);  // NeuralSde's y0 is Eigen's Random: fixed whatever ran before
+  const NeuralSde sde(NoiseType::diagonal);
+  const auto stepper =
+      make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.05}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{*sde.field,
+                                  *stepper,
+                                  AdaptiveSteps{.rtol = 1e-5, .atol = 1e-5},
+                                  SaveAt::final_time(1.0),
+                                  0.0,
+                                  1.0,
+                                  sde.y0,
+                                  sde.theta,
+                                  loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  ASSERT_GT(reference.stats.steps, 200);
+  const GradientResult<double> repaired =
+      ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::repair}).compute(p);
+  EXPECT_TRUE(repaired.stats.guard.repaired);
+  EXPECT_FALSE(std::isfinite(repaired.stats.guard.drift)) << repaired.stats.guard.drift;
+  EXPECT_EQ(repaired.stats.steps, reference.stats.steps);
+  EXPECT_EQ(repaired.loss, reference.loss);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
+}
+
 std::vector<GradientCase> gradient_cases() {
   std::vector<GradientCase> cases;
   for (const char* solver :
@@ -135,6 +243,8 @@ std::string gradient_case_name(const ::testing::TestParamInfo<GradientCase>& inf
 
 INSTANTIATE_TEST_SUITE_P(SdeSolversTimesNoise, SdeGradients, ::testing::ValuesIn(gradient_cases()),
                          gradient_case_name);
+INSTANTIATE_TEST_SUITE_P(AdaptiveSdeSolversTimesNoise, SdeAdaptiveGradients,
+                         ::testing::ValuesIn(adaptive_gradient_cases()), gradient_case_name);
 
 std::string message_of(const std::function<void()>& body) {
   try {

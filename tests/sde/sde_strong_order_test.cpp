@@ -25,44 +25,7 @@ Batch<double> initial_state() { return Vector<double>{{1.0, 0.8}}.replicate(1, k
 
 /// The exact y(T) on each path (Itô or Stratonovich).
 Batch<double> exact(const LinearSde& s, const BrownianTree& w, bool ito) {
-  const Index m = s.noise_dim;
-  Batch<double> w_t(m, kPaths);
-  w.value(kT, w_t);
-  const Batch<double> y0 = initial_state();
-  Batch<double> y(2, kPaths);
-  if (s.noise == NoiseType::additive) {
-    // y_i = e^{a_i T} y0_i + Σ_j S_ij (W_j(T) + a_i ∫_0^T e^{a_i (T − s)} W_j(s) ds), the
-    // integral by the trapezoid rule on 2^12 intervals (error ~1e-6, far below the solvers').
-    const int n = 1 << 12;
-    Batch<double> integral = Batch<double>::Zero(2 * m, kPaths), w_s(m, kPaths);
-    for (int k = 0; k <= n; ++k) {
-      const double t = kT * k / n, weight = (k == 0 || k == n ? 0.5 : 1.0) * kT / n;
-      w.value(t, w_s);
-      for (Index i = 0; i < 2; ++i)
-        integral.middleRows(i * m, m) += weight * std::exp(s.mu[i] * (kT - t)) * w_s;
-    }
-    for (Index i = 0; i < 2; ++i) {
-      y.row(i) = std::exp(s.mu[i] * kT) * y0.row(i);
-      for (Index j = 0; j < m; ++j)
-        y.row(i) += s.sigma[i + 2 * j] * (w_t.row(j) + s.mu[i] * integral.row(i * m + j));
-    }
-    return y;
-  }
-  for (Index i = 0; i < 2; ++i) {
-    Eigen::Array<double, 1, Eigen::Dynamic> exponent =
-        Eigen::Array<double, 1, Eigen::Dynamic>::Constant(kPaths, s.mu[i] * kT);
-    for (Index j = 0; j < m; ++j) {
-      double sigma_ij = 0;
-      Index row = j;
-      if (s.noise == NoiseType::diagonal) sigma_ij = j == i ? s.sigma[i] : 0.0;
-      if (s.noise == NoiseType::scalar) sigma_ij = s.sigma[i], row = 0;
-      if (s.noise == NoiseType::general) sigma_ij = s.sigma[i + 2 * j];
-      exponent += sigma_ij * w_t.row(row).array();
-      if (ito) exponent -= 0.5 * sigma_ij * sigma_ij * kT;
-    }
-    y.row(i) = (y0.row(i).array() * exponent.exp()).matrix();
-  }
-  return y;
+  return testing::exact_linear_sde(s, w, kT, initial_state(), ito);
 }
 
 double mean_error(const std::string& solver, const LinearSde& s,
