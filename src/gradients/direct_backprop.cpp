@@ -4,6 +4,7 @@
 #include "revode/gradients/direct_backprop.hpp"
 
 #include "revode/core/allocation_limit.hpp"
+#include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/save_cotangents.hpp"
@@ -15,7 +16,9 @@ namespace {
 template <class T>
 class BlockStore {
  public:
-  BlockStore(Index rows, Index cols) : rows_(rows), cols_(cols), limit_(memory_limit()) {}
+  // The limit is shared by the chunks that run at once (parallel_gradient): this one's share.
+  BlockStore(Index rows, Index cols)
+      : rows_(rows), cols_(cols), limit_(memory_limit() / std::uint64_t(chunks_in_flight())) {}
   void push(ConstBatchRef<T> block) {
     const std::size_t offset = data_.size();
     // Adaptive steps: the count is known only as it grows; stop at the limit, not in bad_alloc.
