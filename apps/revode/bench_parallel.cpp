@@ -218,8 +218,7 @@ void add_bench_parallel_command(CLI::App& bench) {
   cmd->add_option("--methods", options->methods,
                   "comma-separated methods of the reference gradient (backprop, reversible)")
       ->capture_default_str();
-  cmd->add_flag("--skip-per-sample", options->skip_per_sample,
-                "only the reference gradient");
+  cmd->add_flag("--skip-per-sample", options->skip_per_sample, "only the reference gradient");
   cmd->callback([options] { run_parallel_bench(*options); });
 }
 

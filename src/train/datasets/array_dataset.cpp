@@ -9,8 +9,8 @@
 
 namespace revode {
 
-Dataset array_dataset(std::string name, std::vector<std::string> columns,
-                      std::vector<double> times, Batch<double> states) {
+Dataset array_dataset(std::string name, std::vector<std::string> columns, std::vector<double> times,
+                      Batch<double> states) {
   const Index points = Index(times.size()), dim = states.rows();
   require(points >= 2, "dataset '{}': {} time(s); at least 2 are needed", name, points);
   for (Index k = 0; k < points; ++k) {
