@@ -178,7 +178,7 @@ revode.gradient; trajectory(n) is one trajectory's (K, state_dim). suggested: th
 its published experiment (generic ones for a CSV file or arrays).
 
 Dataset(times, states, columns=None, name="arrays") makes one from arrays (states shaped as
-above; columns: one name per component, default y0, y1, ...); revode.dataset(name) loads a
+above; columns: one name per component, default y1, y2, ...); revode.dataset(name) loads a
 built-in one, ensemble:FIELD:N[:SEED], or a CSV file (one trajectory, or many with a
 trajectory,t,... header).)")
       .def(py::init(&dataset_from_arrays), "times"_a, "states"_a, py::kw_only(),

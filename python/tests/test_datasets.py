@@ -60,7 +60,7 @@ def test_arrays_csv_and_ensemble_agree(ensemble, tmp_path):
     assert reordered.fingerprint != from_arrays.fingerprint
     # One trajectory from (K, dim); default column names.
     one = revode.Dataset(times, states[:, :, 2])
-    assert one.trajectories == 1 and one.states.shape == (101, 2) and one.columns == ["y0", "y1"]
+    assert one.trajectories == 1 and one.states.shape == (101, 2) and one.columns == ["y1", "y2"]
     np.testing.assert_array_equal(one.states, states[:, :, 2])
 
 

@@ -120,7 +120,7 @@ TEST(ArrayDataset, KeepsTheLayoutAndNamesBadValues) {
   states << 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
   const Dataset d = array_dataset("mine", {}, {0.0, 0.5, 1.0}, states);
   EXPECT_EQ(d.trajectories(), 2);
-  EXPECT_EQ(d.columns, (std::vector<std::string>{"y0", "y1"}));
+  EXPECT_EQ(d.columns, (std::vector<std::string>{"y1", "y2"}));
   EXPECT_EQ(d.trajectory(1)(0, 0), 4.0);
   EXPECT_EQ(std::get<FixedSteps>(d.suggested.control).steps, 2);
   EXPECT_EQ(d.suggested.dataset, "mine");

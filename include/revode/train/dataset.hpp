@@ -97,7 +97,7 @@ Dataset read_csv_dataset(const std::string& path);
 /// A dataset from arrays (the Python revode.Dataset(times, states)): `times` K ≥ 2 finite,
 /// strictly increasing times shared by every trajectory; `states` dim × (N·K) in the layout of
 /// Dataset::states (column n·K + k: trajectory n at times[k]), every value finite; `columns`
-/// one name per component (empty: y0, y1, ...). Suggested: those of a CSV file
+/// one name per component (empty: y1, y2, ..., as the ensembles). Suggested: those of a CSV file
 /// (read_csv_dataset). @throws revode::Error naming the first bad time, value or size.
 Dataset array_dataset(std::string name, std::vector<std::string> columns,
                       std::vector<double> times, Batch<double> states);

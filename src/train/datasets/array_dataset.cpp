@@ -30,7 +30,7 @@ Dataset array_dataset(std::string name, std::vector<std::string> columns, std::v
               "dataset '{}': trajectory {}, time {}, component {} is {}; states must be finite",
               name, j / points, j % points, i, states(i, j));
   if (columns.empty())
-    for (Index i = 0; i < dim; ++i) columns.push_back(fmt::format("y{}", i));
+    for (Index i = 0; i < dim; ++i) columns.push_back(fmt::format("y{}", i + 1));
   require(Index(columns.size()) == dim, "dataset '{}': {} column names for {} state components",
           name, columns.size(), dim);
   Dataset d;
