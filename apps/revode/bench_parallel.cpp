@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "commands.hpp"
 #include "revode/core/error.hpp"
@@ -29,6 +30,8 @@ struct ParallelBenchOptions {
   double stiff_t1 = 10.0;
   double mu_max = 10.0;
   bool skip_reference = false;
+  bool skip_per_sample = false;
+  std::string methods = "backprop,reversible";
   /// McCallum–Foster λ of reversible:dopri5 here: with the default 0.999 its adaptive solve
   /// fails (step-size underflow) on Van der Pol from μ ≈ 2 on; 0.5 solves all of [0.1, 10].
   double coupling = 0.5;
@@ -38,6 +41,15 @@ double seconds_of(const auto& call) {
   const auto start = std::chrono::steady_clock::now();
   call();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// CPU seconds of the whole process (every thread) so far: with the wall time it shows how
+/// much of a slow-down comes from other processes on the machine (CPU time stays) and how
+/// much from the threads themselves (CPU time grows: stalls, contention).
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 double median(std::vector<double> v) {
@@ -84,8 +96,12 @@ void reference_gradient(const ParallelBenchOptions& o, const std::vector<Index>&
       "reference gradient: {} float64, {} midpoint steps on [0, 10], loss at every step, "
       "batch {}, median of {}\n",
       field.name(), o.steps, o.batch, o.repeats);
-  fmt::print("{:<12} {:>8} {:>12} {:>10}\n", "method", "threads", "ms/gradient", "speed-up");
-  for (const std::string method : {"backprop", "reversible"}) {
+  fmt::print("{:<12} {:>8} {:>12} {:>10} {:>14}\n", "method", "threads", "ms/gradient", "speed-up",
+             "cpu ms/grad");
+  for (const auto method_field : split_fields(o.methods)) {
+    const std::string method(method_field);
+    require(method == "backprop" || method == "reversible",
+            "--methods entry '{}'; expected backprop or reversible", method);
     const auto stepper =
         make_stepper<double>(method == "reversible" ? "reversible:midpoint" : "midpoint");
     const auto gradient = make_gradient_method<double>(method);
@@ -94,12 +110,16 @@ void reference_gradient(const ParallelBenchOptions& o, const std::vector<Index>&
     double one = 0;
     for (const Index k : thread_counts) {
       Executor executor(k);
-      std::vector<double> times;
-      for (int r = 0; r < o.repeats; ++r)
+      std::vector<double> times, cpu;
+      for (int r = 0; r < o.repeats; ++r) {
+        const double cpu_start = process_cpu_seconds();
         times.push_back(seconds_of([&] { (void)parallel_gradient(*gradient, p, executor); }));
+        cpu.push_back(process_cpu_seconds() - cpu_start);
+      }
       const double t = median(times);
       if (one == 0) one = t;
-      fmt::print("{:<12} {:>8} {:>12.1f} {:>9.2f}x\n", method, k, 1e3 * t, one / t);
+      fmt::print("{:<12} {:>8} {:>12.1f} {:>9.2f}x {:>14.1f}\n", method, k, 1e3 * t, one / t,
+                 1e3 * median(cpu));
       std::fflush(stdout);
     }
   }
@@ -169,7 +189,7 @@ void run_parallel_bench(const ParallelBenchOptions& o) {
   }
   require(!thread_counts.empty(), "--threads '{}': expected comma-separated counts", o.threads);
   if (!o.skip_reference) reference_gradient(o, thread_counts);
-  per_sample_steps(o, thread_counts.back());
+  if (!o.skip_per_sample) per_sample_steps(o, thread_counts.back());
 }
 
 }  // namespace
@@ -195,6 +215,10 @@ void add_bench_parallel_command(CLI::App& bench) {
       ->capture_default_str();
   cmd->add_flag("--skip-reference", options->skip_reference,
                 "only the per-sample benchmark (its thread count: the last of --threads)");
+  cmd->add_option("--methods", options->methods,
+                  "comma-separated methods of the reference gradient (backprop, reversible)")
+      ->capture_default_str();
+  cmd->add_flag("--skip-per-sample", options->skip_per_sample, "only the reference gradient");
   cmd->callback([options] { run_parallel_bench(*options); });
 }
 

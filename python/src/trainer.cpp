@@ -6,6 +6,8 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <optional>
+#include <utility>
 
 #include "arrays.hpp"
 #include "bindings.hpp"
@@ -33,6 +35,54 @@ py::array_t<double> time_major(const Batch<double>& states) {
   for (Index k = 0; k < states.cols(); ++k)
     for (Index i = 0; i < states.rows(); ++i) view(k, i) = states(i, k);
   return out;
+}
+
+/// The states in revode.solve's layout: (K, dim) for one trajectory, (K, dim, N) for N, so
+/// that states[0] is the y0 of revode.solve / revode.gradient and the whole array is the data
+/// of their loss= (the library keeps dim × (N·K), trajectory after trajectory).
+py::array_t<double> states_array(const Dataset& d) {
+  const Index n = d.trajectories(), points = d.points(), dim = d.dim();
+  if (n == 1) return time_major(d.states);
+  py::array_t<double> out({points, dim, n});
+  auto view = out.mutable_unchecked<3>();
+  for (Index j = 0; j < n; ++j)
+    for (Index k = 0; k < points; ++k)
+      for (Index i = 0; i < dim; ++i) view(k, i, j) = d.states(i, j * points + k);
+  return out;
+}
+
+/// revode.Dataset(times, states, columns=, name=): states (K, dim) or (K, dim, N), as
+/// states_array returns them; the values are checked by array_dataset.
+Dataset dataset_from_arrays(py::handle times_arg, py::handle states_arg,
+                            std::optional<std::vector<std::string>> columns, std::string name) {
+  const Vector<double> t = to_vector<double>(times_arg, "times", -1, /*check_finite=*/false);
+  const Index points = t.size();
+  const py::array array = float_array(states_arg, "states");
+  if ((array.ndim() != 2 && array.ndim() != 3) || array.shape(0) != points)
+    throw py::value_error(fmt::format(
+        "states has shape {}; expected (K, dim) for one trajectory or (K, dim, N) for N, with "
+        "K = {} (the number of times)",
+        shape_string(array), points));
+  const auto typed = py::array_t<double, py::array::forcecast>::ensure(array);
+  const bool one = array.ndim() == 2;
+  const Index dim = Index(array.shape(1)), n = one ? 1 : Index(array.shape(2));
+  if (n < 1 || dim < 1)
+    throw py::value_error(fmt::format(
+        "states has shape {}; expected at least one trajectory and one component",
+        shape_string(array)));
+  Batch<double> states(dim, n * points);
+  if (one) {
+    const auto view = typed.unchecked<2>();
+    for (Index k = 0; k < points; ++k)
+      for (Index i = 0; i < dim; ++i) states(i, k) = view(k, i);
+  } else {
+    const auto view = typed.unchecked<3>();
+    for (Index j = 0; j < n; ++j)
+      for (Index k = 0; k < points; ++k)
+        for (Index i = 0; i < dim; ++i) states(i, j * points + k) = view(k, i, j);
+  }
+  return array_dataset(std::move(name), columns.value_or(std::vector<std::string>{}),
+                       {t.data(), t.data() + points}, std::move(states));
 }
 
 struct TrainOutput {
@@ -120,24 +170,50 @@ py::object train(py::handle dataset_arg, py::object progress, std::optional<std:
 }  // namespace
 
 void bind_trainer(py::module_& m) {
-  py::class_<Dataset>(m, "Dataset",
-                      "One trajectory to fit: times (K,), states (K, state_dim), and the "
-                      "published settings of its experiment (suggested).")
+  py::class_<Dataset>(m, "Dataset", R"(Trajectories to fit, sampled at the same K times.
+
+times (K,); states (K, state_dim) for one trajectory, (K, state_dim, trajectories) for
+several: the layout of revode.solve's ys, so states[0] is the y0 and states the loss data of
+revode.gradient; trajectory(n) is one trajectory's (K, state_dim). suggested: the settings of
+its published experiment (generic ones for a CSV file or arrays).
+
+Dataset(times, states, columns=None, name="arrays") makes one from arrays (states shaped as
+above; columns: one name per component, default y1, y2, ...); revode.dataset(name) loads a
+built-in one, ensemble:FIELD:N[:SEED], or a CSV file (one trajectory, or many with a
+trajectory,t,... header).)")
+      .def(py::init(&dataset_from_arrays), "times"_a, "states"_a, py::kw_only(),
+           "columns"_a = py::none(), "name"_a = "arrays")
       .def_readonly("name", &Dataset::name)
       .def_readonly("columns", &Dataset::columns)
       .def_property_readonly("times", [](const Dataset& d) { return to_numpy(d.times); })
-      .def_property_readonly("states", [](const Dataset& d) { return time_major(d.states); })
+      .def_property_readonly("states", &states_array)
       .def_property_readonly("state_dim", &Dataset::dim)
+      .def_property_readonly("points", &Dataset::points, "K, the number of times")
+      .def_property_readonly("trajectories", &Dataset::trajectories, "N")
+      .def(
+          "trajectory",
+          [](const Dataset& d, Index n) {
+            if (n < 0 || n >= d.trajectories())
+              throw py::index_error(fmt::format("trajectory {}; dataset '{}' has 0 … {}", n,
+                                                d.name, d.trajectories() - 1));
+            return time_major(d.trajectory(n));
+          },
+          "n"_a, "Trajectory n's states at the times, (K, state_dim).")
       .def_property_readonly("suggested",
                              [](const Dataset& d) { return json_loads(settings_to_json(d.suggested)); })
       .def_property_readonly("fingerprint", &Dataset::fingerprint)
       .def("__repr__", [](const Dataset& d) {
-        return fmt::format("<revode.Dataset {}: {} points of {}>", d.name, d.points(),
-                           fmt::join(d.columns, ", "));
+        return fmt::format("<revode.Dataset {}: {} {} × {} points of {}>", d.name,
+                           d.trajectories(), d.trajectories() == 1 ? "trajectory" : "trajectories",
+                           d.points(), fmt::join(d.columns, ", "));
       });
-  m.def("datasets", &dataset_names, "The built-in dataset names.");
+  m.def("datasets", &dataset_names,
+        "The built-in dataset names (also: ensemble:FIELD:N[:SEED] and CSV paths).");
   m.def("dataset", [](const std::string& name) { return make_dataset(name); }, "name"_a,
-        "A built-in dataset (revode.datasets()) or a CSV file (header row, then t, state...).");
+        R"(A built-in dataset (revode.datasets()), a generated ensemble "ensemble:FIELD:N" or
+"ensemble:FIELD:N:SEED" (N trajectories of an analytic field from random initial states), or a
+CSV file: a header row, then t, state... per row, or trajectory,t,state... for many
+trajectories (all on the same times).)");
 
   py::class_<TrainOutput>(m, "TrainResult", "What revode.train returns.")
       .def_readonly("params", &TrainOutput::params)
@@ -147,7 +223,8 @@ void bind_trainer(py::module_& m) {
       .def_readonly("iterations", &TrainOutput::iterations)
       .def_readonly("times", &TrainOutput::times)
       .def_readonly("prediction", &TrainOutput::prediction,
-                    "the trained model's trajectory at the data times, (K, state_dim)")
+                    "the trained model's trajectory from the dataset's first trajectory's y0 at "
+                    "the data times, (K, state_dim)")
       .def_readonly("model", &TrainOutput::model, "a revode.MLP holding the trained params")
       .def_readonly("stats", &TrainOutput::stats)
       .def_readonly("settings", &TrainOutput::settings)

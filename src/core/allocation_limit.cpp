@@ -3,9 +3,24 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/error.hpp"
 
 namespace revode {
+namespace {
+
+thread_local Index in_flight = 1;  ///< chunks_in_flight() of this thread
+
+}  // namespace
+
+Index chunks_in_flight() { return in_flight; }
+
+ChunksInFlight::ChunksInFlight(Index count) : previous_(in_flight) {
+  require(count >= 1, "ChunksInFlight: {} chunks; expected at least 1", count);
+  in_flight = previous_ * count;
+}
+
+ChunksInFlight::~ChunksInFlight() { in_flight = previous_; }
 
 std::uint64_t memory_limit() {
   const char* text = std::getenv("REVODE_MEMORY_LIMIT");
@@ -57,16 +72,28 @@ bool checked_product(std::initializer_list<std::int64_t> factors, std::uint64_t&
 
 void require_memory(std::string_view option, std::string_view value,
                     std::initializer_list<std::int64_t> factors) {
-  std::uint64_t bytes = 0;
-  const bool fits = checked_product(factors, bytes);
+  std::uint64_t bytes = 0, total = 0;
+  const Index chunks = chunks_in_flight();
+  const bool chunk_fits = checked_product(factors, bytes);
+  const bool fits = chunk_fits && !__builtin_mul_overflow(bytes, std::uint64_t(chunks), &total);
   const std::uint64_t limit = memory_limit();
-  if (fits && bytes <= limit) return;
-  const std::string need = fits ? fmt::format("{} bytes ({})", bytes, format_bytes(bytes))
-                                : std::string("more than 2^64 bytes");
+  if (fits && total <= limit) return;
+  const auto amount = [](bool known, std::uint64_t b) {
+    return known ? fmt::format("{} bytes ({})", b, format_bytes(b))
+                 : std::string("more than 2^64 bytes");
+  };
+  if (chunks == 1)
+    throw Error(fmt::format(
+        "{} {} would need {} of memory, above the limit of {} (set REVODE_MEMORY_LIMIT, e.g. "
+        "REVODE_MEMORY_LIMIT=64G, to raise it)",
+        option, value.substr(0, 40), amount(fits, bytes), format_bytes(limit)));
+  // Parallel chunks: each needs `bytes`, and `chunks` of them are held at once.
   throw Error(fmt::format(
-      "{} {} would need {} of memory, above the limit of {} (set REVODE_MEMORY_LIMIT, e.g. "
-      "REVODE_MEMORY_LIMIT=64G, to raise it)",
-      option, value.substr(0, 40), need, format_bytes(limit)));
+      "{} {} would need {} of memory per chunk, and {} chunks run at once (one per thread): {} "
+      "in all, above the limit of {} (set REVODE_MEMORY_LIMIT, e.g. REVODE_MEMORY_LIMIT=64G, "
+      "to raise it, or use fewer threads)",
+      option, value.substr(0, 40), amount(chunk_fits, bytes), chunks, amount(fits, total),
+      format_bytes(limit)));
 }
 
 }  // namespace revode

@@ -4,6 +4,7 @@
 #include "revode/gradients/direct_backprop.hpp"
 
 #include "revode/core/allocation_limit.hpp"
+#include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/save_cotangents.hpp"
@@ -15,7 +16,9 @@ namespace {
 template <class T>
 class BlockStore {
  public:
-  BlockStore(Index rows, Index cols) : rows_(rows), cols_(cols), limit_(memory_limit()) {}
+  // The limit is shared by the chunks that run at once (parallel_gradient): this one's share.
+  BlockStore(Index rows, Index cols)
+      : rows_(rows), cols_(cols), limit_(memory_limit() / std::uint64_t(chunks_in_flight())) {}
   void push(ConstBatchRef<T> block) {
     const std::size_t offset = data_.size();
     // Adaptive steps: the count is known only as it grows; stop at the limit, not in bad_alloc.
@@ -25,6 +28,9 @@ class BlockStore {
     data_.resize(offset + std::size_t(rows_ * cols_));
     Eigen::Map<Batch<T>>(data_.data() + offset, rows_, cols_) = block;
   }
+  /// Room for `blocks` blocks up front when their count is known (fixed steps): one
+  /// allocation of the final size instead of a doubling vector's copies and fresh pages.
+  void reserve(Index blocks) { data_.reserve(std::size_t(blocks * rows_ * cols_)); }
   Eigen::Map<const Batch<T>> operator[](Index n) const {
     return {data_.data() + n * rows_ * cols_, rows_, cols_};
   }
@@ -97,6 +103,14 @@ std::unique_ptr<ForwardRecord<T>> DirectBackprop<T>::forward(const GradientProbl
   auto record = std::make_unique<BackpropRecord<T>>(rows, dim, p.stepper.tape_cols(batch), batch,
                                                     p.loss, p.save_at);
   StoreEverything<T>& store = record->store;
+  if (const auto* fixed = std::get_if<FixedSteps>(&p.control);
+      fixed != nullptr && fixed->steps > 0) {
+    // Within the limit checked above (the saves at every step are no more than the states;
+    // given save times are checked by integrate, so their store grows as they come).
+    store.states.reserve(fixed->steps);
+    store.tapes.reserve(fixed->steps);
+    if (p.save_at.steps) store.saved.reserve(fixed->steps + 1);
+  }
   TeeObserver<T> observer(store, saves);
   record->stats =
       integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);

@@ -1,5 +1,7 @@
 #include "revode/parallel/executor.hpp"
 
+#include <algorithm>
+
 #include "revode/core/error.hpp"
 
 namespace revode {
@@ -66,6 +68,10 @@ void Executor::worker_loop(Index worker) {
     lock.lock();
     if (--busy_ == 0) done_.notify_all();
   }
+}
+
+Index Executor::concurrency(Index count) const {
+  return threads_ == 1 || count <= 1 || inside_task ? 1 : std::min(threads_, count);
 }
 
 void Executor::parallel_for(Index count, const Task& task) {

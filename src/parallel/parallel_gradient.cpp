@@ -4,6 +4,7 @@
 #include <memory>
 #include <variant>
 
+#include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/error.hpp"
 #include "revode/parallel/parallel_field.hpp"
 
@@ -46,9 +47,16 @@ struct WorkerCopies {
     return w == 0 ? stepper : *steppers[std::size_t(w - 1)];
   }
   /// Runs task(c, worker) for every chunk: on the executor, or serially when a copy is missing.
+  /// Each task counts the chunks that run at once for the memory limit: REVODE_MEMORY_LIMIT
+  /// holds for all the chunks in flight together, not for each (chunks_in_flight.hpp).
   void run(Executor& executor, Index count, const Executor::Task& task) const {
-    if (parallel) return executor.parallel_for(count, task);
-    for (Index c = 0; c < count; ++c) task(c, 0);
+    const Index in_flight = parallel ? executor.concurrency(count) : 1;
+    const auto counted = [&](Index c, Index worker) {
+      const ChunksInFlight scope(in_flight);
+      task(c, worker);
+    };
+    if (parallel) return executor.parallel_for(count, counted);
+    for (Index c = 0; c < count; ++c) counted(c, 0);
   }
 
   const VectorField<T>& field;

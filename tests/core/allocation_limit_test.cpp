@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/error.hpp"
 #include "revode/core/json_reading.hpp"
 #include "revode/deq/classifier.hpp"
@@ -65,6 +66,32 @@ TEST(AllocationLimit, EnvironmentSetsTheLimit) {
               std::string::npos);
   }
   EXPECT_EQ(memory_limit(), default_memory_limit);
+}
+
+TEST(AllocationLimit, ChunksInFlightShareTheLimit) {
+  ScopedLimit limit("2K");
+  EXPECT_EQ(chunks_in_flight(), 1);
+  EXPECT_EQ(error_of([] { require_memory("n", 100, {100, 8}); }), "");  // 800 bytes
+  {
+    const ChunksInFlight three(3);
+    EXPECT_EQ(chunks_in_flight(), 3);
+    // 3 × 800 bytes > 2 KiB: refused, naming the chunk's need, the count and the total.
+    const std::string e = error_of([] { require_memory("n", 100, {100, 8}); });
+    EXPECT_NE(e.find("n 100 would need 800 bytes (800 bytes) of memory per chunk"),
+              std::string::npos) << e;
+    EXPECT_NE(e.find("3 chunks run at once"), std::string::npos) << e;
+    EXPECT_NE(e.find("2400 bytes"), std::string::npos) << e;
+    EXPECT_NE(e.find("above the limit of 2.0 KiB"), std::string::npos) << e;
+    EXPECT_NE(e.find("fewer threads"), std::string::npos) << e;
+    {
+      const ChunksInFlight nested(2);  // nested parallel work multiplies
+      EXPECT_EQ(chunks_in_flight(), 6);
+    }
+    EXPECT_EQ(chunks_in_flight(), 3);
+    EXPECT_EQ(error_of([] { require_memory("n", 80, {80, 8}); }), "");  // 3 × 640 ≤ 2048
+  }
+  EXPECT_EQ(chunks_in_flight(), 1);
+  EXPECT_NE(error_of([] { ChunksInFlight none(0); }).find("0 chunks"), std::string::npos);
 }
 
 TEST(AllocationLimit, LibraryEntryPointsCheckBeforeAllocating) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,43 @@ TEST(ParallelGradient, OneChunkIsExactlyTheMethod) {
   Executor pool(2);
   const DirectBackprop<double> backprop;
   EXPECT_TRUE(bit_equal(parallel_gradient(backprop, p, pool), backprop.compute(p)));
+}
+
+/// REVODE_MEMORY_LIMIT holds for the chunks that run at once: a limit that one chunk's
+/// backprop tape fits but two do not passes on one thread (one chunk at a time) and is refused
+/// on two, naming the chunk's need, the number of chunks in flight and the limit.
+TEST(ParallelGradient, MemoryLimitCountsTheChunksInFlight) {
+  const Case c(20);  // two chunks of 10
+  const MseZero<double> loss;
+  const auto stepper = make_stepper<double>("midpoint");
+  const Index steps = 500, dim = 2, columns = 10;
+  const GradientProblem<double> p{c.field, *stepper, FixedSteps{steps}, SaveAt::final_time(1.0),
+                                  0.0,     1.0,      c.y0,              c.theta,
+                                  loss};
+  // What backprop's forward checks for one chunk: every step's start state and tape.
+  const Index chunk_bytes =
+      steps * (stepper->state_copies() * dim * columns + dim * stepper->tape_cols(columns)) *
+      Index(sizeof(double));
+  const std::string limit = std::to_string(chunk_bytes + chunk_bytes / 2);
+  ::setenv("REVODE_MEMORY_LIMIT", limit.c_str(), 1);
+  Executor one(1), two(2);
+  const DirectBackprop<double> backprop;
+  const ParallelOptions options{.chunk_columns = columns};
+  const std::string serial = error_of([&] { (void)parallel_gradient(backprop, p, one, options); });
+  const std::string parallel =
+      error_of([&] { (void)parallel_gradient(backprop, p, two, options); }, "no error");
+  ::unsetenv("REVODE_MEMORY_LIMIT");
+  EXPECT_EQ(serial, "");
+  EXPECT_NE(parallel.find(fmt::format("would need {} bytes", chunk_bytes)), std::string::npos)
+      << parallel;
+  EXPECT_NE(parallel.find("per chunk, and 2 chunks run at once"), std::string::npos) << parallel;
+  EXPECT_NE(parallel.find(fmt::format("{} bytes", 2 * chunk_bytes)), std::string::npos)
+      << parallel;
+  EXPECT_NE(parallel.find("above the limit of"), std::string::npos) << parallel;
+  EXPECT_NE(parallel.find("REVODE_MEMORY_LIMIT"), std::string::npos) << parallel;
+  // Without the limit both run, with the same numbers.
+  EXPECT_TRUE(bit_equal(parallel_gradient(backprop, p, one, options),
+                        parallel_gradient(backprop, p, two, options)));
 }
 
 /// Per-sample steps: each sample's part of the result is the sample solved alone.

@@ -2,6 +2,8 @@
 // says (checked against values worked out from the raw rows), and CSV files with their errors.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "revode/core/error.hpp"
 #include "revode/fields/white_dwarf.hpp"
 #include "revode/solvers/integrate.hpp"
@@ -110,6 +112,34 @@ TEST(CsvDataset, ErrorsNameTheLine) {
   EXPECT_NE(error_of([] { make_dataset("/nonexistent/data.csv"); }).find("cannot be opened"),
             std::string::npos);
   EXPECT_NE(error_of([] { make_dataset("lorenz"); }).find("known: white-dwarf"),
+            std::string::npos);
+}
+
+TEST(ArrayDataset, KeepsTheLayoutAndNamesBadValues) {
+  Batch<double> states(2, 6);  // two trajectories at three times
+  states << 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+  const Dataset d = array_dataset("mine", {}, {0.0, 0.5, 1.0}, states);
+  EXPECT_EQ(d.trajectories(), 2);
+  EXPECT_EQ(d.columns, (std::vector<std::string>{"y1", "y2"}));
+  EXPECT_EQ(d.trajectory(1)(0, 0), 4.0);
+  EXPECT_EQ(std::get<FixedSteps>(d.suggested.control).steps, 2);
+  EXPECT_EQ(d.suggested.dataset, "mine");
+  EXPECT_NE(error_of([&] { array_dataset("a", {}, {0.0, 0.5, 0.5}, states); })
+                .find("time 2 (0.5) is not after time 1 (0.5)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { array_dataset("a", {}, {0.0, 1.0, 2.0, 3.0}, states); })
+                .find("states are 2 × 6; expected dim ≥ 1 rows and N·K columns for K = 4"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { array_dataset("a", {}, {0.0}, states.leftCols(1)); })
+                .find("1 time(s); at least 2"),
+            std::string::npos);
+  Batch<double> bad = states;
+  bad(1, 4) = std::numeric_limits<double>::infinity();
+  EXPECT_NE(error_of([&] { array_dataset("a", {}, {0.0, 0.5, 1.0}, bad); })
+                .find("trajectory 1, time 1, component 1 is inf"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { array_dataset("a", {"x"}, {0.0, 0.5, 1.0}, states); })
+                .find("1 column names for 2 state components"),
             std::string::npos);
 }
 

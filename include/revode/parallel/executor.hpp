@@ -39,6 +39,11 @@ class Executor {
   using Task = std::function<void(Index chunk, Index worker)>;
   void parallel_for(Index count, const Task& task);
 
+  /// How many of `count` tasks a parallel_for called here would run at once: min(threads(),
+  /// count), or 1 where it runs serially (one thread, one task, a call from inside a task).
+  /// The memory limit counts this many chunks in flight (chunks_in_flight.hpp).
+  Index concurrency(Index count) const;
+
  private:
   void worker_loop(Index worker);
   void run_tasks(Index worker);

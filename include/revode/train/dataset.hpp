@@ -94,6 +94,14 @@ Dataset ensemble_dataset(std::string_view field, Index trajectories, std::uint64
 /// rows, or a trajectory whose times differ from the first one's.
 Dataset read_csv_dataset(const std::string& path);
 
+/// A dataset from arrays (the Python revode.Dataset(times, states)): `times` K ≥ 2 finite,
+/// strictly increasing times shared by every trajectory; `states` dim × (N·K) in the layout of
+/// Dataset::states (column n·K + k: trajectory n at times[k]), every value finite; `columns`
+/// one name per component (empty: y1, y2, ..., as the ensembles). Suggested: those of a CSV file
+/// (read_csv_dataset). @throws revode::Error naming the first bad time, value or size.
+Dataset array_dataset(std::string name, std::vector<std::string> columns,
+                      std::vector<double> times, Batch<double> states);
+
 /// Where the built-in data files live: $REVODE_DATA_DIR if set, else the source tree's data/
 /// as configured at build time.
 std::string data_directory();

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <utility>
 
 #include "parse_number.hpp"
-#include "published_settings.hpp"
 #include "revode/core/error.hpp"
 #include "revode/train/dataset.hpp"
 
@@ -146,13 +146,10 @@ Dataset read_csv_dataset(const std::string& path) {
   require(d.times.size() >= 2, "CSV file '{}' has {} data row(s){}; at least 2 are needed", path,
           d.times.size(), many ? " per trajectory" : "");
   const Index state_offset = many ? 2 : 1;
-  const Index dim = Index(header.size()) - state_offset, points = Index(d.times.size());
-  d.columns.assign(header.begin() + state_offset, header.end());
-  d.states = Eigen::Map<const Batch<double>>(values.data(), dim, Index(values.size()) / dim);
-  d.suggested = detail::published_settings(path, {dim, 32, dim}, /*time_input=*/false, 1000);
-  d.suggested.solver = "midpoint";
-  d.suggested.control = FixedSteps{points - 1, 0.0};
-  return d;
+  const Index dim = Index(header.size()) - state_offset;
+  return array_dataset(path, {header.begin() + state_offset, header.end()}, std::move(d.times),
+                       Eigen::Map<const Batch<double>>(values.data(), dim,
+                                                       Index(values.size()) / dim));
 }
 
 }  // namespace revode
