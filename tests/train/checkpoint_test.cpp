@@ -128,7 +128,7 @@ TEST(ParamsFile, RoundTripsExactly) {
   save_params_file(file.path(), trainer, 1.5);
   const ParamsFile f = load_params_file(file.path());
   EXPECT_EQ(f.params, trainer.params());  // bitwise: Eigen compares with ==
-  EXPECT_EQ(f.model.widths, trainer.model().spec().widths);
+  EXPECT_EQ(f.model.widths, trainer.settings().model.widths);
   EXPECT_EQ(f.model.time_input, true);
   EXPECT_EQ(settings_difference(f.settings, trainer.settings()), "");
   EXPECT_EQ(f.dataset_fingerprint, d.fingerprint());
