@@ -107,8 +107,9 @@ TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, Index
   for (const char* key : {"widths", "activation", "time_input", "init"}) {
     std::string flag = key;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    require(!o.flags.contains(key), "--{} applies to MLP models only; --field '{}' is a "
-            "TorchScript module", flag, s.field);
+    require(!o.flags.contains(key),
+            "--{} applies to MLP models only; --field '{}' is a TorchScript module", flag,
+            s.field);
   }
   TorchScriptField<double> loaded =
       load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), state_dim);

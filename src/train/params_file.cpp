@@ -86,7 +86,8 @@ ParamsFile load_params_file(const std::string& path) {
     require(model["field"].is_string(), "{}: \"model.field\" must be a string", what);
     f.field = model["field"].get<std::string>();
     const Json& count = detail::field(model, "param_count", what);
-    require(count.is_number_integer() && std::int64_t(f.params.size()) == count.get<std::int64_t>(),
+    require(count.is_number_integer() &&
+                std::int64_t(f.params.size()) == count.get<std::int64_t>(),
             "{} has {} parameters; its field {} has {}", what, f.params.size(), f.field,
             json_excerpt(count));
   } else {

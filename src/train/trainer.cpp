@@ -77,6 +77,13 @@ std::unique_ptr<VectorField<double>> model_of(const TrainSettings& s, TrainField
   return std::make_unique<Mlp<double>>(s.model);
 }
 
+/// θ at iteration 0: the given field's own values, or the MLP's drawn from the seed.
+Vector<double> initial_theta(const TrainSettings& s, const VectorField<double>& model,
+                             TrainField& field) {
+  if (!s.field.empty()) return std::move(field.initial_params);
+  return static_cast<const Mlp<double>&>(model).init_params(s.init, s.seed);
+}
+
 bool same_bits(const Vector<double>& a, const Vector<double>& b) {
   return a.size() == b.size() &&
          std::memcmp(a.data(), b.data(), std::size_t(a.size()) * sizeof(double)) == 0;
@@ -111,10 +118,7 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       executor_(std::make_unique<Executor>(threads)),
       batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
                                            : dataset_.trajectories()),
-      theta_(settings_.field.empty()
-                 ? static_cast<const Mlp<double>&>(*model_).init_params(settings_.init,
-                                                                         settings_.seed)
-                 : std::move(field.initial_params)),
+      theta_(initial_theta(settings_, *model_, field)),
       order_(std::size_t(dataset_.trajectories())),
       optimizer_(settings_.optimizer, model_->param_count()),
       rng_(settings_.seed) {
