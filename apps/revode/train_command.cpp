@@ -21,6 +21,7 @@
 #include "revode/train/atomic_file.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/params_file.hpp"
+#include "torch_plugin.hpp"
 #include "train_progress.hpp"
 #include "train_ranks.hpp"
 
@@ -46,6 +47,10 @@ void setting_flag(CLI::App& c, TrainOptions& o, const std::string& name, const c
 }
 
 void add_setting_flags(CLI::App& c, TrainOptions& o) {
+  setting_flag<std::string>(c, o, "--field", "field",
+                            "the model: torchscript:PATH (a TorchScript module forward(t, y), "
+                            "θ its parameters; docs/torch-field.md) instead of the MLP of "
+                            "--widths");
   c.add_option_function<std::string>(
       "--widths",
       [&o](const std::string& w) { o.flags["widths"] = parse_mlp_spec(w).widths; },
@@ -87,6 +92,28 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
                       "solve a batch as C chunks, added in chunk order; MPI ranks take whole "
                       "chunks (C >= ranks), and a run gives the same bits on any rank count");
   setting_flag<std::uint64_t>(c, o, "--seed", "seed", "seed of the initial parameters");
+}
+
+constexpr std::string_view torchscript_prefix = "torchscript:";
+
+/// The model of settings.field, loaded here because the core trainer builds only MLPs: a
+/// TorchScript module through the torch plugin (torch_plugin.hpp), θ its own parameters.
+TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, Index state_dim) {
+  if (s.field.empty()) return {};
+  require(s.field.starts_with(torchscript_prefix) && s.field.size() > torchscript_prefix.size(),
+          "--field '{}': expected torchscript:PATH to a saved TorchScript module (without "
+          "--field: the MLP of --widths)",
+          s.field);
+  for (const char* key : {"widths", "activation", "time_input", "init"}) {
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    require(!o.flags.contains(key),
+            "--{} applies to MLP models only; --field '{}' is a TorchScript module", flag,
+            s.field);
+  }
+  TorchScriptField<double> loaded =
+      load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), state_dim);
+  return {std::move(loaded.field), std::move(loaded.theta)};
 }
 
 /// Defaults of the dataset (or the checkpoint), then the config file, then the flags.
@@ -195,8 +222,10 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   if (name.empty()) name = checkpoint ? checkpoint->settings.dataset : "white-dwarf";
   Dataset data = make_dataset(name);
   const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
-  Trainer trainer(std::move(data), resolve_settings(o, name, base), ranks.communicator(),
-                  o.threads);
+  TrainSettings settings = resolve_settings(o, name, base);
+  TrainField field = load_train_field(o, settings, data.dim());
+  Trainer trainer(std::move(data), std::move(settings), ranks.communicator(), o.threads,
+                  std::move(field));
   if (checkpoint) resume(trainer, *checkpoint, o.resume);
   const Index start = trainer.iteration();
 

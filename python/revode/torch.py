@@ -102,6 +102,8 @@ class _State:
         self.tensors = tensors
 
     def flat(self, tensors):
+        if len(tensors) == 1:  # a view when contiguous: no state-sized copy per evaluation
+            return tensors[0].reshape(-1)
         return torch.cat([y.reshape(-1) for y in tensors])
 
     def unpack(self, flat):
@@ -205,7 +207,9 @@ def _torch_field(func, state, params):
     def f(t, y, theta):
         if cache.recording:
             with torch.enable_grad():
-                yt = torch.from_numpy(y).reshape(-1).clone().requires_grad_(True)
+                # y is a fresh array the engine copied out for this call (PythonField), so the
+                # cached leaf may share its memory: nothing else writes it.
+                yt = torch.from_numpy(y).reshape(-1).requires_grad_(True)
                 out = state.check(func(torch.tensor(t, dtype=dtype), state.unpack(yt)), t)
             cache.add(t, yt, out)
             return out.detach().numpy().reshape(-1, 1)

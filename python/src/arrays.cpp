@@ -144,6 +144,27 @@ Batch<T> to_batch(py::handle obj, std::string_view what, Index rows, Index cols,
 }
 
 template <class T>
+void to_batch_into(py::handle obj, std::string_view what, BatchRef<T> out) {
+  const auto item = py::ssize_t(sizeof(T));
+  if (py::isinstance<py::array>(obj)) {
+    const auto array = py::reinterpret_borrow<py::array>(obj);
+    const bool fits = (array.ndim() == 1 && out.cols() == 1 && array.shape(0) == out.rows()) ||
+                      (array.ndim() == 2 && array.shape(0) == out.rows() &&
+                       array.shape(1) == out.cols());
+    const auto plain = [&](py::ssize_t stride) { return stride >= 0 && stride % item == 0; };
+    if (fits && is_float(array.dtype(), item) && plain(array.strides(0)) &&
+        (array.ndim() == 1 || plain(array.strides(1)))) {
+      const Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic> stride(
+          array.ndim() == 1 ? 0 : Index(array.strides(1) / item), Index(array.strides(0) / item));
+      out = Eigen::Map<const Batch<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>(
+          static_cast<const T*>(array.data()), out.rows(), out.cols(), stride);
+      return;
+    }
+  }
+  out = to_batch<T>(obj, what, out.rows(), out.cols(), /*check_finite=*/false);
+}
+
+template <class T>
 Vector<T> to_vector(py::handle obj, std::string_view what, Index size, bool check_finite) {
   const py::array array = float_array(obj, what);
   if (array.ndim() != 1 || (size >= 0 && array.shape(0) != size))
@@ -212,6 +233,7 @@ py::array_t<double> to_numpy(const std::vector<double>& v) {
 
 #define REVODE_PYTHON_ARRAYS(T)                                                                  \
   template Batch<T> to_batch<T>(py::handle, std::string_view, Index, Index, bool, bool*);        \
+  template void to_batch_into<T>(py::handle, std::string_view, BatchRef<T>);                     \
   template Vector<T> to_vector<T>(py::handle, std::string_view, Index, bool);                    \
   template py::array_t<T> to_numpy<T>(ConstBatchRef<T>, bool);                                   \
   template py::array_t<T> to_numpy<T>(ConstVectorRef<T>);                                        \

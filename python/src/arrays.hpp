@@ -52,6 +52,12 @@ template <class T>
 Batch<T> to_batch(py::handle obj, std::string_view what, Index rows, Index cols, bool check_finite,
                   bool* was_1d = nullptr);
 
+/// to_batch(obj, what, out.rows(), out.cols(), false) written into `out`: an array already of
+/// T's dtype is copied straight in (one copy, no temporary; a Python field's every evaluation
+/// returns a state-sized array), anything else goes through to_batch.
+template <class T>
+void to_batch_into(py::handle obj, std::string_view what, BatchRef<T> out);
+
 /// A vector of `size` entries (any length when size < 0), finite in T.
 template <class T>
 Vector<T> to_vector(py::handle obj, std::string_view what, Index size, bool check_finite = true);

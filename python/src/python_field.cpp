@@ -13,8 +13,7 @@ void PythonField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, Batc
   py::gil_scoped_acquire gil;
   const PythonCallbacks& cb = *callbacks_;
   const py::object result = cb.f(t, to_numpy<T>(y, false), to_numpy<T>(theta));
-  dy = to_batch<T>(result, fmt::format("PythonField '{}': f(t, y, theta)", cb.name), y.rows(),
-                   y.cols(), /*check_finite=*/false);
+  to_batch_into<T>(result, fmt::format("PythonField '{}': f(t, y, theta)", cb.name), dy);
 }
 
 template <class T>
@@ -33,7 +32,7 @@ void PythonField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, Const
     throw py::type_error(fmt::format("{} returned a {}; expected a tuple (y_bar, theta_bar)", what,
                                      std::string(py::str(py::type::handle_of(result).attr("__name__")))));
   const auto pair = py::reinterpret_borrow<py::tuple>(result);
-  y_bar = to_batch<T>(pair[0], what + "[0] (y_bar)", y.rows(), y.cols(), false);
+  to_batch_into<T>(pair[0], what + "[0] (y_bar)", y_bar);
   if (cb.param_count == 0 && pair[1].is_none()) return;
   theta_bar += to_vector<T>(pair[1], what + "[1] (theta_bar)", cb.param_count, false);
 }

@@ -23,19 +23,44 @@ bool equally_spaced(const std::vector<double>& ts) {
   return true;
 }
 
+/// The MLP spec of "model" (files without "model.field"), θ's length checked against it.
+void read_mlp_model(ParamsFile& f, const Json& model, const std::string& what) {
+  const Json& widths = detail::field(model, "widths", what);
+  require(widths.is_array(), "{}: \"model.widths\" must be a list of integers", what);
+  for (const Json& w : widths) {
+    require(w.is_number_integer(), "{}: \"model.widths\" must be a list of integers", what);
+    f.model.widths.push_back(Index(w.get<std::int64_t>()));
+  }
+  const Json& activation = detail::field(model, "activation", what);
+  require(activation.is_string(), "{}: \"model.activation\" must be a string", what);
+  f.model.activation = parse_activation(activation.get<std::string>());
+  const Json& time_input = detail::field(model, "time_input", what);
+  require(time_input.is_boolean(), "{}: \"model.time_input\" must be true or false", what);
+  f.model.time_input = time_input.get<bool>();
+  validate(f.model);
+  const Mlp<double> mlp(f.model);
+  require(f.params.size() == mlp.param_count(), "{} has {} parameters; model {} has {}", what,
+          f.params.size(), mlp.name(), mlp.param_count());
+}
+
 }  // namespace
 
 void save_params_file(const std::string& path, const Trainer& trainer, double seconds) {
   const Dataset& data = trainer.dataset();
-  const MlpSpec& spec = trainer.model().spec();
+  const TrainSettings& settings = trainer.settings();
+  const MlpSpec& spec = settings.model;
   Json doc;
   doc["format"] = format_name;
   doc["version"] = 1;
   doc["params"] = detail::number_list(trainer.params());
-  doc["model"] = Json{{"widths", spec.widths},
-                      {"activation", activation_name(spec.activation)},
-                      {"time_input", spec.time_input},
-                      {"param_count", trainer.model().param_count()}};
+  // A loaded field (settings.field) is described by its name; an MLP by its spec.
+  doc["model"] = settings.field.empty()
+                     ? Json{{"widths", spec.widths},
+                            {"activation", activation_name(spec.activation)},
+                            {"time_input", spec.time_input},
+                            {"param_count", trainer.model().param_count()}}
+                     : Json{{"field", settings.field},
+                            {"param_count", trainer.model().param_count()}};
   doc["dataset"] = Json{{"name", data.name},
                         {"fingerprint", data.fingerprint()},
                         {"columns", data.columns},
@@ -57,22 +82,17 @@ ParamsFile load_params_file(const std::string& path) {
   ParamsFile f;
   f.params = detail::numbers(detail::field(doc, "params", what), "params", what);
   const Json& model = detail::field(doc, "model", what);
-  const Json& widths = detail::field(model, "widths", what);
-  require(widths.is_array(), "{}: \"model.widths\" must be a list of integers", what);
-  for (const Json& w : widths) {
-    require(w.is_number_integer(), "{}: \"model.widths\" must be a list of integers", what);
-    f.model.widths.push_back(Index(w.get<std::int64_t>()));
+  if (model.contains("field")) {
+    require(model["field"].is_string(), "{}: \"model.field\" must be a string", what);
+    f.field = model["field"].get<std::string>();
+    const Json& count = detail::field(model, "param_count", what);
+    require(count.is_number_integer() &&
+                std::int64_t(f.params.size()) == count.get<std::int64_t>(),
+            "{} has {} parameters; its field {} has {}", what, f.params.size(), f.field,
+            json_excerpt(count));
+  } else {
+    read_mlp_model(f, model, what);
   }
-  const Json& activation = detail::field(model, "activation", what);
-  require(activation.is_string(), "{}: \"model.activation\" must be a string", what);
-  f.model.activation = parse_activation(activation.get<std::string>());
-  const Json& time_input = detail::field(model, "time_input", what);
-  require(time_input.is_boolean(), "{}: \"model.time_input\" must be true or false", what);
-  f.model.time_input = time_input.get<bool>();
-  validate(f.model);
-  const Mlp<double> mlp(f.model);
-  require(f.params.size() == mlp.param_count(), "{} has {} parameters; model {} has {}", what,
-          f.params.size(), mlp.name(), mlp.param_count());
 
   const Json& dataset = detail::field(doc, "dataset", what);
   const Json& fingerprint = detail::field(dataset, "fingerprint", what);
@@ -100,11 +120,12 @@ ParamsFile load_params_file(const std::string& path) {
 }
 
 std::string solve_flags(const ParamsFile& f, const std::string& path) {
-  std::string flags = fmt::format("--field mlp:{} --activation {}{} --params {} --y0 {}",
-                                  fmt::join(f.model.widths, ","),
-                                  activation_name(f.model.activation),
-                                  f.model.time_input ? " --time-input" : "", path,
-                                  fmt::join(f.y0, ","));
+  std::string flags =
+      !f.field.empty()
+          ? fmt::format("--field {} --params {} --y0 {}", f.field, path, fmt::join(f.y0, ","))
+          : fmt::format("--field mlp:{} --activation {}{} --params {} --y0 {}",
+                        fmt::join(f.model.widths, ","), activation_name(f.model.activation),
+                        f.model.time_input ? " --time-input" : "", path, fmt::join(f.y0, ","));
   flags += fmt::format(" --t0 {} --t1 {} --solver {}", f.times.front(), f.times.back(),
                        effective_solver(f.settings));
   if (effective_solver(f.settings).starts_with("reversible:"))

@@ -76,6 +76,7 @@ using Reader = std::function<void(TrainSettings&, const Json&)>;
 const std::vector<std::pair<std::string, Reader>>& keys() {
   static const std::vector<std::pair<std::string, Reader>> table{
       {"dataset", [](TrainSettings& s, const Json& j) { s.dataset = string_of(j); }},
+      {"field", [](TrainSettings& s, const Json& j) { s.field = string_of(j); }},
       {"widths",
        [](TrainSettings& s, const Json& j) {
          require(j.is_array(), "expected an array of layer widths, got {}", json_excerpt(j));
@@ -155,6 +156,8 @@ Json parse_object(std::string_view text, std::string_view source) {
 Json to_json_object(const TrainSettings& s) {
   Json j;
   j["dataset"] = s.dataset;
+  // Written only when set, so MLP settings (and their checkpoints) read as before the key.
+  if (!s.field.empty()) j["field"] = s.field;
   j["widths"] = s.model.widths;
   j["activation"] = activation_name(s.model.activation);
   j["time_input"] = s.model.time_input;

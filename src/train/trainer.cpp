@@ -23,17 +23,34 @@ namespace {
 
 /// The settings, checked on their own and against the data and the ranks, before anything
 /// is built.
-TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& comm) {
+TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& comm,
+                      const TrainField& field) {
   validate(s);
   require(d.points() >= 2 && d.trajectories() >= 1 &&
               d.states.cols() == d.trajectories() * d.points(),
           "dataset '{}' has {} times and {} states; expected >= 2 times and their states for "
           "each trajectory",
           d.name, d.times.size(), d.states.cols());
-  require(s.model.widths.front() == d.dim(),
-          "the model's widths start at {}, but dataset '{}' has {} state columns; the first "
-          "and last width must be the state dimension",
-          s.model.widths.front(), d.name, d.dim());
+  if (s.field.empty()) {
+    require(field.field == nullptr,
+            "a field was given to the trainer, but the settings name none (field is empty: the "
+            "MLP of widths)");
+    require(s.model.widths.front() == d.dim(),
+            "the model's widths start at {}, but dataset '{}' has {} state columns; the first "
+            "and last width must be the state dimension",
+            s.model.widths.front(), d.name, d.dim());
+  } else {
+    require(field.field != nullptr,
+            "field '{}': the trainer builds only MLPs; a field named in the settings must be "
+            "loaded by the caller (the revode CLI loads torchscript:PATH)",
+            s.field);
+    require(field.field->state_dim() == d.dim(),
+            "field '{}' has state dimension {}, but dataset '{}' has {} state columns", s.field,
+            field.field->state_dim(), d.name, d.dim());
+    require(field.initial_params.size() == field.field->param_count(),
+            "field '{}' has {} parameters but {} initial values were given", s.field,
+            field.field->param_count(), field.initial_params.size());
+  }
   const Index batch = s.batch_size > 0 ? std::min(s.batch_size, d.trajectories()) : d.trajectories();
   require(s.batch_chunks <= batch,
           "a batch of {} trajectories in {} chunks: every chunk needs at least one trajectory; "
@@ -53,6 +70,18 @@ SaveAt data_save_at(const TrainSettings& s, const Dataset& d) {
   save_at.ts = d.times;
   save_at.dense = s.dense;
   return save_at;
+}
+
+std::unique_ptr<VectorField<double>> model_of(const TrainSettings& s, TrainField& field) {
+  if (field.field) return std::move(field.field);
+  return std::make_unique<Mlp<double>>(s.model);
+}
+
+/// θ at iteration 0: the given field's own values, or the MLP's drawn from the seed.
+Vector<double> initial_theta(const TrainSettings& s, const VectorField<double>& model,
+                             TrainField& field) {
+  if (!s.field.empty()) return std::move(field.initial_params);
+  return static_cast<const Mlp<double>&>(model).init_params(s.init, s.seed);
 }
 
 bool same_bits(const Vector<double>& a, const Vector<double>& b) {
@@ -75,12 +104,13 @@ bool operator==(const TrainState& a, const TrainState& b) {
 }
 
 Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const Communicator> comm,
-                 Index threads)
+                 Index threads, TrainField field)
     : dataset_(std::move(dataset)),
       settings_(checked(std::move(settings), dataset_,
-                        comm ? *comm : static_cast<const Communicator&>(SerialCommunicator{}))),
+                        comm ? *comm : static_cast<const Communicator&>(SerialCommunicator{}),
+                        field)),
       solver_name_(effective_solver(settings_)),
-      model_(settings_.model),
+      model_(model_of(settings_, field)),
       stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
@@ -88,13 +118,13 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       executor_(std::make_unique<Executor>(threads)),
       batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
                                            : dataset_.trajectories()),
-      theta_(model_.init_params(settings_.init, settings_.seed)),
+      theta_(initial_theta(settings_, *model_, field)),
       order_(std::size_t(dataset_.trajectories())),
-      optimizer_(settings_.optimizer, model_.param_count()),
+      optimizer_(settings_.optimizer, model_->param_count()),
       rng_(settings_.seed) {
   losses_.reserve(std::size_t(settings_.iterations));
   const Index chunks = settings_.batch_chunks, ranks = comm_->size(), rank = comm_->rank();
-  const Index values = 2 + model_.param_count();  // per chunk
+  const Index values = 2 + model_->param_count();  // per chunk
   first_chunk_ = rank * chunks / ranks;
   for (Index r = 0; r < ranks; ++r)
     counts_.push_back(((r + 1) * chunks / ranks - r * chunks / ranks) * values);
@@ -111,7 +141,7 @@ std::pair<Index, Index> Trainer::chunk(Index i) const {
 
 void Trainer::use_batch() {
   const Index dim = dataset_.dim(), points = dataset_.points();
-  const Index count = mine_.size() / (2 + model_.param_count());
+  const Index count = mine_.size() / (2 + model_->param_count());
   problems_.clear();  // they refer to the losses
   chunk_losses_.clear();
   for (Index i = first_chunk_; i < first_chunk_ + count; ++i) {
@@ -125,7 +155,7 @@ void Trainer::use_batch() {
     }
     chunk_losses_.push_back(std::make_unique<MseData<double>>(std::move(data)));
     problems_.push_back(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-        model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+        *model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
         dataset_.times.front(), dataset_.times.back(), std::move(y0), theta_,
         *chunk_losses_.back()}));
   }
@@ -148,9 +178,9 @@ TrainState Trainer::state() const {
 }
 
 void Trainer::restore(const TrainState& state) {
-  require(state.params.size() == model_.param_count(),
+  require(state.params.size() == model_->param_count(),
           "the saved state has {} parameters; model {} has {}", state.params.size(),
-          model_.name(), model_.param_count());
+          model_->name(), model_->param_count());
   require(state.params.allFinite(), "the saved parameters contain NaN or Inf");
   require(state.iteration >= 0 && state.iteration <= settings_.iterations &&
               Index(state.losses.size()) == state.iteration,
@@ -166,7 +196,7 @@ void Trainer::restore(const TrainState& state) {
 }
 
 double Trainer::step() {
-  const Index n = dataset_.trajectories(), params = model_.param_count(), values = 2 + params;
+  const Index n = dataset_.trajectories(), params = model_->param_count(), values = 2 + params;
   if (batch_size_ < n) {
     // A partial Fisher–Yates shuffle from the identity, so the batch depends on the rng alone
     // (modulo: its bias, below N / 2^64, is far under any statistical effect).
@@ -248,7 +278,7 @@ Batch<double> Trainer::predict(Index trajectory) const {
           dataset_.trajectories() - 1);
   const Batch<double> y0 = dataset_.trajectory(trajectory).col(0);
   const Solution<double> solution =
-      solve<double>(model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+      solve<double>(*model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
                     dataset_.times.front(), dataset_.times.back(), y0, theta_);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);

@@ -128,7 +128,7 @@ TEST(ParamsFile, RoundTripsExactly) {
   save_params_file(file.path(), trainer, 1.5);
   const ParamsFile f = load_params_file(file.path());
   EXPECT_EQ(f.params, trainer.params());  // bitwise: Eigen compares with ==
-  EXPECT_EQ(f.model.widths, trainer.model().spec().widths);
+  EXPECT_EQ(f.model.widths, trainer.settings().model.widths);
   EXPECT_EQ(f.model.time_input, true);
   EXPECT_EQ(settings_difference(f.settings, trainer.settings()), "");
   EXPECT_EQ(f.dataset_fingerprint, d.fingerprint());
@@ -143,6 +143,33 @@ TEST(ParamsFile, RoundTripsExactly) {
   std::ofstream(file.path()) << "{\"params\": [1, 2], \"model\": {\"widths\": [2, 10, 2], "
                                 "\"activation\": \"tanh\", \"time_input\": true}}";
   EXPECT_THROW(load_params_file(file.path()), Error);  // 2 parameters for a 52-parameter model
+}
+
+TEST(ParamsFile, AGivenFieldIsNamedAndRoundTrips) {
+  const Dataset d = make_dataset("white-dwarf");
+  TrainSettings s = small_settings(d);
+  s.iterations = 2;
+  s.field = "torchscript:field.pt";  // the name the CLI would load; any field does here
+  auto mlp = std::make_unique<Mlp<double>>(s.model);
+  Vector<double> theta = mlp->init_params(s.init, s.seed);
+  Trainer trainer(d, s, nullptr, 0, {std::move(mlp), std::move(theta)});
+  trainer.run();
+  TempFile file("params.json");
+  save_params_file(file.path(), trainer, 1.0);
+  const ParamsFile f = load_params_file(file.path());
+  EXPECT_EQ(f.field, "torchscript:field.pt");
+  EXPECT_EQ(f.params, trainer.params());
+  EXPECT_EQ(f.settings.field, "torchscript:field.pt");
+  EXPECT_EQ(settings_difference(f.settings, trainer.settings()), "");
+  EXPECT_NE(solve_flags(f, "p.json").find("--field torchscript:field.pt --params p.json --y0 1,0"),
+            std::string::npos)
+      << solve_flags(f, "p.json");
+  TrainSettings mlp_settings = s;
+  mlp_settings.field.clear();
+  EXPECT_NE(settings_difference(f.settings, mlp_settings).find("field"), std::string::npos);
+  std::ofstream(file.path()) << "{\"params\": [1, 2], \"model\": {\"field\": \"torchscript:f.pt\", "
+                                "\"param_count\": 3}}";
+  EXPECT_THROW(load_params_file(file.path()), Error);  // 2 parameters for 3
 }
 
 }  // namespace

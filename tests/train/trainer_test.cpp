@@ -82,6 +82,55 @@ TEST(Trainer, RejectsAModelOfTheWrongDimension) {
   }
 }
 
+/// The settings' own MLP, handed in as a TrainField (as the CLI hands in a TorchScript module)
+/// with the θ the trainer would have drawn.
+TrainField same_mlp_as_field(const TrainSettings& s) {
+  auto mlp = std::make_unique<Mlp<double>>(s.model);
+  Vector<double> theta = mlp->init_params(s.init, s.seed);
+  return {std::move(mlp), std::move(theta)};
+}
+
+TEST(Trainer, AGivenFieldTrainsAsTheSameBuiltInMlp) {
+  Dataset d = make_dataset("white-dwarf");
+  TrainSettings s = d.suggested;
+  s.control = FixedSteps{50, 0.0};
+  s.iterations = 5;
+  Trainer builtin(make_dataset("white-dwarf"), s);
+  builtin.run();
+  TrainSettings named = s;
+  named.field = "custom:mlp";
+  Trainer given(std::move(d), named, nullptr, 0, same_mlp_as_field(s));
+  given.run();
+  EXPECT_EQ(given.model().param_count(), builtin.model().param_count());
+  EXPECT_TRUE(given.state() == builtin.state());  // θ, Adam, losses: bit for bit
+}
+
+TEST(Trainer, AFieldNeedsItsSettingAndTheRightDimension) {
+  TrainSettings s = make_dataset("white-dwarf").suggested;
+  const auto message = [&](TrainSettings settings, TrainField field) -> std::string {
+    try {
+      Trainer trainer(make_dataset("white-dwarf"), std::move(settings), nullptr, 0,
+                      std::move(field));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(message(s, same_mlp_as_field(s)).find("the settings name none"), std::string::npos);
+  TrainSettings named = s;
+  named.field = "torchscript:f.pt";
+  EXPECT_NE(message(named, {}).find("must be loaded by the caller"), std::string::npos);
+  TrainSettings wide = s;
+  wide.model.widths = {3, 4, 3};
+  wide.model.time_input = false;
+  EXPECT_NE(message(named, same_mlp_as_field(wide)).find("has state dimension 3"),
+            std::string::npos);
+  TrainField short_theta = same_mlp_as_field(s);
+  short_theta.initial_params.resize(2);
+  EXPECT_NE(message(named, std::move(short_theta)).find("but 2 initial values"),
+            std::string::npos);
+}
+
 TEST(Trainer, RejectsANegativeCheckpointIntervalBeforeTheFirstIteration) {
   Dataset d = make_dataset("pendulum");
   TrainSettings s = d.suggested;

@@ -12,7 +12,8 @@
 namespace revode {
 
 struct ParamsFile {
-  MlpSpec model;
+  std::string field;  ///< settings.field of the run ("": the MLP `model`)
+  MlpSpec model;      ///< the MLP's spec (field empty)
   Vector<double> params;  ///< θ, model's param_count entries
   TrainSettings settings;
   std::string dataset_fingerprint;

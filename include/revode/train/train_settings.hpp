@@ -18,6 +18,10 @@ namespace revode {
 
 struct TrainSettings {
   std::string dataset;  ///< "white-dwarf", "oscillator", "pendulum" or a CSV path
+  /// "": the MLP of `model` (and `init`). Otherwise a field the caller loads and hands to the
+  /// Trainer (TrainField), e.g. "torchscript:PATH" (the CLI's torch plugin); `model` and
+  /// `init` are then unused.
+  std::string field;
   MlpSpec model;
   Init init = Init::pytorch_default;
   /// The solver. With method "reversible" a plain tableau name (e.g. "midpoint") means

@@ -37,6 +37,14 @@ struct TrainState {
   std::vector<double> losses;   ///< the loss of each completed iteration, before its update
 };
 
+/// A field the Trainer fits instead of the MLP of settings.model, for settings.field non-empty:
+/// the caller loads it (the core library builds only MLPs; the CLI loads "torchscript:PATH"
+/// through its torch plugin). θ starts at initial_params, not drawn from settings.seed.
+struct TrainField {
+  std::unique_ptr<VectorField<double>> field;
+  Vector<double> initial_params;
+};
+
 /// Bitwise equality of every field.
 bool operator==(const TrainState& a, const TrainState& b);
 
@@ -70,16 +78,19 @@ class Trainer {
   /// (default: SerialCommunicator) says which chunks of each batch this process computes;
   /// every rank must be given the same dataset and settings. `threads` (0: the machine's
   /// cores) split each chunk's trajectories as parallel_gradient does (docs/parallel.md): the
-  /// numbers are the same for every thread count. Throws revode::Error naming the problem.
+  /// numbers are the same for every thread count. `field`: the model when settings.field is
+  /// set (required then, refused otherwise). Throws revode::Error naming the problem.
   Trainer(Dataset dataset, TrainSettings settings,
-          std::shared_ptr<const Communicator> comm = nullptr, Index threads = 0);
+          std::shared_ptr<const Communicator> comm = nullptr, Index threads = 0,
+          TrainField field = {});
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
   ~Trainer();
 
   const Dataset& dataset() const { return dataset_; }
   const TrainSettings& settings() const { return settings_; }
-  const Mlp<double>& model() const { return model_; }
+  /// The MLP of settings.model, or the TrainField's field.
+  const VectorField<double>& model() const { return *model_; }
   /// The solver actually run (effective_solver of the settings).
   const std::string& solver_name() const { return solver_name_; }
   const Vector<double>& params() const { return theta_; }
@@ -126,7 +137,7 @@ class Trainer {
   Dataset dataset_;
   TrainSettings settings_;
   std::string solver_name_;
-  Mlp<double> model_;
+  std::unique_ptr<VectorField<double>> model_;
   std::unique_ptr<Stepper<double>> stepper_;
   std::unique_ptr<GradientMethod<double>> method_;
   std::shared_ptr<const Communicator> comm_;
