@@ -293,7 +293,7 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
 
 template <class T>
 bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
-  if (tape_.start.empty() || tape_.batch.back() != y.cols()) return false;
+  if (tape_.start.empty()) return false;
   if (!tape_.theta_checked || tape_.theta != theta) {
     // Once per run of VJPs: θ must still hold the values the entries were computed with.
     if (std::memcmp(tape_.theta_copy.data(), theta, sizeof(T) * param_count_) != 0) {
@@ -303,13 +303,26 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
     tape_.theta = theta;
     tape_.theta_checked = true;
   }
-  const T* entry = tape_.data.data() + tape_.start.back();
-  // Bits, not ==: the result must be the one a recompute would give.
-  if (std::memcmp(entry, &t, sizeof(T)) != 0) return false;
-  const T* key = entry + 1;
-  for (Index j = 0; j < y.cols(); ++j, key += y.rows())
-    if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;
-  const T* p = key;
+  // The last entry, or one of the few below it: an evaluation whose VJP never comes (one of
+  // dense output's, say) must not block the entries under it. Entries above the one taken
+  // are such strays and are dropped.
+  const auto matches = [&](std::size_t k) {
+    const T* entry = tape_.data.data() + tape_.start[k];
+    // Bits, not ==: the result must be the one a recompute would give.
+    if (tape_.batch[k] != y.cols() || std::memcmp(entry, &t, sizeof(T)) != 0) return false;
+    const T* key = entry + 1;
+    for (Index j = 0; j < y.cols(); ++j, key += y.rows())
+      if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;
+    return true;
+  };
+  constexpr std::size_t kDepth = 4;
+  std::size_t k = tape_.start.size();
+  const std::size_t lowest = k > kDepth ? k - kDepth : 0;
+  bool found = false;
+  while (k > lowest && !found) found = matches(--k);
+  if (!found) return false;
+  while (tape_.start.size() > k + 1) pop_forward();
+  const T* p = tape_.data.data() + tape_.start.back() + 1 + y.rows() * y.cols();
   for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
     th_[l] = p;
   if (spec_.activation == Activation::tanh) {

@@ -369,7 +369,7 @@ TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
 // The forward tape (record_forwards): VJPs taken in the reverse order of the evaluations take
 // the kept σ, σ' and must equal, bit for bit, VJPs that recompute (a fresh clone); a VJP at
 // another point (one bit of y or t) recomputes and leaves the entry, one after θ changed in
-// place since the evaluations recomputes; the budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
+// place since the evaluations recomputes, one at an entry below a stray drops the stray; the budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
 TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
   for (const Activation activation : {Activation::tanh, Activation::softplus})
   for (const Index batch : {1, 4}) {
@@ -405,14 +405,21 @@ TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
     EXPECT_EQ(f.recorded_floats(), entry);
     EXPECT_EQ(vjp_with(f, 0.0, ys[0]), vjp_with(*fresh, 0.0, ys[0]));
     EXPECT_EQ(f.recorded_floats(), 0);
+    // An evaluation whose VJP never comes does not block the entry below it; it is dropped.
+    f.record_forwards(3 * entry);
+    f.eval(0.0, ys[0], theta, dy);
+    f.eval(0.1, ys[1], theta, dy);
+    f.record_forwards(0);
+    EXPECT_EQ(vjp_with(f, 0.0, ys[0]), vjp_with(*fresh, 0.0, ys[0]));
+    EXPECT_EQ(f.recorded_floats(), 0);
     // θ changed in place after the evaluations: the entries were computed with the old θ.
     f.record_forwards(3 * entry);
     f.eval(0.0, ys[0], theta, dy);
     f.record_forwards(0);
-    theta[5] += 0.25;
+    theta[15] += 0.25;  // W_1[5, 1], a weight of y (column 0 multiplies t = 0)
     const auto changed = vjp_with(f, 0.0, ys[0]);
     EXPECT_EQ(changed, vjp_with(*fresh, 0.0, ys[0]));
-    theta[5] -= 0.25;
+    theta[15] -= 0.25;
     EXPECT_FALSE(changed == vjp_with(*fresh, 0.0, ys[0]));
     f.drop_forwards();
     EXPECT_EQ(f.recorded_floats(), 0);
