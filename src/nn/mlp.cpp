@@ -235,9 +235,10 @@ bool Mlp<T>::take_forward(T t, const ConstBatchRef<T>& y) const {
 
 template <class T>
 void Mlp<T>::record_forwards(Index max_floats) const {
-  if (max_floats > 0) drop_forwards();
-  if (Index(tape_.data.capacity()) > std::max<Index>(max_floats, 0) && max_floats > 0)
-    tape_.data = {};
+  if (max_floats > 0) {
+    drop_forwards();
+    if (Index(tape_.data.capacity()) > max_floats) tape_.data = {};  // a smaller bound now
+  }
   tape_.max_floats = std::max<Index>(max_floats, 0);
 }
 
@@ -279,7 +280,8 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
   tape_.start.push_back(data.size());
   tape_.batch.push_back(batch);
   data.push_back(t);
-  for (Index j = 0; j < batch; ++j) data.insert(data.end(), y.col(j).data(), y.col(j).data() + y.rows());
+  for (Index j = 0; j < batch; ++j)
+    data.insert(data.end(), y.col(j).data(), y.col(j).data() + y.rows());
   for (std::size_t l = 0; l < hidden_.size(); ++l)
     data.insert(data.end(), hidden_[l].data(), hidden_[l].data() + layers_[l].outputs * batch);
   // tanh' = (1 − σ)(1 + σ) is rebuilt from σ when the entry is taken (the same two roundings
@@ -306,10 +308,10 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   // The last entry, or one of the few below it: an evaluation whose VJP never comes (one of
   // dense output's, say) must not block the entries under it. Entries above the one taken
   // are such strays and are dropped.
-  const auto matches = [&](std::size_t k) {
-    const T* entry = tape_.data.data() + tape_.start[k];
+  const auto matches = [&](std::size_t e) {
+    const T* entry = tape_.data.data() + tape_.start[e];
     // Bits, not ==: the result must be the one a recompute would give.
-    if (tape_.batch[k] != y.cols() || std::memcmp(entry, &t, sizeof(T)) != 0) return false;
+    if (tape_.batch[e] != y.cols() || std::memcmp(entry, &t, sizeof(T)) != 0) return false;
     const T* key = entry + 1;
     for (Index j = 0; j < y.cols(); ++j, key += y.rows())
       if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;

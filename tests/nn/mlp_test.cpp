@@ -369,10 +369,14 @@ TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
 // The forward tape (record_forwards): VJPs taken in the reverse order of the evaluations take
 // the kept σ, σ' and must equal, bit for bit, VJPs that recompute (a fresh clone); a VJP at
 // another point (one bit of y or t) recomputes and leaves the entry, one after θ changed in
-// place since the evaluations recomputes, one at an entry below a stray drops the stray; the budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
+// place since the evaluations recomputes, one at an entry below a stray drops the stray; the
+// budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
 TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
-  for (const Activation activation : {Activation::tanh, Activation::softplus})
-  for (const Index batch : {1, 4}) {
+  for (const auto& [act, columns] :
+       {std::pair{Activation::tanh, Index{1}}, std::pair{Activation::tanh, Index{4}},
+        std::pair{Activation::softplus, Index{1}}, std::pair{Activation::softplus, Index{4}}}) {
+    const Activation activation = act;
+    const Index batch = columns;  // a plain variable, so the lambdas below may capture it
     SCOPED_TRACE(::testing::Message() << activation_name(activation) << " batch " << batch);
     const Mlp<double> f(parse_mlp_spec("3,10,7,3", activation, true));
     Vector<double> theta = f.init_params(Init::pytorch_default, 2);
@@ -401,7 +405,8 @@ TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
     EXPECT_EQ(vjp_with(f, std::nextafter(0.2, 1.0), ys[2]),
               vjp_with(*fresh, std::nextafter(0.2, 1.0), ys[2]));
     EXPECT_EQ(f.recorded_floats(), 3 * entry);
-    for (int k = 2; k >= 1; --k) EXPECT_EQ(vjp_with(f, 0.1 * k, ys[k]), vjp_with(*fresh, 0.1 * k, ys[k]));
+    for (int k = 2; k >= 1; --k)
+      EXPECT_EQ(vjp_with(f, 0.1 * k, ys[k]), vjp_with(*fresh, 0.1 * k, ys[k]));
     EXPECT_EQ(f.recorded_floats(), entry);
     EXPECT_EQ(vjp_with(f, 0.0, ys[0]), vjp_with(*fresh, 0.0, ys[0]));
     EXPECT_EQ(f.recorded_floats(), 0);
