@@ -3,11 +3,14 @@
 /// the walk reaches it.
 #include "revode/gradients/direct_backprop.hpp"
 
+#include <algorithm>
+
 #include "revode/core/allocation_limit.hpp"
 #include "revode/core/chunks_in_flight.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/save_cotangents.hpp"
+#include "revode/nn/mlp.hpp"
 
 namespace revode {
 namespace {
@@ -43,6 +46,36 @@ class BlockStore {
   Index rows_, cols_;
   std::uint64_t limit_;
   std::vector<T> data_;
+};
+
+/// The forward tape (Mlp::record_forwards): each evaluation's hidden layers, kept so the
+/// backward pass's VJPs, which come in the reverse order of the evaluations, skip the forward
+/// recompute. Bounded; what does not fit is recomputed. Only an Mlp keeps one: other fields
+/// recompute as before. (A VectorField hook would serve every field; the Mlp is the one whose
+/// forward is worth keeping today.)
+constexpr std::uint64_t kForwardTapeBytes = std::uint64_t{64} << 20;
+
+template <class T>
+const Mlp<T>* forward_tape_of(const VectorField<T>& field) {
+  return dynamic_cast<const Mlp<T>*>(&field);
+}
+
+/// Records the MLP's forwards while it lives (also when the solve throws).
+template <class T>
+class RecordForwards {
+ public:
+  explicit RecordForwards(const VectorField<T>& field) : mlp_(forward_tape_of(field)) {
+    const std::uint64_t bytes = std::min(kForwardTapeBytes, memory_limit() / 8);
+    if (mlp_ != nullptr) mlp_->record_forwards(Index(bytes / sizeof(T)));
+  }
+  ~RecordForwards() {
+    if (mlp_ != nullptr) mlp_->record_forwards(0);
+  }
+  RecordForwards(const RecordForwards&) = delete;
+  RecordForwards& operator=(const RecordForwards&) = delete;
+
+ private:
+  const Mlp<T>* mlp_;
 };
 
 /// Where a save sits (see SaveRecord); its state is kept in a BlockStore beside it.
@@ -112,8 +145,11 @@ std::unique_ptr<ForwardRecord<T>> DirectBackprop<T>::forward(const GradientProbl
     if (p.save_at.steps) store.saved.reserve(fixed->steps + 1);
   }
   TeeObserver<T> observer(store, saves);
-  record->stats =
-      integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  {
+    const RecordForwards<T> recording(p.field);
+    record->stats =
+        integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
+  }
   record->loss = store.loss_value.finish(dim, batch);
   record->ts = store.loss_value.take_times();
   return record;
@@ -143,6 +179,8 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   };
 
   CountingField<T> f(p.field);
+  const Mlp<T>* const mlp = forward_tape_of(p.field);
+  const Index recorded = mlp != nullptr ? mlp->recorded_floats() : 0;  // the tape at its peak
   Batch<T> x_bar = Batch<T>::Zero(rows, batch), x_bar_prev(rows, batch);
   Batch<T> pending(dim, batch), scratch;
   result.grad_params = Vector<T>::Zero(p.theta.size());
@@ -170,7 +208,8 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   result.stats.nvjp += f.nvjp();
   result.stats.stored_floats = store.states.floats() + rows * batch + store.tapes.floats() +
                                2 * n_steps + store.saved.floats() + save.y_bar.size() +
-                               p.field.intermediate_floats(batch);
+                               p.field.intermediate_floats(batch) + recorded;
+  if (mlp != nullptr) mlp->drop_forwards();
   return result;
 }
 

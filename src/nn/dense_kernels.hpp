@@ -17,6 +17,20 @@ namespace revode::dense {
 
 namespace ei = Eigen::internal;
 
+/// Stores the first m < packet size lanes of p at to: a fixed-trip loop of conditional scalar
+/// stores, unrolled. std::copy of a run-time length was a memmove call per layer (3% of the
+/// white-dwarf gradient; this is 3–6% faster there), and AVX-512 masked stores measured
+/// slower still on this AMD core (docs/performance.md, lever 5).
+template <class T, class P>
+inline void store_first(T* to, const P& p, Index m) {
+  constexpr Index n = ei::unpacket_traits<P>::size;
+  alignas(64) T buffer[n];
+  ei::pstore(buffer, p);
+#pragma GCC unroll 16
+  for (Index i = 0; i < n; ++i)
+    if (i < m) to[i] = buffer[i];
+}
+
 /// out[0 : NP·n] = b + Σ_j W[:, j] x[j] for one block of NP packets of rows; w and b point
 /// at the block's first row, ld is W's column stride. Whole columns go through NP registers,
 /// so each accumulator sees one FMA per column and the loop is bound by loading W (from L2
@@ -79,16 +93,16 @@ void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* 
     default: break;
   }
   if (r == rows) return;
-  alignas(64) T tail[n] = {};
+  P z;
   if (padded_tail) {
     // Whole-packet loads that run past the last row into memory the caller owns (the next
     // column, the bias, the next layer); the extra lanes are computed and dropped, so the
     // rows never go through a scalar loop or a store-to-load round trip.
-    P acc = ei::ploadu<P>(b + r);
+    z = ei::ploadu<P>(b + r);
     for (Index j = 0; j < cols; ++j)
-      acc = ei::pmadd(ei::ploadu<P>(w + j * ld + r), ei::pset1<P>(x[j]), acc);
-    ei::pstore(tail, acc);
+      z = ei::pmadd(ei::ploadu<P>(w + j * ld + r), ei::pset1<P>(x[j]), z);
   } else {
+    alignas(64) T tail[n] = {};
     for (Index i = r; i < rows; ++i) {
       T s[4] = {b[i], T(0), T(0), T(0)};
       Index j = 0;
@@ -97,16 +111,17 @@ void forward(const T* w, Index ld, Index rows, Index cols, const T* x, const T* 
       for (; j < cols; ++j) s[0] += w[i + j * ld] * x[j];
       tail[i - r] = (s[0] + s[1]) + (s[2] + s[3]);
     }
+    z = ei::pload<P>(tail);
   }
   if constexpr (Tanh) {
-    const P t = tanh_kernel::tanh_packet(ei::pload<P>(tail));
+    const P t = tanh_kernel::tanh_packet(z);
     const P one = ei::pset1<P>(T(1));
-    alignas(64) T d[n];
-    ei::pstore(d, ei::pmul(ei::psub(one, t), ei::padd(one, t)));
-    ei::pstore(tail, t);
-    if (derivative != nullptr) std::copy(d, d + (rows - r), derivative + r);
+    if (derivative != nullptr)
+      store_first(derivative + r, ei::pmul(ei::psub(one, t), ei::padd(one, t)), rows - r);
+    store_first(out + r, t, rows - r);
+  } else {
+    store_first(out + r, z, rows - r);
   }
-  std::copy(tail, tail + (rows - r), out + r);
 }
 
 /// Whether forward may read whole packets past the last row: true when the last column's and

@@ -9,6 +9,7 @@
 #include "revode/fields/linear.hpp"
 #include "revode/fields/registry.hpp"
 #include "revode/gradients/direct_backprop.hpp"
+#include "revode/nn/mlp.hpp"
 #include "revode/solvers/explicit_rk.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 #include "support/finite_difference.hpp"
@@ -106,6 +107,64 @@ TEST(DirectBackprop, StatisticsCountWhatIsStored) {
   // states (101 × 2) + stages (100 × 2 × 2) + step times (200) + saved states (101 × 2) + the
   // cotangent evaluated on one of them at a time in the backward half (2)
   EXPECT_EQ(r.stats.stored_floats, 202 + 400 + 200 + 202 + 2);
+}
+
+/// The MLP it wraps, without the forward tape (direct backprop keeps one only for an Mlp).
+class WithoutForwardTape final : public VectorField<double> {
+ public:
+  explicit WithoutForwardTape(const VectorField<double>& inner) : inner_(inner) {}
+  Index state_dim() const override { return inner_.state_dim(); }
+  Index param_count() const override { return inner_.param_count(); }
+  std::string name() const override { return inner_.name(); }
+  void eval(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+            BatchRef<double> dy) const override {
+    inner_.eval(t, y, theta, dy);
+  }
+  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+           ConstBatchRef<double> a, BatchRef<double> y_bar,
+           VectorRef<double> theta_bar) const override {
+    inner_.vjp(t, y, theta, a, y_bar, theta_bar);
+  }
+  Index intermediate_floats(Index batch) const override {
+    return inner_.intermediate_floats(batch);
+  }
+  std::unique_ptr<VectorField<double>> clone() const override { return inner_.clone(); }
+
+ private:
+  const VectorField<double>& inner_;
+};
+
+// An MLP keeps its forwards for backprop's VJPs (Mlp::record_forwards): the gradient
+// must be bit for bit the one that recomputes every forward, at batch 1 (the column kernels),
+// a batch that takes the slab path, and with dense saves (whose VJPs sit between the steps'),
+// and the tape is counted in stored_floats and emptied afterwards.
+TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
+  const Mlp<double> f(parse_mlp_spec("2,12,9,2", Activation::tanh, true));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
+  ExplicitRK<double> rk(tableaux::rk4);
+  MseZero<double> loss;
+  for (const Index batch : {1, 5, 40}) {  // 40: too wide to keep, and no forward cache
+    const Batch<double> y0 = Batch<double>::Random(2, batch);
+    for (const bool dense : {false, true}) {
+      SaveAt save = dense ? SaveAt::linspace(0.0, 1.0, 7) : SaveAt::every_step();
+      save.dense = dense;
+      const GradientProblem<double> p{f, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
+      const WithoutForwardTape plain(f);
+      const GradientProblem<double> q{plain, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
+      const auto taped = DirectBackprop<double>().compute(p);
+      const auto recomputed = DirectBackprop<double>().compute(q);
+      EXPECT_EQ(taped.grad_params, recomputed.grad_params) << batch << " " << dense;
+      EXPECT_EQ(taped.grad_y0, recomputed.grad_y0) << batch << " " << dense;
+      EXPECT_EQ(taped.loss, recomputed.loss);
+      // Every evaluation (80 stages, and dense output's), each t, y and σ of 12 + 9 units per
+      // column (tanh' is rebuilt from σ).
+      EXPECT_EQ(taped.stats.stored_floats - recomputed.stats.stored_floats,
+                batch < Mlp<double>::kForwardCacheMinBatch
+                    ? taped.stats.nfe * (1 + (2 + 21) * batch)
+                    : 0);
+      EXPECT_EQ(f.recorded_floats(), 0);
+    }
+  }
 }
 
 TEST(DirectBackprop, DataLengthMismatchIsAClearError) {

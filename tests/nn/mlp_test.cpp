@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "revode/core/error.hpp"
 
@@ -363,6 +364,71 @@ TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
   EXPECT_LT(max_relative_error(dyf.cast<double>(), dy), 1e-5);
   EXPECT_LT(max_relative_error(y_barf.cast<double>(), y_bar), 1e-5);
   EXPECT_LT(max_relative_error(theta_barf.cast<double>(), theta_bar), 1e-5);
+}
+
+// The forward tape (record_forwards): VJPs taken in the reverse order of the evaluations take
+// the kept σ, σ' and must equal, bit for bit, VJPs that recompute (a fresh clone); a VJP at
+// another point (one bit of y or t) recomputes and leaves the entry, one after θ changed in
+// place since the evaluations recomputes, one at an entry below a stray drops the stray; the
+// budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
+TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
+  for (const auto& [act, columns] :
+       {std::pair{Activation::tanh, Index{1}}, std::pair{Activation::tanh, Index{4}},
+        std::pair{Activation::softplus, Index{1}}, std::pair{Activation::softplus, Index{4}}}) {
+    const Activation activation = act;
+    const Index batch = columns;  // a plain variable, so the lambdas below may capture it
+    SCOPED_TRACE(::testing::Message() << activation_name(activation) << " batch " << batch);
+    const Mlp<double> f(parse_mlp_spec("3,10,7,3", activation, true));
+    Vector<double> theta = f.init_params(Init::pytorch_default, 2);
+    // t, y, σ and σ' of 10 + 7 units (tanh' is rebuilt from σ)
+    const Index entry = 1 + (3 + (activation == Activation::tanh ? 1 : 2) * 17) * batch;
+    const Batch<double> a = Batch<double>::Random(3, batch);
+    std::vector<Batch<double>> ys;
+    for (int k = 0; k < 4; ++k) ys.push_back(Batch<double>::Random(3, batch));
+    const auto vjp_with = [&](const VectorField<double>& g, double t, const Batch<double>& y) {
+      Batch<double> y_bar(3, batch);
+      Vector<double> theta_bar = Vector<double>::Zero(theta.size());
+      g.vjp(t, y, theta, a, y_bar, theta_bar);
+      return std::pair{y_bar, theta_bar};
+    };
+    const auto fresh = f.clone();
+    Batch<double> dy(3, batch);
+    f.record_forwards(3 * entry);  // room for three of the four
+    for (int k = 0; k < 4; ++k) f.eval(0.1 * k, ys[k], theta, dy);
+    f.record_forwards(0);
+    f.eval(0.9, ys[0], theta, dy);  // not kept
+    EXPECT_EQ(f.recorded_floats(), 3 * entry);
+    EXPECT_EQ(vjp_with(f, 0.3, ys[3]), vjp_with(*fresh, 0.3, ys[3]));  // never kept
+    Batch<double> nudged = ys[2];
+    nudged(2, batch - 1) = std::nextafter(nudged(2, batch - 1), 2.0);
+    EXPECT_EQ(vjp_with(f, 0.2, nudged), vjp_with(*fresh, 0.2, nudged));
+    EXPECT_EQ(vjp_with(f, std::nextafter(0.2, 1.0), ys[2]),
+              vjp_with(*fresh, std::nextafter(0.2, 1.0), ys[2]));
+    EXPECT_EQ(f.recorded_floats(), 3 * entry);
+    for (int k = 2; k >= 1; --k)
+      EXPECT_EQ(vjp_with(f, 0.1 * k, ys[k]), vjp_with(*fresh, 0.1 * k, ys[k]));
+    EXPECT_EQ(f.recorded_floats(), entry);
+    EXPECT_EQ(vjp_with(f, 0.0, ys[0]), vjp_with(*fresh, 0.0, ys[0]));
+    EXPECT_EQ(f.recorded_floats(), 0);
+    // An evaluation whose VJP never comes does not block the entry below it; it is dropped.
+    f.record_forwards(3 * entry);
+    f.eval(0.0, ys[0], theta, dy);
+    f.eval(0.1, ys[1], theta, dy);
+    f.record_forwards(0);
+    EXPECT_EQ(vjp_with(f, 0.0, ys[0]), vjp_with(*fresh, 0.0, ys[0]));
+    EXPECT_EQ(f.recorded_floats(), 0);
+    // θ changed in place after the evaluations: the entries were computed with the old θ.
+    f.record_forwards(3 * entry);
+    f.eval(0.0, ys[0], theta, dy);
+    f.record_forwards(0);
+    theta[15] += 0.25;  // W_1[5, 1], a weight of y (column 0 multiplies t = 0)
+    const auto changed = vjp_with(f, 0.0, ys[0]);
+    EXPECT_EQ(changed, vjp_with(*fresh, 0.0, ys[0]));
+    theta[15] -= 0.25;
+    EXPECT_FALSE(changed == vjp_with(*fresh, 0.0, ys[0]));
+    f.drop_forwards();
+    EXPECT_EQ(f.recorded_floats(), 0);
+  }
 }
 
 // Wide batches keep the last evaluations' hidden layers (Mlp::kForwardCacheMinBatch): a VJP at

@@ -86,6 +86,21 @@ class Mlp final : public VectorField<T> {
   /// gives bit-identical results. Narrower batches recompute: the forward is cheaper than the
   /// bookkeeping there.
   static constexpr Index kForwardCacheMinBatch = 32;
+  /// The forward tape, direct backprop's (gradients/direct_backprop.cpp): from
+  /// `record_forwards(max_floats)` with max_floats > 0 until `record_forwards(0)`, each eval of
+  /// fewer than kForwardCacheMinBatch columns keeps t, y and every hidden layer's σ, and σ'
+  /// unless σ is tanh (1 + (state_dim + Σ hidden) · batch scalars with tanh; at most
+  /// max_floats in all, earliest first; wider batches keep nothing and skip the forward cache
+  /// meanwhile), and a vjp at exactly the point of the last kept entry (bits of t and
+  /// y, the same θ) takes it instead of recomputing: bit for bit the same result. Backprop's
+  /// VJPs come in the reverse order of its evaluations, so entries go last in, first out. A θ
+  /// changed in place between the evaluations and the first VJP is caught (the entries are
+  /// then dropped); θ must not change in place between two VJPs that take entries (backprop's
+  /// never does). `drop_forwards` empties the tape (its memory is kept for the next one).
+  void record_forwards(Index max_floats) const;
+  void drop_forwards() const;
+  /// Scalars the forward tape holds now (for stored_floats).
+  Index recorded_floats() const { return Index(tape_.data.size()); }
   std::unique_ptr<VectorField<T>> clone() const override;
 
   const MlpSpec& spec() const { return spec_; }
@@ -97,12 +112,27 @@ class Mlp final : public VectorField<T> {
  private:
   /// eval and vjp on at most slab_ columns (see mlp.cpp); shapes already checked.
   void eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const;
+  /// vjp_slab's backward half, with the hidden layers' σ and σ' (hidden layer l at h[l], d[l],
+  /// outputs × batch, contiguous) already computed.
   void vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
                 BatchRef<T> y_bar, T* theta_bar, bool have_forward = false) const;
+  void backward_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
+                     BatchRef<T> y_bar, T* theta_bar, const T* const* h,
+                     const T* const* d) const;
   /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
   /// kernel): eval and vjp of one contiguous column.
-  void eval_column(T t, const T* y, const T* theta, T* dy) const;
+  void eval_column(T t, const T* y, const T* theta, T* dy, bool keep_derivative = false) const;
   void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
+  /// vjp_column's backward half (h, d as backward_slab's, one column).
+  void backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
+                       const T* const* h, const T* const* d) const;
+  /// The forward tape: whether an evaluation of `batch` columns is kept, keeping it (after
+  /// the hidden layers are in hidden_/derivative_), and finding the entry a VJP may take
+  /// (its σ, σ' pointers into th/td; false if the last kept entry is not at (t, y, θ)).
+  bool records(Index batch) const;
+  void push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
+  bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
+  void pop_forward() const;
   /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
   /// returns the last hidden layer's values, or y without hidden layers.
   const T* forward_column(T t, const T* y, const T* theta, bool keep_derivative) const;
@@ -142,6 +172,17 @@ class Mlp final : public VectorField<T> {
   mutable std::vector<ForwardEntry> forward_cache_;  // allocated on first use
   mutable Vector<T> theta_copy_;
   mutable int next_entry_ = 0;
+  struct ForwardTape {
+    std::vector<T> data;            // entries back to back: t, y, σ per layer, σ' per layer
+    std::vector<std::size_t> start;  // where each entry begins
+    std::vector<Index> batch;        // its columns
+    Index max_floats = 0;            // 0: not recording
+    const T* theta = nullptr;        // θ of the entries (compared in full once per recording)
+    Vector<T> theta_copy;
+    bool theta_checked = false;
+  };
+  mutable ForwardTape tape_;
+  mutable std::vector<const T*> th_, td_;  // σ, σ' per hidden layer for the backward half
 };
 
 extern template class Mlp<float>;
