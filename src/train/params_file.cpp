@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "json_fields.hpp"
+#include "revode/sde/drift_diffusion.hpp"
 #include "revode/train/atomic_file.hpp"
 
 namespace revode {
@@ -35,7 +36,7 @@ void save_params_file(const std::string& path, const Trainer& trainer, double se
   doc["model"] = Json{{"widths", spec.widths},
                       {"activation", activation_name(spec.activation)},
                       {"time_input", spec.time_input},
-                      {"param_count", trainer.model().param_count()}};
+                      {"param_count", trainer.param_count()}};
   doc["dataset"] = Json{{"name", data.name},
                         {"fingerprint", data.fingerprint()},
                         {"columns", data.columns},
@@ -70,9 +71,6 @@ ParamsFile load_params_file(const std::string& path) {
   require(time_input.is_boolean(), "{}: \"model.time_input\" must be true or false", what);
   f.model.time_input = time_input.get<bool>();
   validate(f.model);
-  const Mlp<double> mlp(f.model);
-  require(f.params.size() == mlp.param_count(), "{} has {} parameters; model {} has {}", what,
-          f.params.size(), mlp.name(), mlp.param_count());
 
   const Json& dataset = detail::field(doc, "dataset", what);
   const Json& fingerprint = detail::field(dataset, "fingerprint", what);
@@ -85,6 +83,19 @@ ParamsFile load_params_file(const std::string& path) {
   require(f.times.size() >= 2, "{}: \"dataset.times\" needs at least 2 times", what);
   f.settings = apply_settings_json(TrainSettings{}, detail::field(doc, "settings", what).dump(),
                                    what + " settings");
+  const Mlp<double> mlp(f.model);
+  // An SDE's θ is [θ_f; θ_g]: the diffusion's parameters follow the MLP's.
+  const Index expected =
+      mlp.param_count() +
+      (f.settings.diffusion.empty()
+           ? 0
+           : make_diffusion<double>(f.settings.diffusion, parse_noise_type(f.settings.noise),
+                                    mlp.state_dim(), f.model.activation, 0)
+                 .default_params.size());
+  require(f.params.size() == expected, "{} has {} parameters; model {}{} has {}", what,
+          f.params.size(), mlp.name(),
+          f.settings.diffusion.empty() ? "" : fmt::format(" with diffusion {}", f.settings.diffusion),
+          expected);
   const Json& training = detail::field(doc, "training", what);
   const Json& iterations = detail::field(training, "iterations", what);
   require(iterations.is_number_integer(), "{}: \"training.iterations\" must be an integer", what);
@@ -120,6 +131,9 @@ std::string solve_flags(const ParamsFile& f, const std::string& path) {
   }
   if (equally_spaced(f.times)) flags += fmt::format(" --saveat {}", f.times.size());
   if (f.settings.dense) flags += " --dense";
+  if (!f.settings.diffusion.empty())  // the SDE, on the sample path of the Brownian seed
+    flags += fmt::format(" --diffusion {} --noise {} --brownian-seed {}", f.settings.diffusion,
+                         f.settings.noise, f.settings.brownian_seed);
   return flags;
 }
 
