@@ -151,7 +151,7 @@ def write_results(a, rows):
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['steps']:,} | {r['solver']} | {r['method']} | {r['iterations']} | "
-                     f"{r['test_loss']:.2e} | {r['seconds_per_iteration']:.3g} | {r['stored_floats']:,} | "
+                     f"{r['test_loss']:.4e} | {r['seconds_per_iteration']:.3g} | {r['stored_floats']:,} | "
                      f"{r['peak_rss_mib']:.0f} | {r['peak_above_setup_mib']:.0f} | {r['guard_repairs']} |")
     with open(os.path.join(a.out_dir, "sde-fit-table.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -165,6 +165,8 @@ def write_results(a, rows):
     for solver, method in CASES:
         mine = [r for r in rows if r["solver"] == solver and r["method"] == method]
         label = f"{solver}, {method}"
+        if not mine:
+            continue
         steps = [r["steps"] for r in mine]
         axes[0].plot(steps, [r["peak_above_setup_mib"] for r in mine], marker="o", label=label)
         axes[1].plot(steps, [r["seconds_per_iteration"] for r in mine], marker="o", label=label)
@@ -198,7 +200,11 @@ def main():
     p.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--solver", help=argparse.SUPPRESS)
     p.add_argument("--method", help=argparse.SUPPRESS)
+    p.add_argument("--from-rows", help="write the table and plot from an earlier run's rows (JSONL)")
     a = p.parse_args()
+    if a.from_rows:
+        with open(a.from_rows) as f:
+            return write_results(a, [json.loads(line) for line in f if line.strip()])
     if a.run:
         a.steps = int(a.steps)
         return run_one(a)
@@ -213,6 +219,11 @@ def main():
             iterations[int(s)] = int(n)
     skip = set(filter(None, a.skip.split(",")))
     rows = []
+    # Each row is kept as soon as it is measured (a long run cut short keeps what it has).
+    rows_path = None if a.quick else os.path.join(a.out_dir, "sde-fit-rows.jsonl")
+    if rows_path:
+        os.makedirs(a.out_dir, exist_ok=True)
+        open(rows_path, "w").close()
     for s in steps:
         for solver, method in CASES:
             if f"{s}:{solver}:{method}" in skip:
@@ -220,6 +231,9 @@ def main():
                 continue
             r = in_subprocess(a, s, solver, method, iterations[s])
             rows.append(r)
+            if rows_path:
+                with open(rows_path, "a") as f:
+                    f.write(json.dumps(r) + "\n")
             print(f"{s:6d} {solver:20s} {method:13s} test loss {r['test_loss']:.3e}  "
                   f"{r['seconds_per_iteration']:.3f} s/it  stored {r['stored_floats']:,}  "
                   f"peak {r['peak_rss_mib']:.0f} MiB (+{r['peak_above_setup_mib']:.0f})  "
