@@ -13,7 +13,7 @@ pid=
 trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 K=10
-N=300
+N=200
 # Mini-batches in two chunks (each chunk its own Brownian tree), an MLP diffusion, a method
 # that recomputes steps (the recomputed noise must be the forward's).
 sde=(--dataset ensemble:van-der-pol:6 --widths 2,8,2 --diffusion mlp:2,8,2 --noise diagonal
