@@ -164,21 +164,21 @@ def write_results(a, rows):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for solver, method in CASES:
+    for (solver, method), style in zip(CASES, ["-o", "--s", "-.^", ":v"]):
         mine = [r for r in rows if r["solver"] == solver and r["method"] == method]
         label = f"{solver}, {method}"
         if not mine:
             continue
         steps = [r["steps"] for r in mine]
-        axes[0].plot(steps, [r["peak_above_setup_mib"] for r in mine], marker="o", label=label)
-        axes[1].plot(steps, [r["seconds_per_iteration"] for r in mine], marker="o", label=label)
-        axes[2].plot(steps, [r["test_loss"] for r in mine], marker="o", label=label)
+        axes[0].plot(steps, [r["peak_above_setup_mib"] for r in mine], style, label=label)
+        axes[1].plot(steps, [r["seconds_per_iteration"] for r in mine], style, label=label)
+        axes[2].plot(steps, [r["test_loss"] for r in mine], style, label=label)
     axes[0].set(xscale="log", yscale="log", xlabel="steps", ylabel="peak RSS above set-up (MiB)",
                 title="memory")
     axes[1].set(xscale="log", yscale="log", xlabel="steps", ylabel="s / iteration", title="time")
     iterations = sorted({(r["steps"], r["iterations"]) for r in rows})
     axes[2].set(xscale="log", yscale="log", xlabel="steps", ylabel="test loss",
-                title="test loss (iterations: " + ", ".join(f"{n} at {s:,}" for s, n in iterations) + ")")
+                title="test loss\n(iterations: " + ", ".join(f"{n} at {s:,}" for s, n in iterations) + ")")
     axes[0].legend(fontsize=8)
     fig.suptitle("neural SDE fitted to Ornstein–Uhlenbeck paths")
     fig.tight_layout()
