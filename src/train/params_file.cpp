@@ -92,10 +92,11 @@ ParamsFile load_params_file(const std::string& path) {
            : make_diffusion<double>(f.settings.diffusion, parse_noise_type(f.settings.noise),
                                     mlp.state_dim(), f.model.activation, 0)
                  .default_params.size());
-  require(f.params.size() == expected, "{} has {} parameters; model {}{} has {}", what,
-          f.params.size(), mlp.name(),
-          f.settings.diffusion.empty() ? "" : fmt::format(" with diffusion {}", f.settings.diffusion),
-          expected);
+  require(
+      f.params.size() == expected, "{} has {} parameters; model {}{} has {}", what, f.params.size(),
+      mlp.name(),
+      f.settings.diffusion.empty() ? "" : fmt::format(" with diffusion {}", f.settings.diffusion),
+      expected);
   const Json& training = detail::field(doc, "training", what);
   const Json& iterations = detail::field(training, "iterations", what);
   require(iterations.is_number_integer(), "{}: \"training.iterations\" must be an integer", what);

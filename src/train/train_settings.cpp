@@ -222,7 +222,8 @@ void validate_sde(const TrainSettings& s) {
           "diffusion '{}' with rtol/atol/max_steps: SDEs train with fixed steps (steps or dt); "
           "adaptive SDE steps are not implemented",
           s.diffusion);
-  require(!s.dense, "diffusion '{}' with dense = true: dense output does not apply to SDEs (the "
+  require(!s.dense,
+          "diffusion '{}' with dense = true: dense output does not apply to SDEs (the "
           "path between steps is the Brownian motion's); save times split the steps instead",
           s.diffusion);
   require(!s.method.starts_with("symplectic") && !s.method.starts_with("adjoint"),

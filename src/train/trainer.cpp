@@ -88,8 +88,8 @@ std::unique_ptr<Stepper<double>> make_solver(const TrainSettings& s, const std::
                                              std::int64_t seed) {
   const SolverOptions options{s.coupling, 1.0};
   if (sde == nullptr) return make_stepper<double>(solver, options);
-  auto brownian = std::make_shared<const BrownianTree>(d.times.front(), d.times.back(),
-                                                       sde->noise_dim(), seed);
+  auto brownian =
+      std::make_shared<const BrownianTree>(d.times.front(), d.times.back(), sde->noise_dim(), seed);
   return make_sde_stepper<double>(solver, options, std::move(brownian), *sde);
 }
 
@@ -221,8 +221,8 @@ TrainState Trainer::state() const {
 
 void Trainer::restore(const TrainState& state) {
   require(state.params.size() == param_count(),
-          "the saved state has {} parameters; model {} has {}", state.params.size(),
-          field().name(), param_count());
+          "the saved state has {} parameters; model {} has {}", state.params.size(), field().name(),
+          param_count());
   require(state.params.allFinite(), "the saved parameters contain NaN or Inf");
   require(state.iteration >= 0 && state.iteration <= settings_.iterations &&
               Index(state.losses.size()) == state.iteration,

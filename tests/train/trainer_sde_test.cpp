@@ -41,7 +41,8 @@ GradientResult<double> by_hand(const Dataset& d, const TrainSettings& s,
   DriftDiffusion<double> sde(drift.clone(), std::move(g.diffusion), NoiseType::diagonal,
                              g.noise_dim);
   auto tree = std::make_shared<const BrownianTree>(d.times.front(), d.times.back(), 2, seed);
-  const auto stepper = make_sde_stepper<double>(s.solver, SolverOptions{s.coupling, 1.0}, tree, sde);
+  const auto stepper =
+      make_sde_stepper<double>(s.solver, SolverOptions{s.coupling, 1.0}, tree, sde);
   Batch<double> y0(2, d.trajectories());
   std::vector<Batch<double>> data(std::size_t(d.points()), Batch<double>(2, d.trajectories()));
   for (Index j = 0; j < d.trajectories(); ++j) {
@@ -51,8 +52,8 @@ GradientResult<double> by_hand(const Dataset& d, const TrainSettings& s,
   const MseData<double> loss(std::move(data));
   SaveAt save_at;
   save_at.ts = d.times;
-  const GradientProblem<double> problem{sde,      *stepper, s.control,         save_at,
-                                        d.times.front(), d.times.back(), y0, theta, loss};
+  const GradientProblem<double> problem{
+      sde, *stepper, s.control, save_at, d.times.front(), d.times.back(), y0, theta, loss};
   return make_gradient_method<double>(s.method)->compute(problem);
 }
 

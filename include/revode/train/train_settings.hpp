@@ -50,8 +50,8 @@ struct TrainSettings {
   /// makes the model the drift of dy = f dt + g ∘ dW and θ = [θ_f; θ_g]; "" trains an ODE.
   /// Iteration i's Brownian sample is a function of (brownian_seed, i, chunk): sde_sample_seed.
   std::string diffusion;
-  std::string noise = "diagonal";   ///< SDEs: diagonal, scalar, additive or general
-  std::int64_t brownian_seed = 0;   ///< SDEs: 0 … kMaxBrownianSeed
+  std::string noise = "diagonal";  ///< SDEs: diagonal, scalar, additive or general
+  std::int64_t brownian_seed = 0;  ///< SDEs: 0 … kMaxBrownianSeed
 
   /// The schedule these settings describe.
   LrSchedule schedule_spec() const { return {schedule, lr, final_lr, iterations}; }

@@ -141,7 +141,7 @@ class Trainer {
   TrainSettings settings_;
   std::string solver_name_;
   Mlp<double> model_;
-  std::unique_ptr<SdeField<double>> sde_;  ///< the SDE over a copy of model_; null for ODEs
+  std::unique_ptr<SdeField<double>> sde_;     ///< the SDE over a copy of model_; null for ODEs
   std::unique_ptr<Stepper<double>> stepper_;  ///< ODEs: the solver; SDEs: predict's
   /// SDEs: this rank's chunks' steppers for the current iteration's Brownian samples.
   std::vector<std::unique_ptr<Stepper<double>>> noise_steppers_;
