@@ -8,8 +8,9 @@ shared observation-count channel; it is interpolated by cubic Hermite splines wi
 differences (torchcde's default for causal data). z0 = W0 X(t0) + b0, dz = f(z) dX with f an
 MLP h → widths → h·30 ending in tanh, and the logits are W z(t1) + b; loss: softmax cross
 entropy. Backprop, checkpointing and reversible backprop are compared over midpoint, rk4 (one
-step per row, 27 steps) and dopri5 (adaptive): test accuracy, training time and the gradient
-method's stored floats (its memory, counted by revode), for the same seeds and data.
+step per row, 27 steps) and dopri5 (adaptive): test accuracy, training time, the gradient
+method's stored floats (its memory, counted by revode) and the peak RSS of a fresh process per
+row (examples/peak_rss.py; from after loading the data), for the same seeds and data.
 
     /usr/bin/python3 examples/cde_fashion_mnist.py --quick        # < 60 s, a smoke test
     nice -n 10 /usr/bin/python3 examples/cde_fashion_mnist.py --train 6000 --epochs 3
@@ -21,6 +22,7 @@ Reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, no down
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -30,6 +32,7 @@ import revode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fashion_mnist  # noqa: E402  (examples/fashion_mnist.py: the IDX files)
+import peak_rss  # noqa: E402  (examples/peak_rss.py)
 ROWS = 28
 
 
@@ -126,85 +129,125 @@ def methods(checkpoints):
     return [("backprop", ""), (f"checkpoint:{checkpoints}", ""), ("reversible", "reversible:")]
 
 
-def run(args):
+def configurations(args):
+    """(scheme, method, solver) of every row, in the table's order."""
+    return [(scheme, method, prefix + scheme) for scheme in args.solvers
+            for method, prefix in methods(args.checkpoints)]
+
+
+def train_one(args, scheme, method, solver):
+    """One row: train and test one solver × method; peak RSS from after loading the data."""
     rng = np.random.default_rng(args.seed)
     train_x, train_y = load("train", args.train, rng)
     test_x, test_y = load("test", args.test, rng)
     times = np.arange(ROWS, dtype=np.float64) / (ROWS - 1)  # rows at t = 0, 1/27, …, 1
     b = args.batch
+    control = dict(steps=ROWS - 1) if scheme != "dopri5" else dict(rtol=args.rtol, atol=args.rtol)
+    setup = peak_rss.start_peak_window()
+    cde = revode.cde_field(times, train_x[:b], hidden=args.hidden,
+                           hidden_widths=args.widths, interpolation="hermite",
+                           count_channels="shared", seed=args.seed)
+    model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
+    adam = revode.Adam(model.theta.size)
+    stored, start, losses = 0, time.perf_counter(), []
+    for epoch in range(args.epochs):
+        order = np.random.default_rng(args.seed + epoch).permutation(args.train)
+        for i in range(0, args.train - b + 1, b):
+            idx = order[i:i + b]
+            observe(cde, train_x[idx])
+            value, grad, stats = model.gradient(train_y[idx], solver, method, control)
+            revode.clip_global_norm(grad, 1.0)
+            adam.step(args.lr, model.theta, grad)
+            stored = max(stored, stats["stored_floats"])
+            losses.append(value)
+    train_s = time.perf_counter() - start
+    correct = 0
+    for i in range(0, args.test - b + 1, b):
+        observe(cde, test_x[i:i + b])
+        correct += int(np.sum(model.predict(scheme, control) == test_y[i:i + b]))
+    peak = peak_rss.peak_since()
+    accuracy = correct / (args.test // b * b)
+    return dict(solver=solver, method=method, accuracy=accuracy,
+                final_loss=float(np.mean(losses[-10:])), train_s=train_s,
+                stored_floats=int(stored), stored_mb=stored * 8 / 2**20,
+                peak_rss_mib=peak, peak_above_setup_mib=peak - setup)
+
+
+def in_subprocess(argv, *extra):
+    """This script with `extra` in a fresh process (its own peak RSS); its JSON answer."""
+    out = subprocess.run([sys.executable, __file__, *argv, *extra], capture_output=True,
+                         text=True, timeout=7200)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(extra)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(args, argv):
+    """Every row; each in a fresh process (its own peak RSS) unless --quick."""
     rows = []
-    for scheme in args.solvers:
-        control = dict(steps=ROWS - 1) if scheme != "dopri5" else dict(rtol=args.rtol, atol=args.rtol)
-        for method, prefix in methods(args.checkpoints):
-            solver = prefix + scheme
-            cde = revode.cde_field(times, train_x[:b], hidden=args.hidden,
-                                   hidden_widths=args.widths, interpolation="hermite",
-                                   count_channels="shared", seed=args.seed)
-            model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
-            adam = revode.Adam(model.theta.size)
-            stored, start, losses = 0, time.perf_counter(), []
-            for epoch in range(args.epochs):
-                order = np.random.default_rng(args.seed + epoch).permutation(args.train)
-                for i in range(0, args.train - b + 1, b):
-                    idx = order[i:i + b]
-                    observe(cde, train_x[idx])
-                    value, grad, stats = model.gradient(train_y[idx], solver, method, control)
-                    revode.clip_global_norm(grad, 1.0)
-                    adam.step(args.lr, model.theta, grad)
-                    stored = max(stored, stats["stored_floats"])
-                    losses.append(value)
-            train_s = time.perf_counter() - start
-            correct = 0
-            for i in range(0, args.test - b + 1, b):
-                observe(cde, test_x[i:i + b])
-                correct += int(np.sum(model.predict(scheme, control) == test_y[i:i + b]))
-            accuracy = correct / (args.test // b * b)
-            rows.append(dict(solver=solver, method=method, accuracy=accuracy,
-                             final_loss=float(np.mean(losses[-10:])), train_s=train_s,
-                             stored_floats=int(stored), stored_mb=stored * 8 / 2**20))
-            print(f"{solver:22s} {method:14s} accuracy {accuracy:.3f}  loss {rows[-1]['final_loss']:.3f}"
-                  f"  train {train_s:7.1f} s  stored {stored * 8 / 2**20:8.2f} MB", flush=True)
+    for scheme, method, solver in configurations(args):
+        if args.quick:
+            row = train_one(args, scheme, method, solver)
+        else:
+            row = in_subprocess(argv, "--one", f"{scheme}/{method}/{solver}")
+        rows.append(row)
+        print(f"{solver:22s} {method:14s} accuracy {row['accuracy']:.3f}  loss {row['final_loss']:.3f}"
+              f"  train {row['train_s']:7.1f} s  stored {row['stored_mb']:8.2f} MB"
+              f"  peak RSS {row['peak_rss_mib']:.0f} MiB (+{row['peak_above_setup_mib']:.1f})",
+              flush=True)
     return rows
 
 
-def sweep(args):
-    """Memory and time of one gradient (batch args.batch, untrained model) against the number
-    of rk4 steps: what each method stores as the steps grow."""
+def sweep_one(args, steps, method, prefix):
+    """One gradient (median of 3 for the time) at `steps` rk4 steps; peak RSS from after set-up."""
     rng = np.random.default_rng(args.seed)
     x, y = load("train", args.batch, rng)
     times = np.arange(ROWS, dtype=np.float64) / (ROWS - 1)
+    cde = revode.cde_field(times, x, hidden=args.hidden, hidden_widths=args.widths,
+                           interpolation="hermite", count_channels="shared", seed=args.seed)
+    observe(cde, x)
+    model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
+    setup = peak_rss.start_peak_window()
+    seconds = []
+    for _ in range(3):  # median of 3
+        start = time.perf_counter()
+        _, _, stats = model.gradient(y, prefix + "rk4", method, dict(steps=steps))
+        seconds.append(time.perf_counter() - start)
+    peak = peak_rss.peak_since()
+    return dict(steps=steps, method=method, solver=prefix + "rk4",
+                stored_mb=stats["stored_floats"] * 8 / 2**20, seconds=float(np.median(seconds)),
+                peak_rss_mib=peak, peak_above_setup_mib=peak - setup)
+
+
+def sweep(args, argv):
+    """Memory and time of one gradient (batch args.batch, untrained model) against the number
+    of rk4 steps: what each method stores as the steps grow; each row in a fresh process."""
     rows = []
-    for steps in [27, 108, 432, 1728]:
+    for steps in args.sweep_steps:
         for method, prefix in methods(args.checkpoints):
-            cde = revode.cde_field(times, x, hidden=args.hidden, hidden_widths=args.widths,
-                                   interpolation="hermite", count_channels="shared",
-                                   seed=args.seed)
-            observe(cde, x)
-            model = Classifier(cde, args.hidden, args.widths, 10, args.seed)
-            seconds = []
-            for _ in range(3):  # median of 3
-                start = time.perf_counter()
-                _, _, stats = model.gradient(y, prefix + "rk4", method, dict(steps=steps))
-                seconds.append(time.perf_counter() - start)
-            rows.append(dict(steps=steps, method=method, solver=prefix + "rk4",
-                             stored_mb=stats["stored_floats"] * 8 / 2**20,
-                             seconds=float(np.median(seconds))))
+            rows.append(in_subprocess(argv, "--sweep-one", f"{steps}/{method}/{prefix}"))
+            r = rows[-1]
             print(f"{steps:5d} steps  {prefix + 'rk4':15s} {method:14s} stored "
-                  f"{rows[-1]['stored_mb']:8.2f} MB  {rows[-1]['seconds']:.3f} s", flush=True)
+                  f"{r['stored_mb']:8.2f} MB  {r['seconds']:.3f} s  peak RSS {r['peak_rss_mib']:.0f} MiB "
+                  f"(+{r['peak_above_setup_mib']:.1f})", flush=True)
     return rows
 
 
 def plot(rows, path):
-    """Three panels (test accuracy, training time, stored MB), one bar per solver × method."""
+    """Panels (test accuracy, training time, stored MB, peak RSS above set-up), one bar per
+    solver × method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [f"{r['solver']}\n{r['method']}" for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, key, title in zip(axes, ["accuracy", "train_s", "stored_mb"],
-                              ["test accuracy", "training time (s)", "stored by the method (MB)"]):
+    panels = [("accuracy", "test accuracy"), ("train_s", "training time (s)"),
+              ("stored_mb", "stored by the method (MB)")]
+    if all("peak_above_setup_mib" in r for r in rows):
+        panels.append(("peak_above_setup_mib", "peak RSS above set-up (MiB)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    for ax, (key, title) in zip(axes, panels):
         ax.bar(range(len(rows)), [r[key] for r in rows],
                color=[{"backprop": "C0", "reversible": "C2"}.get(r["method"], "C1") for r in rows])
         ax.set_xticks(range(len(rows)), labels, rotation=90, fontsize=7)
@@ -232,7 +275,10 @@ def main():
     parser.add_argument("--plot", help="draw accuracy, time and stored memory to this PNG")
     parser.add_argument("--sweep", action="store_true",
                         help="instead of training: one gradient's memory and time vs rk4 steps")
+    parser.add_argument("--sweep-steps", type=int, nargs="+", default=[27, 108, 432, 1728])
     parser.add_argument("--from-json", help="plot the rows of an earlier --json run (no training)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # SCHEME/METHOD/SOLVER: one row, as JSON
+    parser.add_argument("--sweep-one", help=argparse.SUPPRESS)  # STEPS/METHOD/PREFIX
     args = parser.parse_args()
     if args.quick:
         args.train, args.test, args.batch, args.epochs = 64, 64, 32, 1
@@ -244,13 +290,25 @@ def main():
     if not fashion_mnist.available():
         print(f"skipped: {fashion_mnist.DATA_DIR} not found (Debian package dataset-fashion-mnist)")
         return 77
+    if args.one:
+        print(json.dumps(train_one(args, *args.one.split("/"))))
+        return 0
+    if args.sweep_one:
+        steps, method, prefix = args.sweep_one.split("/")
+        print(json.dumps(sweep_one(args, int(steps), method, prefix)))
+        return 0
+    # What a fresh process per row needs to rebuild the same run.
+    forwarded = ["--train", str(args.train), "--test", str(args.test), "--batch", str(args.batch),
+                 "--epochs", str(args.epochs), "--hidden", str(args.hidden), "--widths",
+                 *map(str, args.widths), "--lr", repr(args.lr), "--rtol", repr(args.rtol),
+                 "--checkpoints", str(args.checkpoints), "--seed", str(args.seed)]
     if args.sweep:
-        rows = sweep(args)
+        rows = sweep(args, forwarded)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(dict(args=vars(args), rows=rows), f, indent=1)
         return 0
-    rows = run(args)
+    rows = run(args, forwarded)
     if args.plot:
         plot(rows, args.plot)
     if args.json:

@@ -92,6 +92,15 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
                       "solve a batch as C chunks, added in chunk order; MPI ranks take whole "
                       "chunks (C >= ranks), and a run gives the same bits on any rank count");
   setting_flag<std::uint64_t>(c, o, "--seed", "seed", "seed of the initial parameters");
+  // SDEs (docs/training.md "SDEs"): the MLP becomes the drift; θ = [θ_f; θ_g] is trained.
+  setting_flag<std::string>(c, o, "--diffusion", "diffusion",
+                            "train the SDE dy = MLP dt + g ∘ dW: const:V,..., linear:V,... or "
+                            "mlp:d,H,...,K (as on solve; docs/sde.md)");
+  setting_flag<std::string>(c, o, "--noise", "noise",
+                            "SDE noise type: diagonal (default), scalar, additive or general");
+  setting_flag<std::int64_t>(c, o, "--brownian-seed", "brownian_seed",
+                             "SDE: seed of the Brownian samples, 0 … 2^63 - 1 (iteration i "
+                             "draws a fresh one from (S, i))");
 }
 
 constexpr std::string_view torchscript_prefix = "torchscript:";
@@ -156,9 +165,12 @@ void print_header(const Trainer& t) {
                t.communicator().size() > 1
                    ? fmt::format(" over {} MPI ranks", t.communicator().size())
                    : "");
-  fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.model().name(),
-             t.model().param_count(), t.solver_name(), control_text(s),
-             s.dense ? ", dense output" : "", s.method);
+  fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.field().name(),
+             t.param_count(), t.solver_name(), control_text(s), s.dense ? ", dense output" : "",
+             s.method);
+  if (t.is_sde())
+    fmt::print("SDE: {} noise, a fresh Brownian sample per iteration from seed {}\n", s.noise,
+               s.brownian_seed);
   fmt::print("optimizer {} lr {} ({}) weight decay {}{}; {} iterations, seed {}\n",
              optimizer_name(s.optimizer.kind), s.lr, schedule_name(s.schedule),
              s.optimizer.weight_decay, std::isinf(s.clip) ? "" : fmt::format(", clip {}", s.clip),
@@ -182,7 +194,7 @@ void plot(const Trainer& t, const std::string& png) {
     return out;
   };
   const nlohmann::ordered_json j = {
-      {"title", fmt::format("{} — {} with {}", t.dataset().name, t.model().name(), t.settings().method)},
+      {"title", fmt::format("{} — {} with {}", t.dataset().name, t.field().name(), t.settings().method)},
       {"losses", t.losses()},          {"times", t.dataset().times},
       {"columns", t.dataset().columns}, {"data", rows(t.dataset().trajectory(0))},
       {"prediction", rows(prediction)}};
@@ -252,7 +264,7 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
     Json j;
     j["command"] = "train";
     j["dataset"] = trainer.dataset().name;
-    j["model"] = trainer.model().name();
+    j["model"] = trainer.field().name();
     j["solver"] = trainer.solver_name();
     j["method"] = trainer.settings().method;
     j["iterations"] = trainer.iteration();

@@ -159,7 +159,8 @@ py::object train(py::handle dataset_arg, py::object progress, std::optional<std:
 
   const TrainSettings& s = trainer->settings();
   auto model = make_mlp_handle(s.model, init_name(s.init), s.seed);
-  model->params = trainer->params();
+  // An SDE's θ is [θ_f; θ_g] (settings "diffusion"): the MLP is the drift and holds θ_f.
+  model->params = trainer->params().head(trainer->model().param_count());
   return py::cast(TrainOutput{
       to_numpy<double>(trainer->params()), to_numpy(trainer->losses()), trainer->best_loss(),
       trainer->best_iteration(), trainer->iteration(), to_numpy(trainer->dataset().times),

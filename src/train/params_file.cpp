@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "json_fields.hpp"
+#include "revode/sde/drift_diffusion.hpp"
 #include "revode/train/atomic_file.hpp"
 
 namespace revode {
@@ -23,7 +24,7 @@ bool equally_spaced(const std::vector<double>& ts) {
   return true;
 }
 
-/// The MLP spec of "model" (files without "model.field"), θ's length checked against it.
+/// The MLP spec of "model" (files without "model.field").
 void read_mlp_model(ParamsFile& f, const Json& model, const std::string& what) {
   const Json& widths = detail::field(model, "widths", what);
   require(widths.is_array(), "{}: \"model.widths\" must be a list of integers", what);
@@ -37,10 +38,24 @@ void read_mlp_model(ParamsFile& f, const Json& model, const std::string& what) {
   const Json& time_input = detail::field(model, "time_input", what);
   require(time_input.is_boolean(), "{}: \"model.time_input\" must be true or false", what);
   f.model.time_input = time_input.get<bool>();
-  validate(f.model);
+  validate(f.model);  // θ's count is checked once the settings (an SDE's diffusion) are read
+}
+
+/// An MLP's θ, and an SDE's [θ_f; θ_g] (the diffusion's parameters follow the MLP's).
+void require_mlp_param_count(const ParamsFile& f, const std::string& what) {
   const Mlp<double> mlp(f.model);
-  require(f.params.size() == mlp.param_count(), "{} has {} parameters; model {} has {}", what,
-          f.params.size(), mlp.name(), mlp.param_count());
+  const Index expected =
+      mlp.param_count() +
+      (f.settings.diffusion.empty()
+           ? 0
+           : make_diffusion<double>(f.settings.diffusion, parse_noise_type(f.settings.noise),
+                                    mlp.state_dim(), f.model.activation, 0)
+                 .default_params.size());
+  require(
+      f.params.size() == expected, "{} has {} parameters; model {}{} has {}", what, f.params.size(),
+      mlp.name(),
+      f.settings.diffusion.empty() ? "" : fmt::format(" with diffusion {}", f.settings.diffusion),
+      expected);
 }
 
 }  // namespace
@@ -53,14 +68,14 @@ void save_params_file(const std::string& path, const Trainer& trainer, double se
   doc["format"] = format_name;
   doc["version"] = 1;
   doc["params"] = detail::number_list(trainer.params());
-  // A loaded field (settings.field) is described by its name; an MLP by its spec.
+  // A loaded field (settings.field) is described by its name; an MLP by its spec. θ's count
+  // includes an SDE's diffusion parameters.
   doc["model"] = settings.field.empty()
                      ? Json{{"widths", spec.widths},
                             {"activation", activation_name(spec.activation)},
                             {"time_input", spec.time_input},
-                            {"param_count", trainer.model().param_count()}}
-                     : Json{{"field", settings.field},
-                            {"param_count", trainer.model().param_count()}};
+                            {"param_count", trainer.param_count()}}
+                     : Json{{"field", settings.field}, {"param_count", trainer.param_count()}};
   doc["dataset"] = Json{{"name", data.name},
                         {"fingerprint", data.fingerprint()},
                         {"columns", data.columns},
@@ -105,6 +120,7 @@ ParamsFile load_params_file(const std::string& path) {
   require(f.times.size() >= 2, "{}: \"dataset.times\" needs at least 2 times", what);
   f.settings = apply_settings_json(TrainSettings{}, detail::field(doc, "settings", what).dump(),
                                    what + " settings");
+  if (f.field.empty()) require_mlp_param_count(f, what);
   const Json& training = detail::field(doc, "training", what);
   const Json& iterations = detail::field(training, "iterations", what);
   require(iterations.is_number_integer(), "{}: \"training.iterations\" must be an integer", what);
@@ -141,6 +157,9 @@ std::string solve_flags(const ParamsFile& f, const std::string& path) {
   }
   if (equally_spaced(f.times)) flags += fmt::format(" --saveat {}", f.times.size());
   if (f.settings.dense) flags += " --dense";
+  if (!f.settings.diffusion.empty())  // the SDE, on the sample path of the Brownian seed
+    flags += fmt::format(" --diffusion {} --noise {} --brownian-seed {}", f.settings.diffusion,
+                         f.settings.noise, f.settings.brownian_seed);
   return flags;
 }
 

@@ -16,6 +16,8 @@
 #include "revode/core/error.hpp"
 #include "revode/core/json_reading.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/sde/brownian_tree.hpp"
+#include "revode/sde/sde_field.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 
 namespace revode {
@@ -127,6 +129,13 @@ const std::vector<std::pair<std::string, Reader>>& keys() {
                  "expected an integer >= 0, got {}", json_excerpt(j));
          s.seed = j.get<std::uint64_t>();
        }},
+      {"diffusion", [](TrainSettings& s, const Json& j) { s.diffusion = string_of(j); }},
+      {"noise",
+       [](TrainSettings& s, const Json& j) {
+         s.noise = string_of(j);
+         (void)parse_noise_type(s.noise);
+       }},
+      {"brownian_seed", [](TrainSettings& s, const Json& j) { s.brownian_seed = count(j, 0); }},
   };
   return table;
 }
@@ -191,7 +200,39 @@ Json to_json_object(const TrainSettings& s) {
   if (s.batch_size > 0) j["batch_size"] = s.batch_size;
   if (s.batch_chunks != 1) j["batch_chunks"] = s.batch_chunks;
   j["seed"] = s.seed;
+  // SDE keys only for SDEs, so that ODE settings (and their checkpoints) read as before.
+  if (!s.diffusion.empty()) {
+    j["diffusion"] = s.diffusion;
+    j["noise"] = s.noise;
+    j["brownian_seed"] = s.brownian_seed;
+  }
   return j;
+}
+
+/// The SDE settings and what they exclude (the trainer checks the diffusion against the data).
+void validate_sde(const TrainSettings& s) {
+  if (s.diffusion.empty()) {
+    require(s.noise == "diagonal" && s.brownian_seed == 0,
+            "noise = '{}', brownian_seed = {}: they apply to SDEs only; set diffusion (--diffusion "
+            "SPEC) or leave them out",
+            s.noise, s.brownian_seed);
+    return;
+  }
+  (void)parse_noise_type(s.noise);
+  require(s.brownian_seed >= 0, "brownian_seed = {}; required: 0 … {}", s.brownian_seed,
+          kMaxBrownianSeed);
+  require(std::holds_alternative<FixedSteps>(s.control),
+          "diffusion '{}' with rtol/atol/max_steps: SDEs train with fixed steps (steps or dt); "
+          "adaptive SDE steps are not implemented",
+          s.diffusion);
+  require(!s.dense,
+          "diffusion '{}' with dense = true: dense output does not apply to SDEs (the "
+          "path between steps is the Brownian motion's); save times split the steps instead",
+          s.diffusion);
+  require(!s.method.starts_with("symplectic") && !s.method.starts_with("adjoint"),
+          "diffusion '{}' with method '{}': an SDE trains with backprop, anode, checkpoint:C or "
+          "reversible (the exact methods of the discrete solve)",
+          s.diffusion, s.method);
 }
 
 }  // namespace
@@ -219,6 +260,7 @@ void validate(const TrainSettings& s) {
   (void)make_stepper<double>(effective_solver(s), SolverOptions{s.coupling, 1.0});
   (void)make_gradient_method<double>(s.method);
   (void)parse_guard_policy(s.reversible_guard);
+  validate_sde(s);
 }
 
 std::string settings_to_json(const TrainSettings& s) { return to_json_object(s).dump(); }

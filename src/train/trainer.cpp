@@ -14,6 +14,9 @@
 #include "revode/core/status.hpp"
 #include "revode/gradients/registry.hpp"
 #include "revode/parallel/parallel_gradient.hpp"
+#include "revode/sde/brownian_tree.hpp"
+#include "revode/sde/drift_diffusion.hpp"
+#include "revode/sde/sde_steppers.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/gradient_clipping.hpp"
@@ -47,6 +50,10 @@ TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& com
     require(field.field->state_dim() == d.dim(),
             "field '{}' has state dimension {}, but dataset '{}' has {} state columns", s.field,
             field.field->state_dim(), d.name, d.dim());
+    require(s.diffusion.empty(),
+            "field '{}' with diffusion '{}': an SDE is trained over the MLP drift only (a loaded "
+            "field is not yet a drift)",
+            s.field, s.diffusion);
     require(field.initial_params.size() == field.field->param_count(),
             "field '{}' has {} parameters but {} initial values were given", s.field,
             field.field->param_count(), field.initial_params.size());
@@ -77,11 +84,50 @@ std::unique_ptr<VectorField<double>> model_of(const TrainSettings& s, TrainField
   return std::make_unique<Mlp<double>>(s.model);
 }
 
-/// θ at iteration 0: the given field's own values, or the MLP's drawn from the seed.
+/// settings.diffusion: the SDE whose drift is a copy of the MLP; null for an ODE. θ_g's
+/// default is drawn from seed + 1, as `revode solve --diffusion` draws it.
+DiffusionBuild<double> diffusion_of(const TrainSettings& s, const VectorField<double>& drift) {
+  return make_diffusion<double>(s.diffusion, parse_noise_type(s.noise), drift.state_dim(),
+                                s.model.activation, s.seed + 1);
+}
+
+std::unique_ptr<SdeField<double>> make_sde(const TrainSettings& s,
+                                           const VectorField<double>& drift) {
+  if (s.diffusion.empty()) return nullptr;
+  DiffusionBuild<double> g = diffusion_of(s, drift);
+  return std::make_unique<DriftDiffusion<double>>(drift.clone(), std::move(g.diffusion),
+                                                  parse_noise_type(s.noise), g.noise_dim);
+}
+
+/// θ at iteration 0: the given field's own values, or the MLP's drawn from the seed; then
+/// (SDEs) the diffusion's default θ_g.
 Vector<double> initial_theta(const TrainSettings& s, const VectorField<double>& model,
                              TrainField& field) {
   if (!s.field.empty()) return std::move(field.initial_params);
-  return static_cast<const Mlp<double>&>(model).init_params(s.init, s.seed);
+  Vector<double> theta = static_cast<const Mlp<double>&>(model).init_params(s.init, s.seed);
+  if (s.diffusion.empty()) return theta;
+  const Vector<double> g = diffusion_of(s, model).default_params;
+  Vector<double> both(theta.size() + g.size());
+  both << theta, g;
+  return both;
+}
+
+/// ODEs: the solver. SDEs: its SDE form over the Brownian tree of `seed` on the data's span.
+std::unique_ptr<Stepper<double>> make_solver(const TrainSettings& s, const std::string& solver,
+                                             const SdeField<double>* sde, const Dataset& d,
+                                             std::int64_t seed) {
+  const SolverOptions options{s.coupling, 1.0};
+  if (sde == nullptr) return make_stepper<double>(solver, options);
+  auto brownian =
+      std::make_shared<const BrownianTree>(d.times.front(), d.times.back(), sde->noise_dim(), seed);
+  return make_sde_stepper<double>(solver, options, std::move(brownian), *sde);
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31U);
 }
 
 bool same_bits(const Vector<double>& a, const Vector<double>& b) {
@@ -90,6 +136,13 @@ bool same_bits(const Vector<double>& a, const Vector<double>& b) {
 }
 
 }  // namespace
+
+std::int64_t sde_sample_seed(std::int64_t brownian_seed, Index iteration, Index chunk) {
+  std::uint64_t h = splitmix64(std::uint64_t(brownian_seed));
+  h = splitmix64(h ^ std::uint64_t(iteration));
+  h = splitmix64(h ^ std::uint64_t(chunk));
+  return std::int64_t(h >> 1U);  // 0 … 2^63 − 1
+}
 
 void validate(const CheckpointOptions& options) {
   require(options.every >= 0,
@@ -111,7 +164,8 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
                         field)),
       solver_name_(effective_solver(settings_)),
       model_(model_of(settings_, field)),
-      stepper_(make_stepper<double>(solver_name_, SolverOptions{settings_.coupling, 1.0})),
+      sde_(make_sde(settings_, *model_)),
+      stepper_(make_solver(settings_, solver_name_, sde_.get(), dataset_, settings_.brownian_seed)),
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
       comm_(comm ? std::move(comm) : std::make_shared<const SerialCommunicator>()),
@@ -120,17 +174,18 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
                                            : dataset_.trajectories()),
       theta_(initial_theta(settings_, *model_, field)),
       order_(std::size_t(dataset_.trajectories())),
-      optimizer_(settings_.optimizer, model_->param_count()),
+      optimizer_(settings_.optimizer, param_count()),
       rng_(settings_.seed) {
   losses_.reserve(std::size_t(settings_.iterations));
   const Index chunks = settings_.batch_chunks, ranks = comm_->size(), rank = comm_->rank();
-  const Index values = 2 + model_->param_count();  // per chunk
+  const Index values = 2 + param_count();  // per chunk
   first_chunk_ = rank * chunks / ranks;
   for (Index r = 0; r < ranks; ++r)
     counts_.push_back(((r + 1) * chunks / ranks - r * chunks / ranks) * values);
   mine_.resize(counts_[std::size_t(rank)]);
   all_.resize(chunks * values);
   std::iota(order_.begin(), order_.end(), Index(0));
+  if (sde_) draw_noise();
   use_batch();  // the full batch's chunks are kept for the whole run; a mini-batch's replaced
 }
 
@@ -139,9 +194,25 @@ std::pair<Index, Index> Trainer::chunk(Index i) const {
   return {i * batch_size_ / c, (i + 1) * batch_size_ / c};
 }
 
+const VectorField<double>& Trainer::field() const {
+  if (sde_) return *sde_;
+  return *model_;
+}
+
+std::unique_ptr<Stepper<double>> Trainer::sde_stepper(std::int64_t seed) const {
+  return make_solver(settings_, solver_name_, sde_.get(), dataset_, seed);
+}
+
+void Trainer::draw_noise() {
+  const Index count = mine_.size() / (2 + param_count());
+  noise_steppers_.clear();
+  for (Index i = first_chunk_; i < first_chunk_ + count; ++i)
+    noise_steppers_.push_back(sde_stepper(sde_sample_seed(settings_.brownian_seed, iteration_, i)));
+}
+
 void Trainer::use_batch() {
   const Index dim = dataset_.dim(), points = dataset_.points();
-  const Index count = mine_.size() / (2 + model_->param_count());
+  const Index count = mine_.size() / (2 + param_count());
   problems_.clear();  // they refer to the losses
   chunk_losses_.clear();
   for (Index i = first_chunk_; i < first_chunk_ + count; ++i) {
@@ -154,8 +225,10 @@ void Trainer::use_batch() {
       for (Index k = 0; k < points; ++k) data[std::size_t(k)].col(j) = trajectory.col(k);
     }
     chunk_losses_.push_back(std::make_unique<MseData<double>>(std::move(data)));
+    const Stepper<double>& stepper =
+        sde_ ? *noise_steppers_[std::size_t(i - first_chunk_)] : *stepper_;
     problems_.push_back(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-        *model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+        field(), stepper, settings_.control, data_save_at(settings_, dataset_),
         dataset_.times.front(), dataset_.times.back(), std::move(y0), theta_,
         *chunk_losses_.back()}));
   }
@@ -178,9 +251,9 @@ TrainState Trainer::state() const {
 }
 
 void Trainer::restore(const TrainState& state) {
-  require(state.params.size() == model_->param_count(),
-          "the saved state has {} parameters; model {} has {}", state.params.size(),
-          model_->name(), model_->param_count());
+  require(state.params.size() == param_count(),
+          "the saved state has {} parameters; model {} has {}", state.params.size(), field().name(),
+          param_count());
   require(state.params.allFinite(), "the saved parameters contain NaN or Inf");
   require(state.iteration >= 0 && state.iteration <= settings_.iterations &&
               Index(state.losses.size()) == state.iteration,
@@ -196,7 +269,9 @@ void Trainer::restore(const TrainState& state) {
 }
 
 double Trainer::step() {
-  const Index n = dataset_.trajectories(), params = model_->param_count(), values = 2 + params;
+  const Index n = dataset_.trajectories(), params = param_count(), values = 2 + params;
+  // SDEs: every iteration a fresh Brownian sample, a function of the iteration (resumable).
+  if (sde_) draw_noise();
   if (batch_size_ < n) {
     // A partial Fisher–Yates shuffle from the identity, so the batch depends on the rng alone
     // (modulo: its bias, below N / 2^64, is far under any statistical effect).
@@ -204,8 +279,8 @@ double Trainer::step() {
     for (Index i = 0; i < batch_size_; ++i)
       std::swap(order_[std::size_t(i)],
                 order_[std::size_t(i + Index(rng_() % std::uint64_t(n - i)))]);
-    use_batch();
   }
+  if (batch_size_ < n || sde_) use_batch();
   // Every rank takes part in the gather even when a solve of its own failed: a failure flag
   // in each chunk's first slot lets all of them throw together instead of waiting.
   std::string failure;
@@ -278,7 +353,7 @@ Batch<double> Trainer::predict(Index trajectory) const {
           dataset_.trajectories() - 1);
   const Batch<double> y0 = dataset_.trajectory(trajectory).col(0);
   const Solution<double> solution =
-      solve<double>(*model_, *stepper_, settings_.control, data_save_at(settings_, dataset_),
+      solve<double>(field(), *stepper_, settings_.control, data_save_at(settings_, dataset_),
                     dataset_.times.front(), dataset_.times.back(), y0, theta_);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);

@@ -50,6 +50,12 @@ struct TrainSettings {
   /// the same bits on any number of ranks with the same C (docs/mpi.md).
   Index batch_chunks = 1;
   std::uint64_t seed = 0;
+  /// SDE training (docs/training.md "SDEs"): a diffusion spec (as `--diffusion` of solve/grad)
+  /// makes the model the drift of dy = f dt + g ∘ dW and θ = [θ_f; θ_g]; "" trains an ODE.
+  /// Iteration i's Brownian sample is a function of (brownian_seed, i, chunk): sde_sample_seed.
+  std::string diffusion;
+  std::string noise = "diagonal";  ///< SDEs: diagonal, scalar, additive or general
+  std::int64_t brownian_seed = 0;  ///< SDEs: 0 … kMaxBrownianSeed
 
   /// The schedule these settings describe.
   LrSchedule schedule_spec() const { return {schedule, lr, final_lr, iterations}; }

@@ -19,6 +19,7 @@
 #include "revode/gradients/gradient_method.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/parallel/executor.hpp"
+#include "revode/sde/sde_field.hpp"
 #include "revode/train/adam.hpp"
 #include "revode/train/dataset.hpp"
 #include "revode/train/communicator.hpp"
@@ -70,6 +71,12 @@ struct CheckpointOptions {
 /// Throws revode::Error unless every >= 0 (Trainer::run calls it before the first iteration).
 void validate(const CheckpointOptions& options);
 
+/// SDE training: the seed of the Brownian tree that drives chunk `chunk` of iteration
+/// `iteration` (0-based), a SplitMix64 mix of the three, in 0 … kMaxBrownianSeed. Sample b of
+/// the chunk is the tree's column b. A pure function of the settings and the iteration, so a
+/// resumed run draws the same noise with nothing more in the checkpoint.
+std::int64_t sde_sample_seed(std::int64_t brownian_seed, Index iteration, Index chunk);
+
 class Trainer {
  public:
   /// Validates the settings and their fit with the data (the model's state dimension must be
@@ -89,8 +96,13 @@ class Trainer {
 
   const Dataset& dataset() const { return dataset_; }
   const TrainSettings& settings() const { return settings_; }
-  /// The MLP of settings.model, or the TrainField's field.
+  /// The MLP of settings.model, or the TrainField's field: the ODE's field, or the SDE's drift.
   const VectorField<double>& model() const { return *model_; }
+  /// What is solved: model(), or (settings.diffusion) the SDE of drift and diffusion.
+  const VectorField<double>& field() const;
+  /// θ's length: the model's parameters, then (SDEs) the diffusion's.
+  Index param_count() const { return field().param_count(); }
+  bool is_sde() const { return sde_ != nullptr; }
   /// The solver actually run (effective_solver of the settings).
   const std::string& solver_name() const { return solver_name_; }
   const Vector<double>& params() const { return theta_; }
@@ -130,7 +142,8 @@ class Trainer {
   void run(const ProgressCallback& progress = {}, const CheckpointOptions& checkpoint = {});
 
   /// The model's solution from trajectory n's first data point, at the data times, with the
-  /// current θ: dim × K.
+  /// current θ: dim × K. An SDE's is one sample path: the Brownian tree of settings.brownian_seed
+  /// itself (column 0), as `revode solve --brownian-seed S` draws it.
   Batch<double> predict(Index trajectory = 0) const;
 
  private:
@@ -138,7 +151,10 @@ class Trainer {
   TrainSettings settings_;
   std::string solver_name_;
   std::unique_ptr<VectorField<double>> model_;
-  std::unique_ptr<Stepper<double>> stepper_;
+  std::unique_ptr<SdeField<double>> sde_;     ///< the SDE over a copy of model_; null for ODEs
+  std::unique_ptr<Stepper<double>> stepper_;  ///< ODEs: the solver; SDEs: predict's
+  /// SDEs: this rank's chunks' steppers for the current iteration's Brownian samples.
+  std::vector<std::unique_ptr<Stepper<double>>> noise_steppers_;
   std::unique_ptr<GradientMethod<double>> method_;
   std::shared_ptr<const Communicator> comm_;
   std::unique_ptr<Executor> executor_;
@@ -164,8 +180,13 @@ class Trainer {
 
   /// Trajectories [begin, end) of the batch that chunk i holds.
   std::pair<Index, Index> chunk(Index i) const;
-  /// Rebuilds this rank's chunk losses and problems for the batch in order_.
+  /// Rebuilds this rank's chunk losses and problems for the batch in order_ (SDEs: driven
+  /// by noise_steppers_).
   void use_batch();
+  /// SDEs: the SDE stepper of the solver over the Brownian tree seeded `seed`.
+  std::unique_ptr<Stepper<double>> sde_stepper(std::int64_t seed) const;
+  /// SDEs: noise_steppers_ for iteration_'s samples.
+  void draw_noise();
 };
 
 }  // namespace revode
