@@ -35,6 +35,7 @@ const SdeField<T>& SdeShark<T>::stages(const VectorField<T>& f, T t0, T t1, Cons
           brownian_->noise_dim());
   require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
           double(t1 - t0), double(t0));
+  require_resolved_step(*brownian_, double(t0), double(t1), name());
   const Index batch = y0.cols(), d = y0.rows();
   const T h = t1 - t0;
   w64_.resize(brownian_->noise_dim(), batch);
@@ -68,7 +69,8 @@ void SdeShark<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
   k2_.resize(x0.rows(), x0.cols());
   f.eval(t0 + T(5) / T(6) * h, z2_, theta, k2_);
   x1 = x0 + h * (T(0.4) * k1_ + T(0.6) * k2_) + gw_;
-  if (error != nullptr) error->setZero(x0.rows(), x0.cols());
+  // y1 minus the embedded shifted Euler step y0 + h k1 + G W (diffrax's b_error; shark.hpp).
+  if (error != nullptr) *error = (T(0.6) * h) * (k2_ - k1_);
 }
 
 template <class T>

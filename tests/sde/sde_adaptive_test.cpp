@@ -19,6 +19,7 @@ namespace {
 using testing::exact_linear_sde;
 using testing::LinearSde;
 using testing::make_linear_sde;
+using testing::message_of;
 
 constexpr Index kPaths = 64;
 constexpr double kSaveTime = 0.37;  // off every dyadic grid
@@ -106,11 +107,7 @@ std::vector<AdaptiveCase> adaptive_cases() {
 }
 
 std::string adaptive_case_name(const ::testing::TestParamInfo<AdaptiveCase>& info) {
-  std::string s = info.param.solver + "_" + std::string(noise_type_name(info.param.noise));
-  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);
-  for (char& ch : s)
-    if (ch == '-' || ch == ':') ch = '_';
-  return s;
+  return testing::sde_case_name(info.param.solver, info.param.noise);
 }
 
 INSTANTIATE_TEST_SUITE_P(SdeSolvers, SdeAdaptive, ::testing::ValuesIn(adaptive_cases()),
@@ -129,15 +126,6 @@ TEST(SdeSaveTimes, FixedStepsConvergeAtASaveTimeOffTheGrid) {
     // 16× finer: order 0.5 gives 4×, order 1 gives 16×.
     EXPECT_LT(fine, (ito ? 0.4 : 0.15) * coarse) << solver << ": " << coarse << " → " << fine;
   }
-}
-
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(SdeAdaptiveErrors, SolversWithoutAnEstimateAreRefusedByName) {

@@ -21,6 +21,7 @@ namespace revode {
 namespace {
 
 using testing::central_differences;
+using testing::message_of;
 using testing::relative_error;
 
 /// A neural SDE: MLP drift 2 → 8 → 2 and a diffusion for the noise type (an MLP where g may
@@ -234,26 +235,13 @@ std::vector<GradientCase> gradient_cases() {
 }
 
 std::string gradient_case_name(const ::testing::TestParamInfo<GradientCase>& info) {
-  std::string s = info.param.solver + "_" + std::string(noise_type_name(info.param.noise));
-  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);
-  for (char& ch : s)
-    if (ch == '-' || ch == ':') ch = '_';
-  return s;
+  return testing::sde_case_name(info.param.solver, info.param.noise);
 }
 
 INSTANTIATE_TEST_SUITE_P(SdeSolversTimesNoise, SdeGradients, ::testing::ValuesIn(gradient_cases()),
                          gradient_case_name);
 INSTANTIATE_TEST_SUITE_P(AdaptiveSdeSolversTimesNoise, SdeAdaptiveGradients,
                          ::testing::ValuesIn(adaptive_gradient_cases()), gradient_case_name);
-
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(SdeErrors, NonFiniteDiffusionIsNamed) {
   // Finite θ and y0 whose product g = σ y overflows.

@@ -86,11 +86,7 @@ std::vector<OrderCase> order_cases() {
 }
 
 std::string order_case_name(const ::testing::TestParamInfo<OrderCase>& info) {
-  std::string s = info.param.solver + "_" + std::string(noise_type_name(info.param.noise));
-  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);
-  for (char& ch : s)
-    if (ch == '-' || ch == ':') ch = '_';
-  return s;
+  return testing::sde_case_name(info.param.solver, info.param.noise);
 }
 
 INSTANTIATE_TEST_SUITE_P(SdeSolvers, SdeStrongOrder, ::testing::ValuesIn(order_cases()),

@@ -1,8 +1,10 @@
 // ShARK (shark.hpp) on additive-noise SDEs: every exact gradient method against direct
 // backprop through the same discretisation and Brownian sample (≤ 1e-10, float64), backprop
 // against central finite differences with the noise fixed, strong order 1.5 on
-// Ornstein–Uhlenbeck driven by the same Brownian path (and Lévy area) at every step size, and
-// the named refusals (other noise types, a tree without Lévy area).
+// Ornstein–Uhlenbeck driven by the same Brownian path (and Lévy area) at every step size,
+// adaptive steps from the embedded estimate (converging as the tolerance tightens; exact
+// gradients with rejections), and the named refusals (other noise types, a tree without Lévy
+// area).
 #include "revode/sde/shark.hpp"
 
 #include <gtest/gtest.h>
@@ -22,6 +24,7 @@ namespace revode {
 namespace {
 
 using testing::central_differences;
+using testing::message_of;
 using testing::relative_error;
 
 std::shared_ptr<const BrownianTree> area_tree(double t1, Index m, std::int64_t seed) {
@@ -170,13 +173,61 @@ TEST(Shark, StrongOrderIsOneAndAHalfForANonlinearDrift) {
   EXPECT_NEAR(slope, 1.5, 0.15) << "errors" << errors;
 }
 
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
+// Adaptive ShARK (the embedded estimate (3/5) h (k2 − k1), shark.hpp) on the same
+// Ornstein–Uhlenbeck paths: the strong error at t = 1 against the closed form falls as
+// rtol = atol tightens. A zero or blind estimate would leave the steps at their largest, and
+// the error where it was.
+TEST(SharkAdaptive, StrongErrorFallsWithTheTolerance) {
+  const testing::LinearSde s = testing::make_linear_sde(NoiseType::additive);
+  const auto w = area_tree(kT, s.noise_dim, 2026);
+  const Batch<double> reference = exact_ou(s, *w);
+  const auto stepper = make_sde_stepper<double>("shark", {}, w, *s.field);
+  std::string trace;
+  double previous = 0, first = 0;
+  Index previous_steps = 0;
+  for (const double tol : {1e-1, 1e-2, 1e-3, 1e-4}) {
+    const Solution<double> out =
+        solve<double>(*s.field, *stepper, AdaptiveSteps{.rtol = tol, .atol = tol},
+                      SaveAt::final_time(kT), 0.0, kT, initial_state(), s.theta);
+    const double e = (out.ys.back() - reference).colwise().norm().mean();
+    trace += fmt::format(" {}: {:.3g} ({}/{})", tol, e, out.stats.steps, out.stats.rejected);
+    if (previous_steps > 0) {
+      EXPECT_LT(e, previous) << "at rtol = atol = " << tol << ";" << trace;
+      EXPECT_GT(out.stats.steps, previous_steps) << trace;
+    } else {
+      first = e;
+    }
+    previous = e, previous_steps = out.stats.steps;
   }
-  return "no error";
+  RecordProperty("errors", trace);
+  EXPECT_LT(previous, 0.02 * first) << trace;
+}
+
+// Every exact method replays the accepted steps of an adaptive ShARK solve (StepSequence) with
+// the same W and H from the tree: equal to direct backprop, with rejected steps in the solve.
+TEST(SharkAdaptive, EveryExactMethodMatchesBackpropWithRejections) {
+  NeuralAdditiveSde sde(3);
+  sde.theta.tail(6) *= kNoiseScale;  // σ ≈ 1: the estimate's noise term rejects steps
+  const auto stepper = make_sde_stepper<double>("shark", {}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  SaveAt save;
+  save.ts = {0.37, 1.0};  // off any grid: the controller's steps land on it
+  const GradientProblem<double> p{*sde.field, *stepper,  AdaptiveSteps{.rtol = 1e-4, .atol = 1e-4},
+                                  save,       0.0,       1.0,
+                                  sde.y0,     sde.theta, loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  ASSERT_TRUE(reference.grad_params.allFinite());
+  ASSERT_GT(reference.stats.steps, 5) << "the test needs several adaptive steps";
+  ASSERT_GT(reference.stats.rejected, 0) << "the test needs rejected steps";
+  ASSERT_GT(reference.grad_params.tail(6).norm(), 0.0) << "σ must get a gradient";
+  for (const std::string name : {"anode", "checkpoint:3", "checkpoint:1"}) {
+    const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
+    EXPECT_EQ(r.stats.steps, reference.stats.steps) << name;
+    EXPECT_EQ(r.stats.rejected, reference.stats.rejected) << name;
+    EXPECT_EQ(r.loss, reference.loss) << name << ": the same steps and Brownian sample";
+    EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
+    EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
+  }
 }
 
 TEST(Shark, OtherNoiseTypesAndTreesWithoutAreaAreRefusedByName) {

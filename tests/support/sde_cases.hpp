@@ -6,8 +6,11 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <memory>
+#include <string>
 
+#include "revode/core/error.hpp"
 #include "revode/fields/linear.hpp"
 #include "revode/sde/brownian_tree.hpp"
 #include "revode/sde/drift_diffusion.hpp"
@@ -93,6 +96,26 @@ inline Batch<double> exact_linear_sde(const LinearSde& s, const BrownianTree& w,
     y.row(i) = (y0.row(i).array() * exponent.exp()).matrix();
   }
   return y;
+}
+
+/// A gtest-safe name for a (solver, noise) case: "reversible:heun" → "McCallumFoster_heun",
+/// '-' and ':' → '_' (the parameterised SDE suites' instantiation names).
+inline std::string sde_case_name(const std::string& solver, NoiseType noise) {
+  std::string s = solver + "_" + std::string(noise_type_name(noise));
+  if (s.starts_with("reversible:")) s = "McCallumFoster_" + s.substr(11);
+  for (char& ch : s)
+    if (ch == '-' || ch == ':') ch = '_';
+  return s;
+}
+
+/// What `body` throws as a revode::Error, or "no error" (for checking a message's wording).
+inline std::string message_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace revode::testing

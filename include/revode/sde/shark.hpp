@@ -10,6 +10,14 @@
 /// noise with G constant in time (a G(t) that varies is frozen at t0 over the step, order 1),
 /// order 2 on the drift. Itô and Stratonovich coincide for additive noise. An ordinary Stepper
 /// (state y, no tape: step_vjp recomputes the two stages), so every gradient method applies.
+///
+/// Error estimate (diffrax's ShARK tableau, b_error = (−3/5, 3/5); diffrax/_solver/shark.py and
+/// srk.py, which adds h Σ b_error_j k_j and no noise part for additive coefficients):
+///   e = (3/5) h (k2 − k1) = y1 − ŷ1,   ŷ1 = y0 + h k1 + G W,
+/// the difference from the embedded shifted Euler step (b̂ = (1, 0)), free (no extra
+/// evaluation). Z2 − Z1 = (5/6)(h k1 + G W), so e = ½ h f'(Z1) G W + O(h²): the additive-noise
+/// term ½ h f' g ΔW that heun's embedded Euler sees, O(h^1.5). The controller is told
+/// error_order() = 1 as for every SDE step with an estimate (sde_steppers.hpp).
 #pragma once
 
 #include <memory>
@@ -29,7 +37,7 @@ class SdeShark final : public Stepper<T> {
   std::string name() const override { return "shark (SDE)"; }
   bool dense_output() const override { return false; }  // the path between steps is W's
   int order() const override { return 2; }
-  int error_order() const override { return 0; }
+  int error_order() const override { return 1; }
   int evals_per_step() const override { return 2; }
   Index tape_cols(Index) const override { return 0; }
   void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
@@ -39,7 +47,9 @@ class SdeShark final : public Stepper<T> {
                 VectorRef<T> theta_bar) const override;
 
  private:
-  /// W, H of [t0, t1], G = g(t0) and the stages Z1, k1, Z2 of the step from y0.
+  /// W, H of [t0, t1], G = g(t0) and the stages Z1, k1, Z2 of the step from y0. @throws
+  /// revode::Error for dt ≤ 0 or a step below the Brownian tree's resolution
+  /// (require_resolved_step).
   const SdeField<T>& stages(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> y0,
                             ConstVectorRef<T> theta) const;
 
