@@ -45,3 +45,26 @@ def mlp():
 @pytest.fixture
 def ts():
     return np.linspace(0.0, 1.0, 5)
+
+
+@pytest.fixture(scope="session")
+def numpy_training_loop():
+    """Replays revode.train's result.settings as a plain loop over revode.gradient and
+    revode.Adam on `dataset`: returns (losses, model) for comparison with the trainer's."""
+
+    def run(result, dataset):
+        s = result.settings
+        model = revode.MLP(s["widths"], activation=s["activation"], seed=s["seed"],
+                           time_input=s["time_input"], init=s["init"])
+        adam = revode.Adam(model.param_count, kind=s["optimizer"],
+                           weight_decay=s["weight_decay"])
+        losses = []
+        for _ in range(s["iterations"]):
+            g = revode.gradient(model, dataset.states[0], dataset.times, loss=dataset.states,
+                                method=s["method"], solver=result.solver, steps=s["steps"],
+                                dense=s["dense"], coupling=s["coupling"])
+            losses.append(g.loss)
+            adam.step(s["lr"], model.params, g.grad_params)
+        return losses, model
+
+    return run

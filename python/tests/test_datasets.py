@@ -89,21 +89,11 @@ def test_array_errors(ensemble):
         revode.Dataset(times, states.astype(np.int64))
 
 
-def test_train_on_many_trajectories_equals_a_gradient_loop(ensemble):
+def test_train_on_many_trajectories_equals_a_gradient_loop(ensemble, numpy_training_loop):
     """The trainer's full-batch loss over N trajectories is revode.gradient's with y0 =
     states[0] (dim, N) and the data states (K, dim, N): the layouts agree."""
     ds = revode.Dataset(ensemble.times, ensemble.states)
     result = revode.train(ds, iterations=2)
-    s = result.settings
-    model = revode.MLP(s["widths"], activation=s["activation"], seed=s["seed"],
-                       time_input=s["time_input"], init=s["init"])
-    adam = revode.Adam(model.param_count, kind=s["optimizer"], weight_decay=s["weight_decay"])
-    losses = []
-    for _ in range(s["iterations"]):
-        g = revode.gradient(model, ds.states[0], ds.times, loss=ds.states, method=s["method"],
-                            solver=result.solver, steps=s["steps"], dense=s["dense"],
-                            coupling=s["coupling"])
-        losses.append(g.loss)
-        adam.step(s["lr"], model.params, g.grad_params)
+    losses, model = numpy_training_loop(result, ds)
     np.testing.assert_array_equal(result.losses, losses)  # N = 5: one chunk, the same sums
     np.testing.assert_array_equal(result.params, model.params)

@@ -22,19 +22,9 @@ def test_datasets(white_dwarf):
     assert len(white_dwarf.fingerprint) == 16
 
 
-def test_train_equals_a_numpy_loop(white_dwarf):
+def test_train_equals_a_numpy_loop(white_dwarf, numpy_training_loop):
     result = revode.train(white_dwarf, **FAST)
-    s = result.settings
-    model = revode.MLP(s["widths"], activation=s["activation"], seed=s["seed"],
-                       time_input=s["time_input"], init=s["init"])
-    adam = revode.Adam(model.param_count, kind=s["optimizer"], weight_decay=s["weight_decay"])
-    losses = []
-    for _ in range(s["iterations"]):
-        g = revode.gradient(model, white_dwarf.states[0], white_dwarf.times,
-                            loss=white_dwarf.states, method=s["method"], solver=result.solver,
-                            steps=s["steps"], dense=s["dense"], coupling=s["coupling"])
-        losses.append(g.loss)
-        adam.step(s["lr"], model.params, g.grad_params)
+    losses, model = numpy_training_loop(result, white_dwarf)
     np.testing.assert_array_equal(result.losses, losses)
     np.testing.assert_array_equal(result.params, model.params)
     np.testing.assert_array_equal(result.model.params, model.params)

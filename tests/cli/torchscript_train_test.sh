@@ -10,8 +10,6 @@ REVODE=${1:?usage: torchscript_train_test.sh PATH/TO/revode PATH/TO/make_test_mo
 MAKE_MODULES=${2:?usage: torchscript_train_test.sh PATH/TO/revode PATH/TO/make_test_modules.py}
 # shellcheck source=tests/cli/harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
-pid=
-trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 "$PYTHON" "$MAKE_MODULES" "$WORK/modules" || { echo "FAIL: make_test_modules.py"; exit 1; }
 MLP="torchscript:$WORK/modules/mlp.pt"  # 2 -> 16 -> 16 -> 2 tanh, 354 parameters
@@ -59,21 +57,8 @@ expect_ok solve $flags
 K=10
 N=300
 expect_ok train "${COMMON[@]}" --iterations "$N" --output "$WORK/straight.json" --json
-"$REVODE" train "${COMMON[@]}" --iterations "$N" --checkpoint "$WORK/run.ckpt" \
-  --checkpoint-every "$K" --log-every 1 >"$WORK/killed.out" 2>"$WORK/killed.log" &
-pid=$!
-last_logged() { sed -n 's|^iteration \([0-9]*\)/.*ETA.*|\1|p' "$WORK/killed.log" | tail -n 1; }
-for _ in $(seq 1 3000); do
-  done_iterations=$(last_logged)
-  [[ -n $done_iterations && $done_iterations -ge $((4 * K)) ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed; raise N"
-wait "$pid" 2>/dev/null && fail "the killed run exited normally"
-pid=
-saved=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
-  "$WORK/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
+kill_train_mid_run "$K" "${COMMON[@]}" --iterations "$N" ||
+  fail "the run ended before it could be killed; raise N"
 ((saved > 0 && saved < N)) || fail "the kill left a checkpoint at iteration '$saved'"
 expect_ok train "${COMMON[@]}" --iterations "$N" --resume "$WORK/run.ckpt" \
   --checkpoint-every "$K" --output "$WORK/resumed.json"

@@ -9,8 +9,6 @@ set -u
 REVODE=${1:?usage: train_sde_test.sh PATH/TO/revode}
 # shellcheck source=tests/cli/harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
-pid=
-trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 K=10
 N=200
@@ -24,21 +22,7 @@ common=("${sde[@]}" --brownian-seed 7 --iterations "$N")
 "$REVODE" train "${common[@]}" --output "$WORK/straight.json" --json >"$WORK/straight.out" 2>&1 ||
   fail "the uninterrupted SDE run failed: $(cat "$WORK/straight.out")"
 
-"$REVODE" train "${common[@]}" --checkpoint "$WORK/run.ckpt" --checkpoint-every "$K" \
-  --log-every 1 >"$WORK/killed.out" 2>"$WORK/killed.log" &
-pid=$!
-last_logged() { sed -n 's|^iteration \([0-9]*\)/.*ETA.*|\1|p' "$WORK/killed.log" | tail -n 1; }
-for _ in $(seq 1 1500); do
-  done_iterations=$(last_logged)
-  [[ -n $done_iterations && $done_iterations -ge $((4 * K)) ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-if kill -9 "$pid" 2>/dev/null; then
-  wait "$pid" 2>/dev/null
-  pid=
-  saved=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
-    "$WORK/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
+if kill_train_mid_run "$K" "${common[@]}"; then
   ((saved > 0 && saved < N)) || fail "the checkpoint is at iteration '$saved'; expected 1 … $((N - 1))"
   "$REVODE" train "${common[@]}" --resume "$WORK/run.ckpt" --output "$WORK/resumed.json" \
     >"$WORK/resumed.out" 2>&1 || fail "the resumed SDE run failed: $(cat "$WORK/resumed.out")"

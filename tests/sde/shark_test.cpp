@@ -230,6 +230,25 @@ TEST(SharkAdaptive, EveryExactMethodMatchesBackpropWithRejections) {
   }
 }
 
+// As the other SDE steppers: a step below 2^10 of the tree's finest interval is refused by name
+// (a tree of tolerance 2^-12 resolves steps of 2^-2, not 1/8).
+TEST(Shark, StepsFinerThanTheBrownianTreeAreRefused) {
+  const testing::LinearSde s = testing::make_linear_sde(NoiseType::additive);
+  const auto coarse = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0, 0x1p-12,
+                                                           LevyArea::space_time);
+  const auto stepper = make_sde_stepper<double>("shark", {}, coarse, *s.field);
+  EXPECT_NO_THROW(solve<double>(*s.field, *stepper, FixedSteps{4}, SaveAt::final_time(1.0), 0.0,
+                                1.0, Batch<double>::Ones(2, 1), s.theta));
+  const std::string m = message_of([&] {
+    solve<double>(*s.field, *stepper, FixedSteps{8}, SaveAt::final_time(1.0), 0.0, 1.0,
+                  Batch<double>::Ones(2, 1), s.theta);
+  });
+  EXPECT_NE(m.find("shark (SDE): SDE step dt = 0.125 at t = 0 is below what the Brownian tree "
+                   "resolves"),
+            std::string::npos)
+      << m;
+}
+
 TEST(Shark, OtherNoiseTypesAndTreesWithoutAreaAreRefusedByName) {
   for (NoiseType noise : {NoiseType::diagonal, NoiseType::scalar, NoiseType::general}) {
     const testing::LinearSde s = testing::make_linear_sde(noise);
