@@ -88,8 +88,8 @@ def sde_solve(drift, y0, ts, diffusion, noise="diagonal", brownian_seed=0,
     "midpoint", ... are Stratonovich), "reversible:<tableau>" (McCallum-Foster),
     "reversible-heun" (the default) or "shark" (ShARK: additive noise only, strong order 1.5,
     over a Brownian tree with space-time Levy area). Fixed steps (steps= or dt=) or adaptive
-    ones (rtol=/atol=, for heun, midpoint, ralston2, reversible-heun and reversible:<one of
-    those>). Every other keyword is as for revode.solve; params= there means the whole
+    ones (rtol=/atol=, for heun, midpoint, ralston2, reversible-heun, reversible:<one of
+    those> and shark). Every other keyword is as for revode.solve; params= there means the whole
     [drift params; diffusion params].
     """
     return solve(sde_field(drift, diffusion, noise, brownian_seed, diffusion_params), y0, ts,

@@ -116,5 +116,12 @@ def test_shark_for_additive_noise():
     b = revode.sde_gradient(drift(), y0, ts, method="checkpoint:2", **args)
     assert a.loss == b.loss
     assert np.linalg.norm(a.grad_params - b.grad_params) <= 1e-10 * np.linalg.norm(a.grad_params)
+    # Adaptive (rtol/atol, ShARK's embedded estimate): checkpointing replays backprop's steps.
+    adaptive = dict({k: v for k, v in args.items() if k != "steps"}, rtol=1e-4, atol=1e-4)
+    ref = revode.sde_gradient(drift(), y0, ts, method="backprop", **adaptive)
+    assert ref.stats["steps"] > 3 and list(ref.ts) == list(ts)
+    c = revode.sde_gradient(drift(), y0, ts, method="checkpoint:2", **adaptive)
+    assert c.loss == ref.loss and c.stats["steps"] == ref.stats["steps"]
+    assert np.linalg.norm(c.grad_params - ref.grad_params) <= 1e-10 * np.linalg.norm(ref.grad_params)
     with pytest.raises(revode.Error, match="'shark' .ShARK. is for additive noise only"):
         revode.sde_solve(drift(), y0, ts, "const:0.3", noise="diagonal", solver="shark")

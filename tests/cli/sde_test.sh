@@ -104,6 +104,23 @@ num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a["grad_params"], b["grad_param
 den = math.sqrt(sum(y * y for y in a["grad_params"]))
 assert den > 0 and num / den <= 1e-10, num / den
 PY
+# Adaptive ShARK (--rtol, its embedded estimate): checkpointing replays backprop's accepted
+# steps, landing on the save time 0.37.
+shark_adaptive=(--field mlp:2,8,2 --diffusion const:0.9,0.6,-0.3,1.2 --noise additive
+                --solver shark --rtol 1e-4 --atol 1e-4 --saveat 0,0.37,1 --batch 2
+                --brownian-seed 4 --json)
+"$REVODE" grad "${shark_adaptive[@]}" --method backprop >"$WORK/shark_ab.json" 2>"$WORK/err" &&
+  "$REVODE" grad "${shark_adaptive[@]}" --method checkpoint:3 >"$WORK/shark_ac.json" 2>>"$WORK/err" ||
+  fail "adaptive shark grad failed: $(cat "$WORK/err")"
+"$PYTHON" - "$WORK/shark_ab.json" "$WORK/shark_ac.json" <<'PY' || fail "adaptive shark: checkpoint:3 differs from backprop"
+import json, math, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["stats"]["steps"] > 3 and a["stats"] == b["stats"], (a["stats"], b["stats"])
+assert a["loss"] == b["loss"], (a["loss"], b["loss"])
+num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a["grad_params"], b["grad_params"])))
+den = math.sqrt(sum(y * y for y in a["grad_params"]))
+assert den > 0 and num / den <= 1e-10, num / den
+PY
 expect_error "solver 'shark' (ShARK) is for additive noise only" solve --field mlp:2,8,2 \
   --diffusion mlp:2,8,2 --noise diagonal --solver shark
 

@@ -8,6 +8,7 @@
 
 #include "revode/gradients/registry.hpp"
 #include "revode/sde/sde_steppers.hpp"
+#include "revode/sde/shark.hpp"
 #include "support/sde_cases.hpp"
 
 namespace revode {
@@ -75,6 +76,34 @@ TEST(SdeEvaluationCounts, EveryDriftCallIsPairedWithOneDiffusionCall) {
         EXPECT_EQ(field.evaluations + drift_only, r.stats.nfe) << what;
         EXPECT_EQ(field.vjps, r.stats.nvjp) << what;
       }
+    }
+  }
+}
+
+// ShARK has no pairing (shark.hpp): a step evaluates the drift twice and the diffusion once; a
+// step VJP recomputes the stages (the diffusion and k1 once each) and takes two drift VJPs and
+// one diffusion VJP. Hence 2 × diffusion calls = nfe − drift_only + nvjp/2 and 2 × diffusion
+// VJPs = nvjp, fixed and adaptive (drift_only as above).
+TEST(SdeEvaluationCounts, SharkEvaluatesTheDiffusionOncePerStep) {
+  const testing::LinearSde s = testing::make_linear_sde(NoiseType::additive);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 5, 0x1p-40,
+                                                      LevyArea::space_time);
+  const Batch<double> y0 = Batch<double>::Ones(2, 3);
+  MseZero<double> loss;
+  for (const bool adaptive : {false, true}) {
+    const StepControl control = adaptive ? StepControl(AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3})
+                                         : StepControl(FixedSteps{7});
+    const Index drift_only = adaptive ? 2 : 0;
+    for (const std::string method : {"backprop", "anode", "checkpoint:2"}) {
+      const CountedDiffusion field(*s.field);
+      const auto stepper = make_sde_stepper<double>("shark", {}, w, field);
+      const GradientProblem<double> p{
+          field, *stepper, control, SaveAt::linspace(0, 1, 3), 0.0, 1.0, y0, s.theta, loss};
+      const GradientResult<double> r = make_gradient_method<double>(method)->compute(p);
+      const std::string what = fmt::format("shark {} {}", adaptive ? "adaptive" : "fixed", method);
+      ASSERT_GT(r.stats.nfe, 0) << what;
+      EXPECT_EQ(2 * field.evaluations, r.stats.nfe - drift_only + r.stats.nvjp / 2) << what;
+      EXPECT_EQ(2 * field.vjps, r.stats.nvjp) << what;
     }
   }
 }

@@ -199,7 +199,7 @@ TEST(SharkAdaptive, StrongErrorFallsWithTheTolerance) {
     }
     previous = e, previous_steps = out.stats.steps;
   }
-  RecordProperty("errors", trace);
+  RecordProperty("error_by_tolerance", trace);
   EXPECT_LT(previous, 0.02 * first) << trace;
 }
 
@@ -218,6 +218,7 @@ TEST(SharkAdaptive, EveryExactMethodMatchesBackpropWithRejections) {
   const GradientResult<double> reference = DirectBackprop<double>().compute(p);
   ASSERT_TRUE(reference.grad_params.allFinite());
   ASSERT_GT(reference.stats.steps, 5) << "the test needs several adaptive steps";
+  RecordProperty("steps", fmt::format("{}/{}", reference.stats.steps, reference.stats.rejected));
   ASSERT_GT(reference.stats.rejected, 0) << "the test needs rejected steps";
   ASSERT_GT(reference.grad_params.tail(6).norm(), 0.0) << "σ must get a gradient";
   for (const std::string name : {"anode", "checkpoint:3", "checkpoint:1"}) {
