@@ -86,8 +86,8 @@ TEST(SdeEvaluationCounts, EveryDriftCallIsPairedWithOneDiffusionCall) {
 // VJPs = nvjp, fixed and adaptive (drift_only as above).
 TEST(SdeEvaluationCounts, SharkEvaluatesTheDiffusionOncePerStep) {
   const testing::LinearSde s = testing::make_linear_sde(NoiseType::additive);
-  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 5, 0x1p-40,
-                                                      LevyArea::space_time);
+  const auto w =
+      std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 5, 0x1p-40, LevyArea::space_time);
   const Batch<double> y0 = Batch<double>::Ones(2, 3);
   MseZero<double> loss;
   for (const bool adaptive : {false, true}) {
@@ -97,8 +97,8 @@ TEST(SdeEvaluationCounts, SharkEvaluatesTheDiffusionOncePerStep) {
     for (const std::string method : {"backprop", "anode", "checkpoint:2"}) {
       const CountedDiffusion field(*s.field);
       const auto stepper = make_sde_stepper<double>("shark", {}, w, field);
-      const GradientProblem<double> p{
-          field, *stepper, control, SaveAt::linspace(0, 1, 3), 0.0, 1.0, y0, s.theta, loss};
+      const GradientProblem<double> p{field, *stepper, control, SaveAt::linspace(0, 1, 3), 0.0, 1.0,
+                                      y0,    s.theta,  loss};
       const GradientResult<double> r = make_gradient_method<double>(method)->compute(p);
       const std::string what = fmt::format("shark {} {}", adaptive ? "adaptive" : "fixed", method);
       ASSERT_GT(r.stats.nfe, 0) << what;

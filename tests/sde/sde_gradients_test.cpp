@@ -70,12 +70,7 @@ TEST_P(SdeGradients, EveryExactMethodMatchesBackprop) {
         << "the diffusion's parameters must get a gradient";
     std::vector<std::string> methods{"anode", "checkpoint:3"};
     if (is_reversible(c.solver)) methods.push_back("reversible");
-    for (const std::string& name : methods) {
-      const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
-      EXPECT_EQ(r.loss, reference.loss) << name << ": the same Brownian sample";
-      EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
-      EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
-    }
+    testing::expect_methods_match_backprop(p, reference, methods);
   }
 }
 
@@ -87,10 +82,7 @@ TEST_P(SdeGradients, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
   const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{6}, SaveAt::linspace(0, 1, 3),
                                   0.0,        1.0,      sde.y0,        sde.theta,
                                   loss};
-  const GradientResult<double> exact = DirectBackprop<double>().compute(p);
-  const auto fd = central_differences(p);
-  EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6);
-  EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
+  testing::expect_backprop_matches_finite_differences(p);
 }
 
 // Adaptive steps: the forward solve accepts and rejects steps; every method replays exactly the
@@ -113,14 +105,7 @@ TEST_P(SdeAdaptiveGradients, EveryExactMethodMatchesBackprop) {
   ASSERT_GT(reference.grad_params.tail(sde.theta.size() - 42).norm(), 0.0);
   std::vector<std::string> methods{"anode", "checkpoint:3"};
   if (is_reversible(c.solver)) methods.push_back("reversible");
-  for (const std::string& name : methods) {
-    const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
-    EXPECT_EQ(r.stats.steps, reference.stats.steps) << name;
-    EXPECT_EQ(r.stats.rejected, reference.stats.rejected) << name;
-    EXPECT_EQ(r.loss, reference.loss) << name << ": the same steps and Brownian sample";
-    EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
-    EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
-  }
+  testing::expect_methods_match_backprop(p, reference, methods);
 }
 
 std::vector<GradientCase> adaptive_gradient_cases() {

@@ -61,12 +61,8 @@ TEST(Shark, EveryExactMethodMatchesBackprop) {
     const GradientResult<double> reference = DirectBackprop<double>().compute(p);
     ASSERT_TRUE(reference.grad_params.allFinite());
     ASSERT_GT(reference.grad_params.tail(6).norm(), 0.0) << "σ must get a gradient";
-    for (const std::string name : {"anode", "checkpoint:3", "checkpoint:1"}) {
-      const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
-      EXPECT_EQ(r.loss, reference.loss) << name << ": the same Brownian sample";
-      EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
-      EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
-    }
+    testing::expect_methods_match_backprop(
+        p, reference, std::vector<std::string>{"anode", "checkpoint:3", "checkpoint:1"});
   }
 }
 
@@ -77,10 +73,7 @@ TEST(Shark, BackpropMatchesFiniteDifferencesWithTheNoiseFixed) {
   const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{6}, SaveAt::linspace(0, 1, 3),
                                   0.0,        1.0,      sde.y0,        sde.theta,
                                   loss};
-  const GradientResult<double> exact = DirectBackprop<double>().compute(p);
-  const auto fd = central_differences(p);
-  EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6);
-  EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
+  testing::expect_backprop_matches_finite_differences(p);
 }
 
 // Ornstein–Uhlenbeck dy = A y dt + S dW (A = diag(μ)), y_i(T) = e^{μ_i T} y0_i +
@@ -221,22 +214,16 @@ TEST(SharkAdaptive, EveryExactMethodMatchesBackpropWithRejections) {
   RecordProperty("steps", fmt::format("{}/{}", reference.stats.steps, reference.stats.rejected));
   ASSERT_GT(reference.stats.rejected, 0) << "the test needs rejected steps";
   ASSERT_GT(reference.grad_params.tail(6).norm(), 0.0) << "σ must get a gradient";
-  for (const std::string name : {"anode", "checkpoint:3", "checkpoint:1"}) {
-    const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
-    EXPECT_EQ(r.stats.steps, reference.stats.steps) << name;
-    EXPECT_EQ(r.stats.rejected, reference.stats.rejected) << name;
-    EXPECT_EQ(r.loss, reference.loss) << name << ": the same steps and Brownian sample";
-    EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
-    EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
-  }
+  testing::expect_methods_match_backprop(
+      p, reference, std::vector<std::string>{"anode", "checkpoint:3", "checkpoint:1"});
 }
 
 // As the other SDE steppers: a step below 2^10 of the tree's finest interval is refused by name
 // (a tree of tolerance 2^-12 resolves steps of 2^-2, not 1/8).
 TEST(Shark, StepsFinerThanTheBrownianTreeAreRefused) {
   const testing::LinearSde s = testing::make_linear_sde(NoiseType::additive);
-  const auto coarse = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0, 0x1p-12,
-                                                           LevyArea::space_time);
+  const auto coarse =
+      std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0, 0x1p-12, LevyArea::space_time);
   const auto stepper = make_sde_stepper<double>("shark", {}, coarse, *s.field);
   EXPECT_NO_THROW(solve<double>(*s.field, *stepper, FixedSteps{4}, SaveAt::final_time(1.0), 0.0,
                                 1.0, Batch<double>::Ones(2, 1), s.theta));

@@ -5,15 +5,21 @@
 // Ornstein–Uhlenbeck dy = A y dt + S dW (additive noise).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "revode/core/error.hpp"
 #include "revode/fields/linear.hpp"
+#include "revode/gradients/direct_backprop.hpp"
+#include "revode/gradients/registry.hpp"
 #include "revode/sde/brownian_tree.hpp"
 #include "revode/sde/drift_diffusion.hpp"
+#include "support/finite_difference.hpp"
 
 namespace revode::testing {
 
@@ -96,6 +102,30 @@ inline Batch<double> exact_linear_sde(const LinearSde& s, const BrownianTree& w,
     y.row(i) = (y0.row(i).array() * exponent.exp()).matrix();
   }
   return y;
+}
+
+/// Each of `methods` on `p` against `reference` (direct backprop on p): the same steps
+/// (accepted and rejected) and Brownian sample, so an equal loss and gradients to ≤ 1e-10.
+inline void expect_methods_match_backprop(const GradientProblem<double>& p,
+                                          const GradientResult<double>& reference,
+                                          const std::vector<std::string>& methods) {
+  for (const std::string& name : methods) {
+    const GradientResult<double> r = make_gradient_method<double>(name)->compute(p);
+    EXPECT_EQ(r.stats.steps, reference.stats.steps) << name;
+    EXPECT_EQ(r.stats.rejected, reference.stats.rejected) << name;
+    EXPECT_EQ(r.loss, reference.loss) << name << ": the same steps and Brownian sample";
+    EXPECT_LE(relative_error(r.grad_params, reference.grad_params), 1e-10) << name;
+    EXPECT_LE(relative_error(r.grad_y0, reference.grad_y0), 1e-10) << name;
+  }
+}
+
+/// Direct backprop on `p` against central finite differences with the noise (the tree) and the
+/// steps fixed: ≤ 1e-6 relative, to θ and y0.
+inline void expect_backprop_matches_finite_differences(const GradientProblem<double>& p) {
+  const GradientResult<double> exact = DirectBackprop<double>().compute(p);
+  const auto fd = central_differences(p);
+  EXPECT_LE(relative_error(exact.grad_params, fd.grad_params), 1e-6);
+  EXPECT_LE(relative_error(exact.grad_y0, fd.grad_y0), 1e-6);
 }
 
 /// A gtest-safe name for a (solver, noise) case: "reversible:heun" → "McCallumFoster_heun",
