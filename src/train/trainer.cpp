@@ -59,6 +59,14 @@ TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& com
             field.field->param_count(), field.initial_params.size());
   }
   const Index batch = s.batch_size > 0 ? std::min(s.batch_size, d.trajectories()) : d.trajectories();
+  // A field whose column b carries trajectory b's own data (a CDE's control path) solves the
+  // whole dataset as one batch: a mini-batch or a chunk would pair columns with other paths.
+  if (field.field != nullptr && !field.field->column_local())
+    require(batch == d.trajectories() && s.batch_chunks == 1,
+            "field '{}' ties column b to trajectory b (not column-local), so it trains on the "
+            "full batch in one chunk; got batch_size {} and batch_chunks {} for dataset '{}' of "
+            "{} trajectories (give --batch-size 0 --batch-chunks 1)",
+            s.field, s.batch_size, s.batch_chunks, d.name, d.trajectories());
   require(s.batch_chunks <= batch,
           "a batch of {} trajectories in {} chunks: every chunk needs at least one trajectory; "
           "give --batch-chunks <= {} (dataset '{}' has {} trajectories, batch_size is {})",
@@ -176,6 +184,14 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       order_(std::size_t(dataset_.trajectories())),
       optimizer_(settings_.optimizer, param_count()),
       rng_(settings_.seed) {
+  // Refused here rather than at iteration 1's solve: adaptive SDE steps need an embedded
+  // estimate that sees the noise (docs/sde.md, "Adaptive steps").
+  require(!sde_ || std::holds_alternative<FixedSteps>(settings_.control) ||
+              stepper_->error_order() > 0,
+          "diffusion '{}' with rtol/atol: SDE solver '{}' has no error estimate for adaptive "
+          "steps; give fixed steps (steps or dt) or an adaptive SDE solver (heun, midpoint, "
+          "ralston2, reversible-heun, or reversible: over one of those; docs/sde.md)",
+          settings_.diffusion, stepper_->name());
   losses_.reserve(std::size_t(settings_.iterations));
   const Index chunks = settings_.batch_chunks, ranks = comm_->size(), rank = comm_->rank();
   const Index values = 2 + param_count();  // per chunk
