@@ -59,8 +59,8 @@ Vector<T> read_params_file(const std::string& path, const VectorField<T>& field,
 }
 
 template Vector<float> read_params_file<float>(const std::string&, const VectorField<float>&,
-                                                const Vector<float>*);
+                                               const Vector<float>*);
 template Vector<double> read_params_file<double>(const std::string&, const VectorField<double>&,
-                                                  const Vector<double>*);
+                                                 const Vector<double>*);
 
 }  // namespace revode::cli

@@ -19,8 +19,8 @@ class CdeNetworkField final : public VectorField<T> {
   CdeNetworkField(std::unique_ptr<CdeField<T>> cde, Vector<T> observations)
       : cde_(std::move(cde)), full_(cde_->param_count()), full_bar_(cde_->param_count()) {
     require(observations.size() == cde_->observation_count(),
-            "CDE '{}': {} observation values given; expected {}", cde_->name(),
-            observations.size(), cde_->observation_count());
+            "CDE '{}': {} observation values given; expected {}", cde_->name(), observations.size(),
+            cde_->observation_count());
     full_.tail(observations.size()) = observations;
   }
 
@@ -33,17 +33,15 @@ class CdeNetworkField final : public VectorField<T> {
     cde_->eval(t, y, full_, dy);
   }
   /// θ̄ += aᵀ ∂f/∂θ for the network part; the observations' share is computed and dropped.
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
+  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override {
     full_.head(theta.size()) = theta;
     full_bar_.head(theta_bar.size()) = theta_bar;
     full_bar_.tail(full_bar_.size() - theta_bar.size()).setZero();
     cde_->vjp(t, y, full_, a, y_bar, full_bar_);
     theta_bar = full_bar_.head(theta_bar.size());
   }
-  Index intermediate_floats(Index batch) const override {
-    return cde_->intermediate_floats(batch);
-  }
+  Index intermediate_floats(Index batch) const override { return cde_->intermediate_floats(batch); }
   bool column_local() const override { return false; }  // column b is driven by sample b
   std::unique_ptr<VectorField<T>> clone() const override {
     auto copy = std::unique_ptr<CdeField<T>>(static_cast<CdeField<T>*>(cde_->clone().release()));
