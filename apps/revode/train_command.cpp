@@ -128,8 +128,14 @@ TrainField load_cde_train_field(const TrainSettings& s, const Dataset& data) {
   Vector<double> observations = built.theta.tail(cde->observation_count());
   std::unique_ptr<CdeField<double>> owned(cde);
   (void)built.field.release();
-  return {std::make_unique<CdeNetworkField<double>>(std::move(owned), std::move(observations)),
-          std::move(network)};
+  auto field = std::make_unique<CdeNetworkField<double>>(std::move(owned), std::move(observations));
+  // Mini-batches and chunks solve a CDE over their own trajectories' paths.
+  std::shared_ptr<const CdeNetworkField<double>> all(
+      static_cast<CdeNetworkField<double>*>(field->clone().release()));
+  auto columns = [all](const std::vector<Index>& ids) -> std::unique_ptr<VectorField<double>> {
+    return all->columns(ids);
+  };
+  return {std::move(field), std::move(network), std::move(columns)};
 }
 
 /// The model of settings.field, loaded here because the core trainer builds only MLPs: a
@@ -156,7 +162,7 @@ TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, const
   if (cde) return load_cde_train_field(s, data);
   TorchScriptField<double> loaded =
       load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), data.dim());
-  return {std::move(loaded.field), std::move(loaded.theta)};
+  return {std::move(loaded.field), std::move(loaded.theta), {}};
 }
 
 /// Defaults of the dataset (or the checkpoint), then the config file, then the flags.

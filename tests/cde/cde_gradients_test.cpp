@@ -124,7 +124,8 @@ TEST(CdeGradients, MatchFiniteDifferencesInThetaZ0AndObservations) {
 }
 
 // revode train's CDE (CdeNetworkField): θ is the network alone, the observations fixed; its
-// gradient is the network part of the CdeField's, and the reversible method matches backprop.
+// gradient is the network part of the CdeField's, the reversible method matches backprop, and a
+// column selection (a trainer's mini-batch or chunk) is the CDE over those samples' paths.
 TEST(CdeNetworkField, GradientIsTheNetworkPartOfTheCdeFields) {
   MseZero<double> loss;
   const CdeCase<double> c(Interpolation::hermite);
@@ -156,6 +157,15 @@ TEST(CdeNetworkField, GradientIsTheNetworkPartOfTheCdeFields) {
   fixed.eval(0.5, c.z0, theta, a);
   copy->eval(0.5, c.z0, theta, b);
   EXPECT_EQ(a, b);
+  // A column selection is the CDE over those samples' paths: columns {2, 0} of the full eval.
+  const auto picked = fixed.columns({2, 0});
+  Batch<double> z(kHidden, 2), dz(kHidden, 2);
+  z << c.z0.col(2), c.z0.col(0);
+  picked->eval(0.5, z, theta, dz);
+  EXPECT_EQ(dz.col(0), a.col(2));
+  EXPECT_EQ(dz.col(1), a.col(0));
+  EXPECT_NE(testing::error_of([&] { (void)fixed.columns({3}); }).find("sample 3; expected 0 … 2"),
+            std::string::npos);
   EXPECT_NE(testing::error_of([&] { CdeNetworkField<double>(clone_cde(), Vector<double>(2)); })
                 .find("2 observation values given"),
             std::string::npos);

@@ -3,7 +3,8 @@
 # file holds one sample per trajectory of the dataset trains its network (the loss falls; θ is
 # the network alone, the observations held fixed); a run resumed from a checkpoint ends with
 # exactly the parameters of an uninterrupted one; the parameter file's printed solve flags
-# solve the trained CDE; a mismatched file, a bad spec and mini-batches or chunks are named
+# solve the trained CDE; mini-batches, chunks and --plot solve each trajectory over its own
+# path (a chunked loss equals the single chunk's); a mismatched file and a bad spec are named
 # errors. Usage: train_cde_test.sh PATH/TO/revode
 set -u
 REVODE=${1:?usage: train_cde_test.sh PATH/TO/revode}
@@ -53,11 +54,13 @@ assert len(losses) == 40 and losses[-1] < 0.5 * losses[0], (losses[:1], losses[-
 PY
 
 # Resume: a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
-# parameters of the uninterrupted run.
+# parameters of the uninterrupted run (mini-batches drawn from the checkpointed rng).
 N=1500
 K=20
-expect_ok train "${common[@]}" --iterations "$N" --output "$WORK/long.json"
-"$REVODE" train "${common[@]}" --iterations "$N" --checkpoint "$WORK/run.ckpt" --checkpoint-every "$K" \
+# Mini-batches of 2 in 2 chunks: each chunk solves the CDE over its own trajectories' paths.
+mini=(--batch-size 2 --batch-chunks 2)
+expect_ok train "${common[@]}" "${mini[@]}" --iterations "$N" --output "$WORK/long.json"
+"$REVODE" train "${common[@]}" "${mini[@]}" --iterations "$N" --checkpoint "$WORK/run.ckpt" --checkpoint-every "$K" \
   --log-every 1 >"$WORK/killed.out" 2>"$WORK/killed.log" &
 pid=$!
 trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -74,7 +77,7 @@ if kill -9 "$pid" 2>/dev/null; then
   saved=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
     "$WORK/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
   ((saved > 0 && saved < N)) || fail "the checkpoint is at iteration '$saved'; expected 1 … $((N - 1))"
-  expect_ok train "${common[@]}" --iterations "$N" --resume "$WORK/run.ckpt" --output "$WORK/resumed.json"
+  expect_ok train "${common[@]}" "${mini[@]}" --iterations "$N" --resume "$WORK/run.ckpt" --output "$WORK/resumed.json"
   grep -q "resuming from '$WORK/run.ckpt' at iteration $saved" "$WORK/out" ||
     fail "the resumed CDE run did not start at iteration $saved: $(head -n 5 "$WORK/out")"
   "$PYTHON" - "$WORK/long.json" "$WORK/resumed.json" <<'PY' || fail "resumed CDE parameters differ"
@@ -87,6 +90,22 @@ else
   pid=
   fail "the CDE run ended before it could be killed; raise N"
 fi
+
+# Chunks pair every trajectory with its own path: the full batch in 3 chunks (one trajectory
+# each) has the loss of the single chunk, up to the order of the sum.
+for chunks in 1 3; do
+  expect_ok train "${common[@]}" --iterations 1 --batch-chunks $chunks --json
+  tail -n 1 "$WORK/out" >"$WORK/chunks$chunks.json"
+done
+"$PYTHON" - "$WORK/chunks1.json" "$WORK/chunks3.json" <<'PY' || fail "CDE chunks: the loss differs from the single chunk's"
+import json, sys
+a, b = (json.load(open(p))["final_loss"] for p in sys.argv[1:3])
+assert abs(a - b) <= 1e-13 * abs(a), (a, b)
+PY
+# --plot draws trajectory 0 over its own path (predict uses the trajectory's own CDE).
+"$REVODE" train "${common[@]}" --iterations 2 --plot "$WORK/fit.png" >"$WORK/out" 2>"$WORK/err" ||
+  fail "the plotted CDE run failed: $(cat "$WORK/err")"
+if grep -q "cannot be solved" "$WORK/err"; then fail "CDE predict failed: $(cat "$WORK/err")"; fi
 
 # The printed solve flags solve the trained CDE (the params file holds the network's θ; the
 # observations come from the file); sample 0 starts at trajectory 0's first state.
@@ -102,8 +121,7 @@ printf '0 1 2\n1 2 3\n' >"$WORK/two.csv"  # 2 values per row: not 3 samples
 expect_error "3 trajectories;must hold 3 samples;do not split" train "${common[@]/$field/cde:$WORK/two.csv,hidden=2}" --iterations 2
 expect_error "unknown key 'depth'" train "${common[@]/$field/cde:$WORK/obs.csv,hidden=2,depth=3}" --iterations 2
 expect_error "state dimension 3;2 state columns" train "${common[@]/$field/cde:$WORK/obs.csv,hidden=3}" --iterations 2
-expect_error "not column-local;batch_size 2" train "${common[@]}" --iterations 2 --batch-size 2
-expect_error "not column-local;batch_chunks 3" train "${common[@]}" --iterations 2 --batch-chunks 3
+expect_error "every chunk needs at least one trajectory" train "${common[@]}" --iterations 2 --batch-chunks 4
 expect_error "--widths applies to MLP models only;a CDE" train "${common[@]}" --iterations 2 --widths 2,8,2
 expect_error "--field 'cde'" train "${common[@]/$field/cde}" --iterations 2
 

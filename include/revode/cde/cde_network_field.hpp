@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "revode/cde/cde_field.hpp"
 #include "revode/core/error.hpp"
@@ -46,6 +47,26 @@ class CdeNetworkField final : public VectorField<T> {
   std::unique_ptr<VectorField<T>> clone() const override {
     auto copy = std::unique_ptr<CdeField<T>>(static_cast<CdeField<T>*>(cde_->clone().release()));
     return std::make_unique<CdeNetworkField<T>>(std::move(copy), observations());
+  }
+
+  /// The same CDE over samples `samples` only, in that order (column j is sample samples[j]):
+  /// how a trainer gives a mini-batch or a chunk its own paths. θ is unchanged.
+  /// @throws revode::Error for an empty list or a sample outside 0 … batch − 1.
+  std::unique_ptr<CdeNetworkField<T>> columns(const std::vector<Index>& samples) const {
+    require(!samples.empty(), "CDE '{}': a column selection needs at least one sample",
+            cde_->name());
+    const Index per = cde_->channels() * cde_->path().knots();  // one sample's path values
+    const Index network = cde_->network_param_count();
+    Vector<T> observations(per * Index(samples.size()));
+    for (std::size_t j = 0; j < samples.size(); ++j) {
+      const Index b = samples[j];
+      require(b >= 0 && b < cde_->batch(), "CDE '{}': sample {}; expected 0 … {}", cde_->name(),
+              b, cde_->batch() - 1);
+      observations.segment(per * Index(j), per) = full_.segment(network + per * b, per);
+    }
+    auto cde = std::make_unique<CdeField<T>>(cde_->spec(), cde_->path(), cde_->channels(),
+                                             Index(samples.size()));
+    return std::make_unique<CdeNetworkField<T>>(std::move(cde), std::move(observations));
   }
 
   const CdeField<T>& cde() const { return *cde_; }
