@@ -123,12 +123,10 @@ TrainField load_cde_train_field(const TrainSettings& s, const Dataset& data) {
                             s.field, data.name, data.trajectories(), data.trajectories(),
                             e.what()));
   }
-  auto* cde = static_cast<CdeField<double>*>(built.field.get());
+  std::unique_ptr<CdeField<double>> cde(static_cast<CdeField<double>*>(built.field.release()));
   Vector<double> network = built.theta.head(cde->network_param_count());
   Vector<double> observations = built.theta.tail(cde->observation_count());
-  std::unique_ptr<CdeField<double>> owned(cde);
-  (void)built.field.release();
-  auto field = std::make_unique<CdeNetworkField<double>>(std::move(owned), std::move(observations));
+  auto field = std::make_unique<CdeNetworkField<double>>(std::move(cde), std::move(observations));
   // Mini-batches and chunks solve a CDE over their own trajectories' paths.
   std::shared_ptr<const CdeNetworkField<double>> all(
       static_cast<CdeNetworkField<double>*>(field->clone().release()));
