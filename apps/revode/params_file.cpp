@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "problem_options.hpp"
+#include "revode/cde/cde_field.hpp"
 #include "revode/core/error.hpp"
 #include "revode/core/json_reading.hpp"
 
@@ -27,11 +28,20 @@ nlohmann::json parse_json_file(const std::string& path) {
 }  // namespace
 
 template <class T>
-Vector<T> read_params_file(const std::string& path, const VectorField<T>& field) {
+Vector<T> read_params_file(const std::string& path, const VectorField<T>& field,
+                           const Vector<T>* defaults) {
   const nlohmann::json doc = parse_json_file(path);
   require(doc.is_object() && doc.contains("params") && doc["params"].is_array(),
           "--params file '{}': expected an object {{\"params\": [numbers...]}}", path);
   const nlohmann::json& list = doc["params"];
+  // A CDE trained by `revode train` saves its network's θ alone (the observations are data).
+  const auto* cde = dynamic_cast<const CdeField<T>*>(&field);
+  if (cde != nullptr && Index(list.size()) == cde->network_param_count() && defaults != nullptr) {
+    Vector<T> network = read_params_file(path, cde->network());
+    Vector<T> theta = *defaults;
+    theta.head(network.size()) = network;
+    return theta;
+  }
   require(Index(list.size()) == field.param_count(),
           "--params file '{}' has {} parameters; expected {} (the parameter count of field '{}')",
           path, list.size(), field.param_count(), field.name());
@@ -48,7 +58,9 @@ Vector<T> read_params_file(const std::string& path, const VectorField<T>& field)
   return theta;
 }
 
-template Vector<float> read_params_file<float>(const std::string&, const VectorField<float>&);
-template Vector<double> read_params_file<double>(const std::string&, const VectorField<double>&);
+template Vector<float> read_params_file<float>(const std::string&, const VectorField<float>&,
+                                               const Vector<float>*);
+template Vector<double> read_params_file<double>(const std::string&, const VectorField<double>&,
+                                                 const Vector<double>*);
 
 }  // namespace revode::cli

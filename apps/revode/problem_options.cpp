@@ -283,7 +283,7 @@ Problem<T> build_problem(const ProblemOptions& o) {
   } else {
     build_sde(o, p);
   }
-  if (!o.params_file.empty()) p.theta = read_params_file<T>(o.params_file, *p.field);
+  if (!o.params_file.empty()) p.theta = read_params_file<T>(o.params_file, *p.field, &p.theta);
   p.save_at = build_save_at(o, p.t0, p.t1);
   validate(p.save_at, p.t0, p.t1);
   validate_inputs<T>(*p.field, p.y0, p.theta);

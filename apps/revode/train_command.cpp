@@ -13,10 +13,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cde_option.hpp"
 #include "commands.hpp"
 #include "json_output.hpp"
 #include "output_file.hpp"
 #include "plotting.hpp"
+#include "revode/cde/cde_network_field.hpp"
 #include "revode/gradients/registry.hpp"
 #include "revode/train/atomic_file.hpp"
 #include "revode/train/checkpoint.hpp"
@@ -49,8 +51,10 @@ void setting_flag(CLI::App& c, TrainOptions& o, const std::string& name, const c
 void add_setting_flags(CLI::App& c, TrainOptions& o) {
   setting_flag<std::string>(c, o, "--field", "field",
                             "the model: torchscript:PATH (a TorchScript module forward(t, y), "
-                            "θ its parameters; docs/torch-field.md) instead of the MLP of "
-                            "--widths");
+                            "θ its parameters; docs/torch-field.md) or "
+                            "cde:FILE[,hidden=H,widths=W1xW2,...] (a neural CDE over a file of "
+                            "observations, one sample per trajectory; θ = its network; "
+                            "docs/training.md) instead of the MLP of --widths");
   c.add_option_function<std::string>(
       "--widths",
       [&o](const std::string& w) { o.flags["widths"] = parse_mlp_spec(w).widths; },
@@ -105,24 +109,58 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
 
 constexpr std::string_view torchscript_prefix = "torchscript:";
 
+/// --field cde:FILE,...: a neural CDE over the observation file, whose batch is the dataset's
+/// trajectories (sample b's path drives trajectory b; z0 = its first data point). θ is the
+/// network F_θ alone: the observations are data, held fixed (CdeNetworkField).
+TrainField load_cde_train_field(const TrainSettings& s, const Dataset& data) {
+  CdeFieldBuild<double> built;
+  try {
+    built = build_cde_field<double>(s.field, data.trajectories(), s.model.activation, s.init,
+                                    s.seed);
+  } catch (const Error& e) {
+    throw Error(fmt::format("--field '{}' over dataset '{}' ({} trajectories; the file's sample b "
+                            "drives trajectory b, so it must hold {} samples): {}",
+                            s.field, data.name, data.trajectories(), data.trajectories(),
+                            e.what()));
+  }
+  std::unique_ptr<CdeField<double>> cde(static_cast<CdeField<double>*>(built.field.release()));
+  Vector<double> network = built.theta.head(cde->network_param_count());
+  Vector<double> observations = built.theta.tail(cde->observation_count());
+  auto field = std::make_unique<CdeNetworkField<double>>(std::move(cde), std::move(observations));
+  // Mini-batches and chunks solve a CDE over their own trajectories' paths.
+  std::shared_ptr<const CdeNetworkField<double>> all(
+      static_cast<CdeNetworkField<double>*>(field->clone().release()));
+  auto columns = [all](const std::vector<Index>& ids) -> std::unique_ptr<VectorField<double>> {
+    return all->columns(ids);
+  };
+  return {std::move(field), std::move(network), std::move(columns)};
+}
+
 /// The model of settings.field, loaded here because the core trainer builds only MLPs: a
-/// TorchScript module through the torch plugin (torch_plugin.hpp), θ its own parameters.
-TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, Index state_dim) {
+/// TorchScript module through the torch plugin (torch_plugin.hpp), θ its own parameters, or a
+/// neural CDE over a file of observations (docs/training.md "CDEs").
+TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, const Dataset& data) {
   if (s.field.empty()) return {};
-  require(s.field.starts_with(torchscript_prefix) && s.field.size() > torchscript_prefix.size(),
-          "--field '{}': expected torchscript:PATH to a saved TorchScript module (without "
-          "--field: the MLP of --widths)",
+  const bool cde = is_cde_field(s.field);
+  require(cde || (s.field.starts_with(torchscript_prefix) &&
+                  s.field.size() > torchscript_prefix.size()),
+          "--field '{}': expected torchscript:PATH to a saved TorchScript module or "
+          "cde:FILE[,hidden=H,widths=W1xW2,...] (without --field: the MLP of --widths)",
           s.field);
-  for (const char* key : {"widths", "activation", "time_input", "init"}) {
+  // A CDE's network takes --activation, --init and --seed; its widths are in the spec.
+  const std::vector<const char*> mlp_only =
+      cde ? std::vector<const char*>{"widths", "time_input"}
+          : std::vector<const char*>{"widths", "activation", "time_input", "init"};
+  for (const char* key : mlp_only) {
     std::string flag = key;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    require(!o.flags.contains(key),
-            "--{} applies to MLP models only; --field '{}' is a TorchScript module", flag,
-            s.field);
+    require(!o.flags.contains(key), "--{} applies to MLP models only; --field '{}' is {}", flag,
+            s.field, cde ? "a CDE (its widths are the spec's widths=W1xW2)" : "a TorchScript module");
   }
+  if (cde) return load_cde_train_field(s, data);
   TorchScriptField<double> loaded =
-      load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), state_dim);
-  return {std::move(loaded.field), std::move(loaded.theta)};
+      load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), data.dim());
+  return {std::move(loaded.field), std::move(loaded.theta), {}};
 }
 
 /// Defaults of the dataset (or the checkpoint), then the config file, then the flags.
@@ -235,7 +273,7 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   Dataset data = make_dataset(name);
   const TrainSettings base = checkpoint ? checkpoint->settings : data.suggested;
   TrainSettings settings = resolve_settings(o, name, base);
-  TrainField field = load_train_field(o, settings, data.dim());
+  TrainField field = load_train_field(o, settings, data);
   Trainer trainer(std::move(data), std::move(settings), ranks.communicator(), o.threads,
                   std::move(field));
   if (checkpoint) resume(trainer, *checkpoint, o.resume);
@@ -286,8 +324,14 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
              seconds > 0 ? double(ran) / seconds : 0.0, trainer.last_stats().brief());
   if (!checkpoint_path.empty()) fmt::print("checkpoint: {}\n", checkpoint_path);
   if (!o.output.empty())
-    fmt::print("parameters: {}\n  revode solve {}\n", o.output,
-               solve_flags(load_params_file(o.output), o.output));
+    fmt::print("parameters: {}\n  revode solve {}{}\n", o.output,
+               solve_flags(load_params_file(o.output), o.output),
+               // A CDE solves every trajectory's path at once (sample 0 is trajectory 0).
+               is_cde_field(trainer.settings().field)
+                   ? fmt::format(" --activation {} --batch {}",
+                                 activation_name(trainer.settings().model.activation),
+                                 trainer.dataset().trajectories())
+                   : "");
 }
 
 void run_train(const TrainOptions& o) {

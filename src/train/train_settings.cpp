@@ -221,10 +221,6 @@ void validate_sde(const TrainSettings& s) {
   (void)parse_noise_type(s.noise);
   require(s.brownian_seed >= 0, "brownian_seed = {}; required: 0 … {}", s.brownian_seed,
           kMaxBrownianSeed);
-  require(std::holds_alternative<FixedSteps>(s.control),
-          "diffusion '{}' with rtol/atol/max_steps: SDEs train with fixed steps (steps or dt); "
-          "adaptive SDE steps are not implemented",
-          s.diffusion);
   require(!s.dense,
           "diffusion '{}' with dense = true: dense output does not apply to SDEs (the "
           "path between steps is the Brownian motion's); save times split the steps instead",

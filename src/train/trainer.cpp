@@ -59,6 +59,14 @@ TrainSettings checked(TrainSettings s, const Dataset& d, const Communicator& com
             field.field->param_count(), field.initial_params.size());
   }
   const Index batch = s.batch_size > 0 ? std::min(s.batch_size, d.trajectories()) : d.trajectories();
+  // A field whose column b carries trajectory b's own data (a CDE's control path) solves the
+  // whole dataset as one batch: a mini-batch or a chunk would pair columns with other paths.
+  if (field.field != nullptr && !field.field->column_local() && !field.columns)
+    require(batch == d.trajectories() && s.batch_chunks == 1,
+            "field '{}' ties column b to trajectory b (not column-local) and cannot be split "
+            "by trajectory, so it trains on the full batch in one chunk; got batch_size {} and batch_chunks {} for dataset '{}' of "
+            "{} trajectories (give --batch-size 0 --batch-chunks 1)",
+            s.field, s.batch_size, s.batch_chunks, d.name, d.trajectories());
   require(s.batch_chunks <= batch,
           "a batch of {} trajectories in {} chunks: every chunk needs at least one trajectory; "
           "give --batch-chunks <= {} (dataset '{}' has {} trajectories, batch_size is {})",
@@ -168,6 +176,7 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       stepper_(make_solver(settings_, solver_name_, sde_.get(), dataset_, settings_.brownian_seed)),
       method_(make_gradient_method<double>(
           settings_.method, {.policy = parse_guard_policy(settings_.reversible_guard)})),
+      columns_(std::move(field.columns)),
       comm_(comm ? std::move(comm) : std::make_shared<const SerialCommunicator>()),
       executor_(std::make_unique<Executor>(threads)),
       batch_size_(settings_.batch_size > 0 ? std::min(settings_.batch_size, dataset_.trajectories())
@@ -176,6 +185,14 @@ Trainer::Trainer(Dataset dataset, TrainSettings settings, std::shared_ptr<const 
       order_(std::size_t(dataset_.trajectories())),
       optimizer_(settings_.optimizer, param_count()),
       rng_(settings_.seed) {
+  // Refused here rather than at iteration 1's solve: adaptive SDE steps need an embedded
+  // estimate that sees the noise (docs/sde.md, "Adaptive steps").
+  require(!sde_ || std::holds_alternative<FixedSteps>(settings_.control) ||
+              stepper_->error_order() > 0,
+          "diffusion '{}' with rtol/atol: SDE solver '{}' has no error estimate for adaptive "
+          "steps; give fixed steps (steps or dt) or an adaptive SDE solver (heun, midpoint, "
+          "ralston2, reversible-heun, or reversible: over one of those; docs/sde.md)",
+          settings_.diffusion, stepper_->name());
   losses_.reserve(std::size_t(settings_.iterations));
   const Index chunks = settings_.batch_chunks, ranks = comm_->size(), rank = comm_->rank();
   const Index values = 2 + param_count();  // per chunk
@@ -213,8 +230,9 @@ void Trainer::draw_noise() {
 void Trainer::use_batch() {
   const Index dim = dataset_.dim(), points = dataset_.points();
   const Index count = mine_.size() / (2 + param_count());
-  problems_.clear();  // they refer to the losses
+  problems_.clear();  // they refer to the losses and the chunk fields
   chunk_losses_.clear();
+  chunk_fields_.clear();
   for (Index i = first_chunk_; i < first_chunk_ + count; ++i) {
     const auto [begin, end] = chunk(i);
     Batch<double> y0(dim, end - begin);
@@ -227,8 +245,11 @@ void Trainer::use_batch() {
     chunk_losses_.push_back(std::make_unique<MseData<double>>(std::move(data)));
     const Stepper<double>& stepper =
         sde_ ? *noise_steppers_[std::size_t(i - first_chunk_)] : *stepper_;
+    if (columns_)  // the chunk's trajectories' own field (a CDE over their paths)
+      chunk_fields_.push_back(columns_(std::vector<Index>(order_.begin() + begin,
+                                                          order_.begin() + end)));
     problems_.push_back(std::make_unique<GradientProblem<double>>(GradientProblem<double>{
-        field(), stepper, settings_.control, data_save_at(settings_, dataset_),
+        columns_ ? *chunk_fields_.back() : field(), stepper, settings_.control, data_save_at(settings_, dataset_),
         dataset_.times.front(), dataset_.times.back(), std::move(y0), theta_,
         *chunk_losses_.back()}));
   }
@@ -352,8 +373,9 @@ Batch<double> Trainer::predict(Index trajectory) const {
           "trajectory {}; dataset '{}' has 0 … {}", trajectory, dataset_.name,
           dataset_.trajectories() - 1);
   const Batch<double> y0 = dataset_.trajectory(trajectory).col(0);
+  const std::unique_ptr<VectorField<double>> own = columns_ ? columns_({trajectory}) : nullptr;
   const Solution<double> solution =
-      solve<double>(field(), *stepper_, settings_.control, data_save_at(settings_, dataset_),
+      solve<double>(own ? *own : field(), *stepper_, settings_.control, data_save_at(settings_, dataset_),
                     dataset_.times.front(), dataset_.times.back(), y0, theta_);
   Batch<double> out(dataset_.dim(), Index(solution.ys.size()));
   for (Index k = 0; k < out.cols(); ++k) out.col(k) = solution.ys[std::size_t(k)].col(0);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "revode/cde/cde_field.hpp"
+#include "revode/cde/cde_network_field.hpp"
 #include "revode/cde/observations.hpp"
 #include "revode/core/check_vjp.hpp"
 #include "revode/gradients/registry.hpp"
@@ -120,6 +121,54 @@ TEST(CdeGradients, MatchFiniteDifferencesInThetaZ0AndObservations) {
     EXPECT_LE(relative_error(r.grad_params.tail(obs), fd.grad_params.tail(obs)), 1e-6);
     EXPECT_LE(relative_error(r.grad_y0, fd.grad_y0), 1e-6);
   }
+}
+
+// revode train's CDE (CdeNetworkField): θ is the network alone, the observations fixed; its
+// gradient is the network part of the CdeField's, the reversible method matches backprop, and a
+// column selection (a trainer's mini-batch or chunk) is the CDE over those samples' paths.
+TEST(CdeNetworkField, GradientIsTheNetworkPartOfTheCdeFields) {
+  MseZero<double> loss;
+  const CdeCase<double> c(Interpolation::hermite);
+  const Index network = c.field.network_param_count(), obs = c.field.observation_count();
+  const auto clone_cde = [&] {
+    return std::unique_ptr<CdeField<double>>(
+        static_cast<CdeField<double>*>(c.field.clone().release()));
+  };
+  const CdeNetworkField<double> fixed(clone_cde(), c.theta.tail(obs));
+  ASSERT_EQ(fixed.param_count(), network);
+  EXPECT_FALSE(fixed.column_local());
+  const Vector<double> theta = c.theta.head(network);
+  const auto stepper = make_stepper<double>("reversible:rk4");
+  const GradientProblem<double> full{c.field, *stepper, FixedSteps{8}, at_the_knots(), 0.0, 2.0,
+                                     c.z0,    c.theta,  loss};
+  const GradientProblem<double> part{fixed, *stepper, FixedSteps{8}, at_the_knots(), 0.0, 2.0,
+                                     c.z0,  theta,    loss};
+  const auto reference = make_gradient_method<double>("backprop")->compute(full);
+  const auto backprop = make_gradient_method<double>("backprop")->compute(part);
+  const auto reversible = make_gradient_method<double>("reversible")->compute(part);
+  ASSERT_EQ(backprop.grad_params.size(), network);
+  EXPECT_EQ(backprop.loss, reference.loss);
+  EXPECT_LE(relative_error(backprop.grad_params, reference.grad_params.head(network)), 1e-14);
+  EXPECT_LE(relative_error(reversible.grad_params, backprop.grad_params), 1e-10);
+  EXPECT_LE(relative_error(reversible.grad_y0, backprop.grad_y0), 1e-10);
+  // A clone carries the same observations.
+  const auto copy = fixed.clone();
+  Batch<double> a(kHidden, kBatch), b(kHidden, kBatch);
+  fixed.eval(0.5, c.z0, theta, a);
+  copy->eval(0.5, c.z0, theta, b);
+  EXPECT_EQ(a, b);
+  // A column selection is the CDE over those samples' paths: columns {2, 0} of the full eval.
+  const auto picked = fixed.columns({2, 0});
+  Batch<double> z(kHidden, 2), dz(kHidden, 2);
+  z << c.z0.col(2), c.z0.col(0);
+  picked->eval(0.5, z, theta, dz);
+  EXPECT_EQ(dz.col(0), a.col(2));
+  EXPECT_EQ(dz.col(1), a.col(0));
+  EXPECT_NE(testing::error_of([&] { (void)fixed.columns({3}); }).find("sample 3; expected 0 … 2"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] { CdeNetworkField<double>(clone_cde(), Vector<double>(2)); })
+                .find("2 observation values given"),
+            std::string::npos);
 }
 
 TEST(CdeGradients, ObservationGradientIsPerSample) {

@@ -82,8 +82,8 @@ expect_ok train --dataset oscillator --widths 4,8,4 --diffusion mlp:4,8,8 --nois
 ode=(train --dataset oscillator --widths 4,8,4 --steps 30 --iterations 2)
 expect_error "apply to SDEs only;--diffusion" "${ode[@]}" --noise scalar
 expect_error "apply to SDEs only" "${ode[@]}" --brownian-seed 3
-expect_error "fixed steps;adaptive SDE steps are not implemented" train --dataset oscillator \
-  --widths 4,8,4 --diffusion const:0.1 --rtol 1e-3 --iterations 2
+expect_error "has no error estimate for adaptive steps;reversible-heun" train --dataset oscillator \
+  --widths 4,8,4 --diffusion const:0.1 --rtol 1e-3 --solver euler --method backprop --iterations 2
 expect_error "dense output does not apply to SDEs" "${ode[@]}" --diffusion const:0.1 --dense true
 expect_error "method 'symplectic'" "${ode[@]}" --diffusion const:0.1 --method symplectic
 expect_error "method 'adjoint'" "${ode[@]}" --diffusion const:0.1 --method adjoint

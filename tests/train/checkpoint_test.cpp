@@ -152,7 +152,7 @@ TEST(ParamsFile, AGivenFieldIsNamedAndRoundTrips) {
   s.field = "torchscript:field.pt";  // the name the CLI would load; any field does here
   auto mlp = std::make_unique<Mlp<double>>(s.model);
   Vector<double> theta = mlp->init_params(s.init, s.seed);
-  Trainer trainer(d, s, nullptr, 0, {std::move(mlp), std::move(theta)});
+  Trainer trainer(d, s, nullptr, 0, {std::move(mlp), std::move(theta), {}});
   trainer.run();
   TempFile file("params.json");
   save_params_file(file.path(), trainer, 1.0);

@@ -87,7 +87,7 @@ TEST(Trainer, RejectsAModelOfTheWrongDimension) {
 TrainField same_mlp_as_field(const TrainSettings& s) {
   auto mlp = std::make_unique<Mlp<double>>(s.model);
   Vector<double> theta = mlp->init_params(s.init, s.seed);
-  return {std::move(mlp), std::move(theta)};
+  return {std::move(mlp), std::move(theta), {}};
 }
 
 TEST(Trainer, AGivenFieldTrainsAsTheSameBuiltInMlp) {

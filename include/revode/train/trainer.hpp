@@ -44,6 +44,12 @@ struct TrainState {
 struct TrainField {
   std::unique_ptr<VectorField<double>> field;
   Vector<double> initial_params;
+  /// For a field that is not column-local (column b carries trajectory b's own data, as a
+  /// CDE's control paths do): the field over trajectories `ids` only, column j = trajectory
+  /// ids[j], same θ. Given, each chunk of a batch (mini-batches, chunks, MPI ranks) and predict
+  /// solve their own trajectories' field; absent, such a field trains on the full batch in one
+  /// chunk (a named error otherwise).
+  std::function<std::unique_ptr<VectorField<double>>(const std::vector<Index>& ids)> columns;
 };
 
 /// Bitwise equality of every field.
@@ -142,7 +148,7 @@ class Trainer {
   void run(const ProgressCallback& progress = {}, const CheckpointOptions& checkpoint = {});
 
   /// The model's solution from trajectory n's first data point, at the data times, with the
-  /// current θ: dim × K. An SDE's is one sample path: the Brownian tree of settings.brownian_seed
+  /// current θ: dim × K (a field with TrainField::columns: over trajectory n's own data). An SDE's is one sample path: the Brownian tree of settings.brownian_seed
   /// itself (column 0), as `revode solve --brownian-seed S` draws it.
   Batch<double> predict(Index trajectory = 0) const;
 
@@ -156,6 +162,10 @@ class Trainer {
   /// SDEs: this rank's chunks' steppers for the current iteration's Brownian samples.
   std::vector<std::unique_ptr<Stepper<double>>> noise_steppers_;
   std::unique_ptr<GradientMethod<double>> method_;
+  /// TrainField::columns: this rank's chunks' fields over their trajectories (chunk_fields_),
+  /// for a field that is not column-local; empty otherwise.
+  std::function<std::unique_ptr<VectorField<double>>(const std::vector<Index>&)> columns_;
+  std::vector<std::unique_ptr<VectorField<double>>> chunk_fields_;
   std::shared_ptr<const Communicator> comm_;
   std::unique_ptr<Executor> executor_;
   Index batch_size_ = 0;
