@@ -60,22 +60,7 @@ K=20
 # Mini-batches of 2 in 2 chunks: each chunk solves the CDE over its own trajectories' paths.
 mini=(--batch-size 2 --batch-chunks 2)
 expect_ok train "${common[@]}" "${mini[@]}" --iterations "$N" --output "$WORK/long.json"
-"$REVODE" train "${common[@]}" "${mini[@]}" --iterations "$N" --checkpoint "$WORK/run.ckpt" --checkpoint-every "$K" \
-  --log-every 1 >"$WORK/killed.out" 2>"$WORK/killed.log" &
-pid=$!
-trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
-last_logged() { sed -n 's|^iteration \([0-9]*\)/.*ETA.*|\1|p' "$WORK/killed.log" | tail -n 1; }
-for _ in $(seq 1 1500); do
-  done_iterations=$(last_logged)
-  [[ -n $done_iterations && $done_iterations -ge $((2 * K)) ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-if kill -9 "$pid" 2>/dev/null; then
-  wait "$pid" 2>/dev/null
-  pid=
-  saved=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
-    "$WORK/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
+if kill_train_mid_run "$K" "${common[@]}" "${mini[@]}" --iterations "$N"; then
   ((saved > 0 && saved < N)) || fail "the checkpoint is at iteration '$saved'; expected 1 … $((N - 1))"
   expect_ok train "${common[@]}" "${mini[@]}" --iterations "$N" --resume "$WORK/run.ckpt" --output "$WORK/resumed.json"
   grep -q "resuming from '$WORK/run.ckpt' at iteration $saved" "$WORK/out" ||
@@ -87,7 +72,6 @@ assert a["params"] == b["params"], "the resumed run's parameters differ from the
 assert a["training"]["final_loss"] == b["training"]["final_loss"]
 PY
 else
-  pid=
   fail "the CDE run ended before it could be killed; raise N"
 fi
 

@@ -9,8 +9,6 @@ set -u
 REVODE=${1:?usage: train_sde_adaptive_test.sh PATH/TO/revode}
 # shellcheck source=tests/cli/harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
-pid=
-trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 sde=(--dataset ensemble:lotka-volterra:4 --widths 2,8,2 --diffusion const:0.1,0.1 --seed 3
      --brownian-seed 5 --rtol 1e-2 --atol 1e-2 --clip 1)
@@ -34,21 +32,7 @@ N=150
 K=10
 "$REVODE" train "${adaptive[@]}" --iterations "$N" --output "$WORK/straight.json" >"$WORK/straight.out" 2>&1 ||
   fail "the uninterrupted adaptive SDE run failed: $(cat "$WORK/straight.out")"
-"$REVODE" train "${adaptive[@]}" --iterations "$N" --checkpoint "$WORK/run.ckpt" --checkpoint-every "$K" \
-  --log-every 1 >"$WORK/killed.out" 2>"$WORK/killed.log" &
-pid=$!
-last_logged() { sed -n 's|^iteration \([0-9]*\)/.*ETA.*|\1|p' "$WORK/killed.log" | tail -n 1; }
-for _ in $(seq 1 3000); do
-  done_iterations=$(last_logged)
-  [[ -n $done_iterations && $done_iterations -ge $((2 * K)) ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-if kill -9 "$pid" 2>/dev/null; then
-  wait "$pid" 2>/dev/null
-  pid=
-  saved=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
-    "$WORK/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
+if kill_train_mid_run "$K" "${adaptive[@]}" --iterations "$N"; then
   ((saved > 0 && saved < N)) || fail "the checkpoint is at iteration '$saved'; expected 1 … $((N - 1))"
   expect_ok train "${adaptive[@]}" --iterations "$N" --resume "$WORK/run.ckpt" --output "$WORK/resumed.json"
   grep -q "resuming from '$WORK/run.ckpt' at iteration $saved" "$WORK/out" ||
@@ -61,7 +45,6 @@ assert a["training"]["final_loss"] == b["training"]["final_loss"]
 assert a["settings"]["rtol"] == 1e-2, a["settings"]
 PY
 else
-  pid=
   fail "the adaptive SDE run ended before it could be killed; raise N"
 fi
 
