@@ -19,7 +19,7 @@
 #include "revode/gradients/registry.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/registry.hpp"
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
 namespace revode::cli {
 namespace {

@@ -16,7 +16,7 @@
 #include "revode/nn/mlp.hpp"
 #include "revode/parallel/parallel_gradient.hpp"
 #include "revode/solvers/registry.hpp"
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
 namespace revode::cli {
 namespace {

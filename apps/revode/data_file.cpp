@@ -5,7 +5,7 @@
 
 #include "problem_options.hpp"
 #include "revode/core/error.hpp"
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
 namespace revode::cli {
 namespace {

@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
 namespace revode::cli {
 namespace {

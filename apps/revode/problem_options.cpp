@@ -6,7 +6,7 @@
 #include <cmath>
 #include <variant>
 
-#include "cde_option.hpp"
+#include "revode/cde/cde_spec.hpp"
 #include "option_checks.hpp"
 #include "params_file.hpp"
 #include "revode/core/allocation_limit.hpp"
@@ -18,7 +18,7 @@
 #include "revode/sde/shark.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 #include "torch_plugin.hpp"
 
 namespace revode::cli {

@@ -13,14 +13,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "cde_option.hpp"
 #include "commands.hpp"
 #include "json_output.hpp"
 #include "output_file.hpp"
 #include "plotting.hpp"
-#include "revode/cde/cde_network_field.hpp"
+#include "revode/cde/cde_spec.hpp"
 #include "revode/gradients/registry.hpp"
 #include "revode/train/atomic_file.hpp"
+#include "revode/train/cde_train_field.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/params_file.hpp"
 #include "torch_plugin.hpp"
@@ -45,7 +45,8 @@ struct TrainOptions {
 template <class T>
 void setting_flag(CLI::App& c, TrainOptions& o, const std::string& name, const char* key,
                   const std::string& help) {
-  c.add_option_function<T>(name, [&o, key](const T& v) { o.flags[key] = v; }, help);
+  c.add_option_function<T>(
+      name, [&o, key](const T& v) { o.flags[key] = v; }, help);
 }
 
 void add_setting_flags(CLI::App& c, TrainOptions& o) {
@@ -56,8 +57,7 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
                             "observations, one sample per trajectory; θ = its network; "
                             "docs/training.md) instead of the MLP of --widths");
   c.add_option_function<std::string>(
-      "--widths",
-      [&o](const std::string& w) { o.flags["widths"] = parse_mlp_spec(w).widths; },
+      "--widths", [&o](const std::string& w) { o.flags["widths"] = parse_mlp_spec(w).widths; },
       "MLP layer widths W0,W1,...,W0 (W0 = the data's state dimension)");
   setting_flag<std::string>(c, o, "--activation", "activation", "MLP hidden activation");
   setting_flag<bool>(c, o, "--time-input", "time_input", "MLP takes [t; y] (true/false)");
@@ -73,9 +73,9 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
   setting_flag<Index>(c, o, "--max-steps", "max_steps", "adaptive steps: most steps per solve");
   setting_flag<bool>(c, o, "--dense", "dense",
                      "reach data times inside a step by dense output (true/false)");
-  setting_flag<std::string>(c, o, "--method", "method",
-                            fmt::format("gradient method: {}",
-                                        fmt::join(gradient_method_names(), ", ")));
+  setting_flag<std::string>(
+      c, o, "--method", "method",
+      fmt::format("gradient method: {}", fmt::join(gradient_method_names(), ", ")));
   setting_flag<std::string>(c, o, "--reversible-guard", "reversible_guard",
                             "method reversible: repair, error or warn when the backward "
                             "reconstruction drifts (README, the reconstruction guard)");
@@ -109,33 +109,6 @@ void add_setting_flags(CLI::App& c, TrainOptions& o) {
 
 constexpr std::string_view torchscript_prefix = "torchscript:";
 
-/// --field cde:FILE,...: a neural CDE over the observation file, whose batch is the dataset's
-/// trajectories (sample b's path drives trajectory b; z0 = its first data point). θ is the
-/// network F_θ alone: the observations are data, held fixed (CdeNetworkField).
-TrainField load_cde_train_field(const TrainSettings& s, const Dataset& data) {
-  CdeFieldBuild<double> built;
-  try {
-    built = build_cde_field<double>(s.field, data.trajectories(), s.model.activation, s.init,
-                                    s.seed);
-  } catch (const Error& e) {
-    throw Error(fmt::format("--field '{}' over dataset '{}' ({} trajectories; the file's sample b "
-                            "drives trajectory b, so it must hold {} samples): {}",
-                            s.field, data.name, data.trajectories(), data.trajectories(),
-                            e.what()));
-  }
-  std::unique_ptr<CdeField<double>> cde(static_cast<CdeField<double>*>(built.field.release()));
-  Vector<double> network = built.theta.head(cde->network_param_count());
-  Vector<double> observations = built.theta.tail(cde->observation_count());
-  auto field = std::make_unique<CdeNetworkField<double>>(std::move(cde), std::move(observations));
-  // Mini-batches and chunks solve a CDE over their own trajectories' paths.
-  std::shared_ptr<const CdeNetworkField<double>> all(
-      static_cast<CdeNetworkField<double>*>(field->clone().release()));
-  auto columns = [all](const std::vector<Index>& ids) -> std::unique_ptr<VectorField<double>> {
-    return all->columns(ids);
-  };
-  return {std::move(field), std::move(network), std::move(columns)};
-}
-
 /// The model of settings.field, loaded here because the core trainer builds only MLPs: a
 /// TorchScript module through the torch plugin (torch_plugin.hpp), θ its own parameters, or a
 /// neural CDE over a file of observations (docs/training.md "CDEs").
@@ -155,9 +128,10 @@ TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, const
     std::string flag = key;
     std::replace(flag.begin(), flag.end(), '_', '-');
     require(!o.flags.contains(key), "--{} applies to MLP models only; --field '{}' is {}", flag,
-            s.field, cde ? "a CDE (its widths are the spec's widths=W1xW2)" : "a TorchScript module");
+            s.field,
+            cde ? "a CDE (its widths are the spec's widths=W1xW2)" : "a TorchScript module");
   }
-  if (cde) return load_cde_train_field(s, data);
+  if (cde) return cde_train_field(s, data);
   TorchScriptField<double> loaded =
       load_torchscript_field<double>(s.field.substr(torchscript_prefix.size()), data.dim());
   return {std::move(loaded.field), std::move(loaded.theta), {}};
@@ -167,10 +141,10 @@ TrainField load_train_field(const TrainOptions& o, const TrainSettings& s, const
 TrainSettings resolve_settings(const TrainOptions& o, const std::string& dataset,
                                const TrainSettings& base) {
   const auto given = [&](const char* key) { return o.flags.contains(key); };
-  require(!(given("steps") || given("dt")) ||
-              !(given("rtol") || given("atol") || given("max_steps")),
-          "--steps/--dt and --rtol/--atol/--max-steps exclude each other: give fixed steps or "
-          "adaptive tolerances, not both");
+  require(
+      !(given("steps") || given("dt")) || !(given("rtol") || given("atol") || given("max_steps")),
+      "--steps/--dt and --rtol/--atol/--max-steps exclude each other: give fixed steps or "
+      "adaptive tolerances, not both");
   require(!(given("steps") && given("dt")), "--steps and --dt exclude each other");
   TrainSettings s = base;
   if (!o.config.empty()) s = apply_config_file(s, o.config);
@@ -198,11 +172,10 @@ void print_header(const Trainer& t) {
              d.trajectories() > 1 ? fmt::format("{} trajectories × ", d.trajectories()) : "",
              d.points(), fmt::join(d.columns, ", "), d.dim(), d.times.front(), d.times.back());
   if (t.batch_size() < d.trajectories() || s.batch_chunks > 1 || t.communicator().size() > 1)
-    fmt::print("batch {} trajectories per iteration in {} chunk(s){}\n", t.batch_size(),
-               s.batch_chunks,
-               t.communicator().size() > 1
-                   ? fmt::format(" over {} MPI ranks", t.communicator().size())
-                   : "");
+    fmt::print(
+        "batch {} trajectories per iteration in {} chunk(s){}\n", t.batch_size(), s.batch_chunks,
+        t.communicator().size() > 1 ? fmt::format(" over {} MPI ranks", t.communicator().size())
+                                    : "");
   fmt::print("model {} ({} parameters); solver {}, {}{}; method {}\n", t.field().name(),
              t.param_count(), t.solver_name(), control_text(s), s.dense ? ", dense output" : "",
              s.method);
@@ -228,14 +201,17 @@ void plot(const Trainer& t, const std::string& png) {
   }
   const auto rows = [](const Batch<double>& b) {
     std::vector<std::vector<double>> out(std::size_t(b.rows()));
-    for (Index i = 0; i < b.rows(); ++i) out[std::size_t(i)].assign(b.row(i).begin(), b.row(i).end());
+    for (Index i = 0; i < b.rows(); ++i)
+      out[std::size_t(i)].assign(b.row(i).begin(), b.row(i).end());
     return out;
   };
-  const nlohmann::ordered_json j = {
-      {"title", fmt::format("{} — {} with {}", t.dataset().name, t.field().name(), t.settings().method)},
-      {"losses", t.losses()},          {"times", t.dataset().times},
-      {"columns", t.dataset().columns}, {"data", rows(t.dataset().trajectory(0))},
-      {"prediction", rows(prediction)}};
+  const nlohmann::ordered_json j = {{"title", fmt::format("{} — {} with {}", t.dataset().name,
+                                                          t.field().name(), t.settings().method)},
+                                    {"losses", t.losses()},
+                                    {"times", t.dataset().times},
+                                    {"columns", t.dataset().columns},
+                                    {"data", rows(t.dataset().trajectory(0))},
+                                    {"prediction", rows(prediction)}};
   const std::string input = (std::filesystem::temp_directory_path() /
                              fmt::format("revode_train_plot_{}.json", ::getpid()))
                                 .string();
@@ -288,8 +264,11 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   const std::string checkpoint_path = !o.checkpoint.empty() ? o.checkpoint : o.resume;
   require(o.checkpoint_every >= 0, "--checkpoint-every {}; required: >= 0", o.checkpoint_every);
   const auto begin = std::chrono::steady_clock::now();
-  trainer.run([&](const TrainProgress& p) { if (root) display.update(p); },
-              CheckpointOptions{checkpoint_path, o.checkpoint_every});
+  trainer.run(
+      [&](const TrainProgress& p) {
+        if (root) display.update(p);
+      },
+      CheckpointOptions{checkpoint_path, o.checkpoint_every});
   const double seconds = seconds_since(begin);
   if (!root) return;
   display.finish();
@@ -349,7 +328,8 @@ void run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = app.add_subcommand(
-      "train", "Fit a neural ODE to a dataset (the published experiments, or a CSV file); each "
+      "train",
+      "Fit a neural ODE to a dataset (the published experiments, or a CSV file); each "
       "dataset brings its published settings (docs/training.md), which --config and flags "
       "override.");
   c->add_option("--dataset", o->dataset,

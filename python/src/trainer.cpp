@@ -1,6 +1,8 @@
 // Training from Python: the built-in datasets (and CSV files) and revode.train, which runs the
 // library's Trainer (include/revode/train/trainer.hpp) with the GIL released, calling a Python
 // progress callable after each iteration.
+#include "revode/train/trainer.hpp"
+
 #include <fmt/format.h>
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
@@ -13,10 +15,11 @@
 #include "bindings.hpp"
 #include "field_handle.hpp"
 #include "problem.hpp"
+#include "revode/cde/cde_spec.hpp"
 #include "revode/core/error.hpp"
+#include "revode/train/cde_train_field.hpp"
 #include "revode/train/checkpoint.hpp"
 #include "revode/train/dataset.hpp"
-#include "revode/train/trainer.hpp"
 
 namespace revode::python {
 
@@ -67,9 +70,9 @@ Dataset dataset_from_arrays(py::handle times_arg, py::handle states_arg,
   const bool one = array.ndim() == 2;
   const Index dim = Index(array.shape(1)), n = one ? 1 : Index(array.shape(2));
   if (n < 1 || dim < 1)
-    throw py::value_error(fmt::format(
-        "states has shape {}; expected at least one trajectory and one component",
-        shape_string(array)));
+    throw py::value_error(
+        fmt::format("states has shape {}; expected at least one trajectory and one component",
+                    shape_string(array)));
   Batch<double> states(dim, n * points);
   if (one) {
     const auto view = typed.unchecked<2>();
@@ -86,14 +89,14 @@ Dataset dataset_from_arrays(py::handle times_arg, py::handle states_arg,
 }
 
 struct TrainOutput {
-  py::array params;      ///< θ after training
-  py::array losses;      ///< the loss of every iteration, before its update
+  py::array params;  ///< θ after training
+  py::array losses;  ///< the loss of every iteration, before its update
   double best_loss = 0;
   Index best_iteration = 0;
   Index iterations = 0;  ///< completed
   py::array times;       ///< the data times (K,)
   py::array prediction;  ///< the trained model's trajectory at the data times (K, dim)
-  py::object model;      ///< a revode.MLP holding the trained θ
+  py::object model;      ///< a revode.MLP holding the trained θ (None for a field="cde:..." CDE)
   py::dict stats;        ///< of the last gradient
   py::object settings;   ///< every setting as run (dict)
   std::string solver;
@@ -102,10 +105,10 @@ struct TrainOutput {
 Dataset dataset_of(py::handle dataset) {
   if (py::isinstance<Dataset>(dataset)) return dataset.cast<Dataset>();
   if (py::isinstance<py::str>(dataset)) return make_dataset(dataset.cast<std::string>());
-  throw py::type_error(fmt::format(
-      "dataset must be a name ({}), a CSV path or a revode.Dataset, not a {}",
-      fmt::join(dataset_names(), ", "),
-      std::string(py::str(py::type::handle_of(dataset).attr("__name__")))));
+  throw py::type_error(
+      fmt::format("dataset must be a name ({}), a CSV path or a revode.Dataset, not a {}",
+                  fmt::join(dataset_names(), ", "),
+                  std::string(py::str(py::type::handle_of(dataset).attr("__name__")))));
 }
 
 /// The keyword arguments as the JSON text of a config file. JSON has no NaN or Inf, and
@@ -141,7 +144,12 @@ py::object train(py::handle dataset_arg, py::object progress, std::optional<std:
     settings = apply_settings_json(settings, settings_json(settings_kwargs),
                                    "revode.train keyword arguments");
   }
-  auto trainer = std::make_unique<Trainer>(std::move(dataset), std::move(settings));
+  // field="cde:FILE,...": the CDE over the file's paths, built as `revode train --field` builds
+  // it. Other fields (torchscript:) are loaded by the CLI only: the Trainer names them.
+  TrainField field;
+  if (is_cde_field(settings.field)) field = cde_train_field(settings, dataset);
+  auto trainer = std::make_unique<Trainer>(std::move(dataset), std::move(settings), nullptr, 0,
+                                           std::move(field));
   if (saved) resume(*trainer, *saved, *resume_from);
 
   ProgressCallback callback;
@@ -158,14 +166,19 @@ py::object train(py::handle dataset_arg, py::object progress, std::optional<std:
   }
 
   const TrainSettings& s = trainer->settings();
-  auto model = make_mlp_handle(s.model, init_name(s.init), s.seed);
-  // An SDE's θ is [θ_f; θ_g] (settings "diffusion"): the MLP is the drift and holds θ_f.
-  model->params = trainer->params().head(trainer->model().param_count());
-  return py::cast(TrainOutput{
-      to_numpy<double>(trainer->params()), to_numpy(trainer->losses()), trainer->best_loss(),
-      trainer->best_iteration(), trainer->iteration(), to_numpy(trainer->dataset().times),
-      time_major(trainer->predict()), py::cast(model), stats_dict(trainer->last_stats()),
-      json_loads(settings_to_json(s)), trainer->solver_name()});
+  // An SDE's θ is [θ_f; θ_g] (settings "diffusion"): the MLP is the drift and holds θ_f. A CDE
+  // (settings "field") has no MLP model: its θ is params.
+  py::object model = py::none();
+  if (s.field.empty()) {
+    auto mlp = make_mlp_handle(s.model, init_name(s.init), s.seed);
+    mlp->params = trainer->params().head(trainer->model().param_count());
+    model = py::cast(mlp);
+  }
+  return py::cast(TrainOutput{to_numpy<double>(trainer->params()), to_numpy(trainer->losses()),
+                              trainer->best_loss(), trainer->best_iteration(), trainer->iteration(),
+                              to_numpy(trainer->dataset().times), time_major(trainer->predict()),
+                              model, stats_dict(trainer->last_stats()),
+                              json_loads(settings_to_json(s)), trainer->solver_name()});
 }
 
 }  // namespace
@@ -195,23 +208,24 @@ trajectory,t,... header).)")
           "trajectory",
           [](const Dataset& d, Index n) {
             if (n < 0 || n >= d.trajectories())
-              throw py::index_error(fmt::format("trajectory {}; dataset '{}' has 0 … {}", n,
-                                                d.name, d.trajectories() - 1));
+              throw py::index_error(fmt::format("trajectory {}; dataset '{}' has 0 … {}", n, d.name,
+                                                d.trajectories() - 1));
             return time_major(d.trajectory(n));
           },
           "n"_a, "Trajectory n's states at the times, (K, state_dim).")
-      .def_property_readonly("suggested",
-                             [](const Dataset& d) { return json_loads(settings_to_json(d.suggested)); })
+      .def_property_readonly(
+          "suggested", [](const Dataset& d) { return json_loads(settings_to_json(d.suggested)); })
       .def_property_readonly("fingerprint", &Dataset::fingerprint)
       .def("__repr__", [](const Dataset& d) {
-        return fmt::format("<revode.Dataset {}: {} {} × {} points of {}>", d.name,
-                           d.trajectories(), d.trajectories() == 1 ? "trajectory" : "trajectories",
-                           d.points(), fmt::join(d.columns, ", "));
+        return fmt::format("<revode.Dataset {}: {} {} × {} points of {}>", d.name, d.trajectories(),
+                           d.trajectories() == 1 ? "trajectory" : "trajectories", d.points(),
+                           fmt::join(d.columns, ", "));
       });
   m.def("datasets", &dataset_names,
         "The built-in dataset names (also: ensemble:FIELD:N[:SEED] and CSV paths).");
-  m.def("dataset", [](const std::string& name) { return make_dataset(name); }, "name"_a,
-        R"(A built-in dataset (revode.datasets()), a generated ensemble "ensemble:FIELD:N" or
+  m.def(
+      "dataset", [](const std::string& name) { return make_dataset(name); }, "name"_a,
+      R"(A built-in dataset (revode.datasets()), a generated ensemble "ensemble:FIELD:N" or
 "ensemble:FIELD:N:SEED" (N trajectories of an analytic field from random initial states), or a
 CSV file: a header row, then t, state... per row, or trajectory,t,state... for many
 trajectories (all on the same times).)");
@@ -226,7 +240,9 @@ trajectories (all on the same times).)");
       .def_readonly("prediction", &TrainOutput::prediction,
                     "the trained model's trajectory from the dataset's first trajectory's y0 at "
                     "the data times, (K, state_dim)")
-      .def_readonly("model", &TrainOutput::model, "a revode.MLP holding the trained params")
+      .def_readonly("model", &TrainOutput::model,
+                    "a revode.MLP holding the trained params (the SDE's drift with diffusion=; "
+                    "None for a CDE, field=\"cde:...\")")
       .def_readonly("stats", &TrainOutput::stats)
       .def_readonly("settings", &TrainOutput::settings)
       .def_readonly("solver", &TrainOutput::solver)
@@ -235,15 +251,19 @@ trajectories (all on the same times).)");
                            t.iterations, t.solver, t.best_loss, t.best_iteration);
       });
 
-  m.def("train", &train, "dataset"_a, py::kw_only(), "progress"_a = py::none(),
-        "checkpoint"_a = py::none(), "checkpoint_every"_a = 0, "resume"_a = py::none(),
-        R"(Fits an MLP field to a dataset with the library's trainer and returns a TrainResult.
+  m.def(
+      "train", &train, "dataset"_a, py::kw_only(), "progress"_a = py::none(),
+      "checkpoint"_a = py::none(), "checkpoint_every"_a = 0, "resume"_a = py::none(),
+      R"(Fits an MLP field (or an SDE, or a CDE) to a dataset with the library's trainer and returns a TrainResult.
 
 dataset: a name (revode.datasets()), a CSV path, or a revode.Dataset.
 Settings: the dataset's suggested ones, overridden by keyword arguments with the keys of
     docs/training.md: widths, activation, time_input, init, solver, coupling, steps | dt |
     rtol, atol, max_steps, dense, method, optimizer, lr, weight_decay, beta1, beta2, eps,
-    schedule, final_lr, clip (None: no clipping), iterations, seed.
+    schedule, final_lr, clip (None: no clipping), iterations, seed; diffusion, noise,
+    brownian_seed (an SDE: drift and diffusion trained); field="cde:FILE[,hidden=H,...]" (a
+    neural CDE over the file's observations, one sample per trajectory: its network trained,
+    as `revode train --field cde:...`; docs/training.md "CDEs").
 progress: called after each iteration with a dict (iteration, iterations, loss, best_loss, lr,
     grad_norm, seconds).
 checkpoint, checkpoint_every: write a resumable checkpoint there every N iterations and at the

@@ -99,3 +99,50 @@ def test_train_an_sde(tmp_path):
     assert full.settings["diffusion"] == "const:0.1"
     with pytest.raises(revode.Error, match="apply to SDEs only"):
         revode.train(data, noise="scalar", iterations=1)
+
+
+def test_train_a_cde(tmp_path):
+    """field="cde:FILE,..." trains the network of a neural CDE whose file holds one path per
+    trajectory (as `revode train --field cde:`): the loss falls, θ is the network alone, the
+    result has no MLP model, resuming is exact, and chunks give the single chunk's loss."""
+    ts = np.array([0.0, 0.15, 0.4, 0.5, 0.8, 1.0])
+    paths = np.array([[0.0, 0.4, 0.3, 0.9, 1.2, 0.8], [0.0, -0.5, -0.2, -0.6, -0.1, 0.2],
+                      [0.0, 0.2, 0.7, 0.5, 0.1, -0.3]])
+    obs = tmp_path / "obs.csv"
+    with open(obs, "w") as f:
+        for k, t in enumerate(ts):
+            row = ["nan" if (k, b) == (3, 1) else repr(paths[b, k]) for b in range(3)]
+            f.write(", ".join([repr(t)] + row) + "\n")
+    states = np.stack([0.5 * np.sin(2 * paths.T), 0.3 * ts[:, None] * paths.T], axis=1)
+    data = revode.Dataset(ts, states)  # (K, dim, trajectories)
+    cde = dict(field=f"cde:{obs},hidden=2,widths=8,interpolation=hermite", solver="midpoint",
+               steps=10, method="reversible", lr=0.02, seed=4)
+    trained = revode.train(data, iterations=40, **cde)
+    assert trained.params.size == 78  # mlp:2,8,6: the observations are not in θ
+    assert trained.losses[-1] < 0.5 * trained.losses[0]
+    assert trained.model is None and trained.settings["field"] == cde["field"]
+    assert trained.prediction.shape == (6, 2)
+
+    path = str(tmp_path / "cde.json")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(p):
+        if p["iteration"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        revode.train(data, progress=stop_at_3, checkpoint=path, checkpoint_every=1,
+                     iterations=6, batch_size=2, batch_chunks=2, **cde)
+    resumed = revode.train(data, resume=path)
+    full = revode.train(data, iterations=6, batch_size=2, batch_chunks=2, **cde)
+    np.testing.assert_array_equal(resumed.params, full.params)
+
+    one = revode.train(data, iterations=1, **cde)
+    three = revode.train(data, iterations=1, batch_chunks=3, **cde)
+    np.testing.assert_allclose(three.losses, one.losses, rtol=1e-13)
+    with pytest.raises(revode.Error, match="2 trajectories.*must hold 2 samples"):
+        revode.train(revode.Dataset(ts, states[:, :, :2]), iterations=1, **cde)
+    with pytest.raises(revode.Error, match="loaded by the caller"):
+        revode.train(data, iterations=1, field="torchscript:/no/such.pt")

@@ -55,14 +55,27 @@ for _ in $(seq 1 3000); do
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.01
 done
-# SIGKILL to the ranks themselves (mpirun's children): a signal to mpirun is forwarded only
-# after a delay in which they go on writing checkpoints.
-ranks=$(grep -l "^PPid:[[:space:]]*$pid\$" /proc/[0-9]*/status 2>/dev/null |
-        sed 's|/proc/\([0-9]*\)/status|\1|' || true)
-[[ -n $ranks ]] || fail "the run ended before it could be killed; raise N"
-kill -9 $ranks 2>/dev/null || fail "the run ended before it could be killed; raise N"
+# SIGKILL to the whole tree below the background job (the subshell of mpi2, mpirun, the ranks)
+# at once: a signal to mpirun alone is forwarded to the ranks only after a delay in which they
+# go on writing checkpoints. Then wait until every one of them is gone, so that the
+# checkpoint read below is the last one written.
+children() { grep -l "^PPid:[[:space:]]*$1\$" /proc/[0-9]*/status 2>/dev/null |
+             sed 's|/proc/\([0-9]*\)/status|\1|' || true; }
+descendants() { local c; for c in $(children "$1"); do echo "$c"; descendants "$c"; done; }
+tree=$(descendants "$pid")
+[[ -n $tree ]] || fail "the run ended before it could be killed; raise N"
+kill -9 $tree 2>/dev/null || fail "the run ended before it could be killed; raise N"
 wait "$pid" 2>/dev/null && fail "the killed run exited normally"
 pid=
+for _ in $(seq 1 500); do
+  alive=0
+  for p in $tree; do  # a zombie (State Z, not yet reaped) writes nothing
+    grep -qs "^State:[[:space:]]*[^Z]" "/proc/$p/status" && alive=1
+  done
+  ((alive == 0)) && break
+  sleep 0.01
+done
+((alive == 0)) || fail "a killed rank is still running"
 saved=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["iteration"])' \
   "$work/run.ckpt") || fail "the checkpoint left by the kill is unreadable"
 ((saved > 0 && saved < N)) || fail "the kill left a checkpoint at iteration $saved"

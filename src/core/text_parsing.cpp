@@ -1,11 +1,11 @@
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
 #include <charconv>
 #include <cstdlib>
 
 #include "revode/core/error.hpp"
 
-namespace revode::cli {
+namespace revode {
 
 namespace {
 constexpr std::string_view whitespace = " \t\r\n\v\f";
@@ -77,4 +77,4 @@ std::vector<double> parse_number_list(std::string_view text, std::string_view wh
   return values;
 }
 
-}  // namespace revode::cli
+}  // namespace revode

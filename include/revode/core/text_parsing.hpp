@@ -1,5 +1,6 @@
-/// Small text helpers for the command-line tool: numbers and comma/whitespace-separated lists,
-/// with the caller naming the source in its own error messages.
+/// Small text helpers for the command-line tool and the spec parsers (e.g. cde_spec.hpp): numbers
+/// and comma/whitespace-separated lists, with the caller naming the source in its own error
+/// messages.
 #pragma once
 
 #include <optional>
@@ -7,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace revode::cli {
+namespace revode {
 
 /// `text` without leading and trailing whitespace.
 std::string_view trim(std::string_view text);
@@ -26,4 +27,4 @@ std::vector<std::string_view> split_fields(std::string_view text);
 /// Parses "v1,v2,..." into doubles. Throws revode::Error naming `what` and the bad entry.
 std::vector<double> parse_number_list(std::string_view text, std::string_view what);
 
-}  // namespace revode::cli
+}  // namespace revode

@@ -13,7 +13,7 @@
 #include "revode/nn/activation.hpp"
 #include "revode/nn/mlp.hpp"
 
-namespace revode::cli {
+namespace revode {
 
 inline bool is_cde_field(std::string_view field) { return field.starts_with("cde:"); }
 
@@ -34,4 +34,4 @@ extern template CdeFieldBuild<float> build_cde_field<float>(const std::string&, 
 extern template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index, Activation,
                                                               Init, std::uint64_t);
 
-}  // namespace revode::cli
+}  // namespace revode

@@ -1,4 +1,4 @@
-#include "cde_option.hpp"
+#include "revode/cde/cde_spec.hpp"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 #include "revode/cde/cde_field.hpp"
 #include "revode/cde/observations.hpp"
 #include "revode/core/error.hpp"
-#include "text_parsing.hpp"
+#include "revode/core/text_parsing.hpp"
 
-namespace revode::cli {
+namespace revode {
 namespace {
 
 struct CdeOptions {
@@ -162,4 +162,4 @@ template CdeFieldBuild<float> build_cde_field<float>(const std::string&, Index, 
 template CdeFieldBuild<double> build_cde_field<double>(const std::string&, Index, Activation, Init,
                                                        std::uint64_t);
 
-}  // namespace revode::cli
+}  // namespace revode
