@@ -71,6 +71,22 @@ def test_train_errors(white_dwarf):
         revode.train(white_dwarf, progress=3)
 
 
+class _Stop(Exception):
+    pass
+
+
+def _interrupted_then_resumed(data, path, stop_at, **settings):
+    """Trains with a checkpoint every iteration, interrupted after iteration `stop_at` (a
+    progress callback raising), then resumes from the checkpoint: the resumed TrainResult."""
+    def stop(p):
+        if p["iteration"] == stop_at:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        revode.train(data, progress=stop, checkpoint=path, checkpoint_every=1, **settings)
+    return revode.train(data, resume=path)
+
+
 def test_train_an_sde(tmp_path):
     """diffusion= trains θ = [θ_f; θ_g] with a fresh Brownian sample per iteration; resuming is
     exact; the returned MLP is the drift."""
@@ -79,17 +95,7 @@ def test_train_an_sde(tmp_path):
                solver="reversible-heun", method="reversible", steps=20)
     path = str(tmp_path / "sde.json")
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_2(p):
-        if p["iteration"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        revode.train(data, progress=stop_at_2, checkpoint=path, checkpoint_every=1,
-                     iterations=4, **sde)
-    resumed = revode.train(data, resume=path)
+    resumed = _interrupted_then_resumed(data, path, 2, iterations=4, **sde)
     full = revode.train(data, iterations=4, **sde)
     np.testing.assert_array_equal(resumed.params, full.params)
     n = full.model.param_count
@@ -125,17 +131,8 @@ def test_train_a_cde(tmp_path):
 
     path = str(tmp_path / "cde.json")
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(p):
-        if p["iteration"] == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        revode.train(data, progress=stop_at_3, checkpoint=path, checkpoint_every=1,
-                     iterations=6, batch_size=2, batch_chunks=2, **cde)
-    resumed = revode.train(data, resume=path)
+    resumed = _interrupted_then_resumed(data, path, 3, iterations=6, batch_size=2,
+                                        batch_chunks=2, **cde)
     full = revode.train(data, iterations=6, batch_size=2, batch_chunks=2, **cde)
     np.testing.assert_array_equal(resumed.params, full.params)
 
