@@ -2,8 +2,19 @@
 #include "revode/solvers/explicit_rk.hpp"
 
 #include "revode/core/error.hpp"
+#include "stage_sum.hpp"
 
 namespace revode {
+namespace {
+
+/// resize() unless the size is right already: Eigen's resize checks for overflow with a
+/// 64-bit division on every call, which perf found in each step at batch 1.
+template <class T>
+void fit(Batch<T>& m, Index rows, Index cols) {
+  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
+}
+
+}  // namespace
 
 template <class T>
 ExplicitRK<T>::ExplicitRK(const ButcherTableau& tableau)
@@ -17,13 +28,24 @@ int ExplicitRK<T>::evals_per_step() const {
   return fsal_ ? tableau_.stages - 1 : tableau_.stages;
 }
 
+// stage_input and run_step are inlined into their callers here: passing their Eigen::Refs by
+// value through one more call level cost a store-to-load stall per call at batch 1.
 template <class T>
-void ExplicitRK<T>::stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape,
+[[gnu::always_inline]] inline void ExplicitRK<T>::stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape,
                                 Index batch, BatchRef<T> out) const {
-  out = y0;
+  // The zero coefficients are left out (an explicit tableau's rows are mostly zeros).
+  std::array<T, kMaxStages> c;
+  std::array<stage_sum::Cols<const T>, kMaxStages> k;
+  int terms = 0;
   const auto& row = tableau_.a[i];
+  const auto stages = stage_sum::cols<T>(tape);
   for (int j = 0; j < i; ++j)
-    if (row[j] != 0.0) out.noalias() += (h * T(row[j])) * tape.middleCols(j * batch, batch);
+    if (row[j] != 0.0) {
+      c[terms] = h * T(row[j]);
+      k[terms++] = {stages.col(j * batch), stages.stride};
+    }
+  stage_sum::combine<T>(stage_sum::cols<T>(y0), c.data(), k.data(), terms, y0.rows(), batch,
+                        stage_sum::cols<T>(out));
 }
 
 template <class T>
@@ -41,13 +63,13 @@ void ExplicitRK<T>::step_unchained(const VectorField<T>& f, T t0, T t1, ConstBat
 }
 
 template <class T>
-void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
+[[gnu::always_inline]] inline void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                              ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                              Batch<T>* error, bool first_stage_ready, bool skip_fsal_stage) const {
   const Index batch = x0.cols();
   const T h = t1 - t0;
   const int s = tableau_.stages;
-  stage_state_.resize(x0.rows(), batch);
+  fit(stage_state_, x0.rows(), batch);
   // An FSAL tableau's last stage has b_s = 0: it feeds only the error estimate and the next
   // step, so a caller wanting neither may skip it.
   const int evaluated = skip_fsal_stage ? s - 1 : s;
@@ -64,9 +86,17 @@ void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
   }
   // y1 with the b weights; for FSAL tableaux this equals the last stage input bit for bit, so
   // the carried stage really is f(t1, y1).
-  x1 = x0;
+  std::array<T, kMaxStages> c;
+  std::array<stage_sum::Cols<const T>, kMaxStages> k;
+  int terms = 0;
+  const auto stages = stage_sum::cols<T>(tape);
   for (int i = 0; i < s; ++i)
-    if (tableau_.b[i] != 0.0) x1.noalias() += (h * T(tableau_.b[i])) * tape.middleCols(i * batch, batch);
+    if (tableau_.b[i] != 0.0) {
+      c[terms] = h * T(tableau_.b[i]);
+      k[terms++] = {stages.col(i * batch), stages.stride};
+    }
+  stage_sum::combine<T>(stage_sum::cols<T>(x0), c.data(), k.data(), terms, x0.rows(), batch,
+                        stage_sum::cols<T>(x1));
   if (error != nullptr && tableau_.has_embedded()) {
     error->setZero(x0.rows(), batch);
     for (int i = 0; i < s; ++i) {
@@ -92,16 +122,20 @@ void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
   const T h = t1 - t0;
   const int s = tableau_.stages;
   // k̄_i = h b_i ȳ1 + Σ_{j>i} h a_ji Ȳ_j, built up as later stages are transposed.
-  k_bar_.resize(dim, s * batch);
+  fit(k_bar_, dim, s * batch);
+  const stage_sum::Cols<T> k_bar{k_bar_.data(), dim};
+  const auto y1_bar = stage_sum::cols<T>(x1_bar);
   std::array<bool, kMaxStages> live{};
   for (int i = 0; i < s; ++i) {
     live[i] = tableau_.b[i] != 0.0;
-    if (live[i]) k_bar_.middleCols(i * batch, batch) = (h * T(tableau_.b[i])) * x1_bar;
+    if (live[i]) stage_sum::scale<T>(h * T(tableau_.b[i]), y1_bar, dim, batch, {k_bar.col(i * batch), dim});
     else k_bar_.middleCols(i * batch, batch).setZero();
   }
-  x0_bar = x1_bar;
-  stage_state_.resize(dim, batch);
-  stage_bar_.resize(dim, batch);
+  const auto y0_bar = stage_sum::cols<T>(x0_bar);
+  stage_sum::combine<T>(y1_bar, nullptr, nullptr, 0, dim, batch, y0_bar);  // x̄0 = x̄1
+  fit(stage_state_, dim, batch);
+  fit(stage_bar_, dim, batch);
+  const stage_sum::Cols<const T> y_bar{stage_bar_.data(), dim};
   for (int i = s - 1; i >= 0; --i) {
     if (!live[i]) continue;  // e.g. the FSAL stage, which only feeds the next step
     const T t_i = i == 0 ? t0 : (tableau_.c[i] == 1.0 ? t1 : t0 + T(tableau_.c[i]) * h);
@@ -111,11 +145,13 @@ void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
       stage_input(i, h, x0, tape, batch, stage_state_);
       f.vjp(t_i, stage_state_, theta, k_bar_.middleCols(i * batch, batch), stage_bar_, theta_bar);
     }
-    x0_bar += stage_bar_;
+    stage_sum::add<T>(y_bar, dim, batch, y0_bar);
     for (int j = 0; j < i; ++j) {
       const double a_ij = tableau_.a[i][j];
       if (a_ij == 0.0) continue;
-      k_bar_.middleCols(j * batch, batch).noalias() += (h * T(a_ij)) * stage_bar_;
+      const T c = h * T(a_ij);
+      const stage_sum::Cols<T> k_bar_j{k_bar.col(j * batch), dim};
+      stage_sum::combine<T>({k_bar_j.data, dim}, &c, &y_bar, 1, dim, batch, k_bar_j);
       live[j] = true;
     }
   }

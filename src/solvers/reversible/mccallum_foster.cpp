@@ -2,8 +2,38 @@
 #include "revode/solvers/reversible/mccallum_foster.hpp"
 
 #include "revode/core/error.hpp"
+#include "../stage_sum.hpp"
 
 namespace revode {
+namespace {
+
+// The combinations below are plain loops over the state's columns (why: stage_sum.hpp). Each
+// keeps the expression of the Eigen code it replaced, term for term, and a product feeding a
+// sum is one stage_sum::mul_add, so every element rounds the same way in every column. The
+// inverse's own arithmetic is unchanged in kind: it recomputes Φ_h(Z_n) and Φ_{−h}(Y_{n+1})
+// with the same base step, so their bits are the forward's.
+using stage_sum::Cols;
+using stage_sum::mul_add;
+
+template <class T>
+void fit(Batch<T>& m, Index rows, Index cols) {
+  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
+}
+
+template <class T>
+Cols<const T> rows_from(const ConstBatchRef<T>& m, Index first) {
+  return {m.data() + first, m.outerStride()};
+}
+template <class T>
+Cols<T> rows_from(BatchRef<T>& m, Index first) {
+  return {m.data() + first, m.outerStride()};
+}
+template <class T>
+Cols<T> whole(Batch<T>& m) {
+  return {m.data(), m.rows()};
+}
+
+}  // namespace
 
 template <class T>
 McCallumFoster<T>::McCallumFoster(const ButcherTableau& base, double coupling)
@@ -40,15 +70,24 @@ void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
                              ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                              Batch<T>* error, bool) const {
   const Index dim = f.state_dim(), batch = x0.cols(), cols = base_.tape_cols(batch);
-  auto y1 = x1.topRows(dim);
-  phi_.resize(dim, batch);
+  const T lambda = T(coupling_);
+  fit(phi_, dim, batch);
   base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
                        nullptr);
-  y1 = T(coupling_) * (x0.topRows(dim) - x0.bottomRows(dim)) + phi_;
-  tape.leftCols(batch) = y1;
+  // Y1 = λ (Y0 − Z0) + Φ_h(Z0), also kept in the tape.
+  const auto y0 = rows_from<T>(x0, 0), z0 = rows_from<T>(x0, dim);
+  const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim), kept = rows_from<T>(tape, 0);
+  const auto phi = whole(phi_);
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r)
+      kept.col(j)[r] = y1.col(j)[r] = mul_add(lambda, y0.col(j)[r] - z0.col(j)[r], phi.col(j)[r]);
   // The base step runs from t1 back to t0, i.e. with step −h.
-  base_.step_unchained(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), error);
-  x1.bottomRows(dim) = x0.bottomRows(dim) + (y1 - phi_);
+  base_.step_unchained(f, t1, t0, x1.topRows(dim), theta, phi_,
+                       tape.middleCols(batch + cols, cols), error);
+  // Z1 = Z0 + (Y1 − Φ_{−h}(Y1)).
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r)
+      z1.col(j)[r] = z0.col(j)[r] + (y1.col(j)[r] - phi.col(j)[r]);
 }
 
 template <class T>
@@ -56,14 +95,25 @@ void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T 
                                                ConstBatchRef<T> x1, ConstVectorRef<T> theta,
                                                BatchRef<T> x0, BatchRef<T> tape) const {
   const Index dim = f.state_dim(), batch = x1.cols(), cols = base_.tape_cols(batch);
-  const auto y1 = x1.topRows(dim);
-  auto z0 = x0.bottomRows(dim);
-  phi_.resize(dim, batch);
-  tape.leftCols(batch) = y1;
-  base_.step_unchained(f, t1, t0, y1, theta, phi_, tape.middleCols(batch + cols, cols), nullptr);
-  z0 = x1.bottomRows(dim) - (y1 - phi_);
-  base_.step_unchained(f, t0, t1, z0, theta, phi_, tape.middleCols(batch, cols), nullptr);
-  x0.topRows(dim) = (y1 - phi_) / T(coupling_) + z0;
+  const T lambda = T(coupling_);
+  const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim);
+  const auto y0 = rows_from<T>(x0, 0), z0 = rows_from<T>(x0, dim), kept = rows_from<T>(tape, 0);
+  fit(phi_, dim, batch);
+  const auto phi = whole(phi_);
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r) kept.col(j)[r] = y1.col(j)[r];
+  base_.step_unchained(f, t1, t0, x1.topRows(dim), theta, phi_,
+                       tape.middleCols(batch + cols, cols), nullptr);
+  // Z0 = Z1 − (Y1 − Φ_{−h}(Y1)).
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r)
+      z0.col(j)[r] = z1.col(j)[r] - (y1.col(j)[r] - phi.col(j)[r]);
+  base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
+                       nullptr);
+  // Y0 = (Y1 − Φ_h(Z0)) / λ + Z0.
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r)
+      y0.col(j)[r] = (y1.col(j)[r] - phi.col(j)[r]) / lambda + z0.col(j)[r];
 }
 
 template <class T>
@@ -80,20 +130,30 @@ void McCallumFoster<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatch
                                  VectorRef<T> theta_bar) const {
   const Index dim = f.state_dim(), batch = x0.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
-  const auto y1_bar = x1_bar.topRows(dim), z1_bar = x1_bar.bottomRows(dim);
+  const auto y1_bar = rows_from<T>(x1_bar, 0), z1_bar = rows_from<T>(x1_bar, dim);
   // Z1 = Z0 + Y1 − Φ_{−h}(Y1): the transpose of −Φ_{−h} is applied to −Z̄1, so θ̄ receives
   // the minus sign through the cotangent.
-  cotangent_ = -z1_bar;
-  y1_bar_.resize(dim, batch);
+  fit(cotangent_, dim, batch);
+  fit(y1_bar_, dim, batch);
+  fit(z0_bar_, dim, batch);
+  const auto cotangent = whole(cotangent_), y1b = whole(y1_bar_), z0b = whole(z0_bar_);
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r) cotangent.col(j)[r] = -z1_bar.col(j)[r];
   base_.step_vjp(f, t1, t0, tape.leftCols(batch), theta, tape.middleCols(batch + cols, cols),
                  cotangent_, y1_bar_, theta_bar);
-  y1_bar_ += y1_bar + z1_bar;  // Ȳ1 updated before it feeds anything else (ALGORITHMS.md §4)
+  // Ȳ1 updated before it feeds anything else (ALGORITHMS.md §4).
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r)
+      y1b.col(j)[r] = y1b.col(j)[r] + (y1_bar.col(j)[r] + z1_bar.col(j)[r]);
   // Y1 = λ Y0 − λ Z0 + Φ_h(Z0).
-  z0_bar_.resize(dim, batch);
   base_.step_vjp(f, t0, t1, x0.bottomRows(dim), theta, tape.middleCols(batch, cols), y1_bar_,
                  z0_bar_, theta_bar);
-  x0_bar.topRows(dim) = lambda * y1_bar_;
-  x0_bar.bottomRows(dim) = z1_bar - lambda * y1_bar_ + z0_bar_;
+  const auto y0_bar = rows_from<T>(x0_bar, 0), z0_bar = rows_from<T>(x0_bar, dim);
+  for (Index j = 0; j < batch; ++j)
+    for (Index r = 0; r < dim; ++r) {
+      y0_bar.col(j)[r] = lambda * y1b.col(j)[r];
+      z0_bar.col(j)[r] = mul_add(-lambda, y1b.col(j)[r], z1_bar.col(j)[r]) + z0b.col(j)[r];
+    }
 }
 
 template class McCallumFoster<float>;
