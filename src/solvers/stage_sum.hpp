@@ -48,20 +48,18 @@ Cols<T> cols(Eigen::Ref<Batch<T>>& m) {
 
 /// out = y + Σ_{n < terms} c[n] k[n], each block `rows` × `batch`. `out` may alias `y` (then
 /// it accumulates in place) but none of the k[n].
-///
-/// Each element's sum is kept in a register over the terms (y first, then the terms in the
-/// order given: the same operations as accumulating in `out`, so the same bits); writing
-/// `out` after every term cost a store-to-load round trip per term at batch 1 (perf).
 template <class T>
 void combine(Cols<const T> y, const T* c, const Cols<const T>* k, int terms, Index rows,
              Index batch, Cols<T> out) {
   for (Index j = 0; j < batch; ++j) {
     const T* yj = y.col(j);
     T* oj = out.col(j);
-    for (Index r = 0; r < rows; ++r) {
-      T acc = yj[r];
-      for (int n = 0; n < terms; ++n) acc = mul_add(c[n], k[n].col(j)[r], acc);
-      oj[r] = acc;
+    if (oj != yj)
+      for (Index r = 0; r < rows; ++r) oj[r] = yj[r];
+    for (int n = 0; n < terms; ++n) {
+      const T cn = c[n];
+      const T* kj = k[n].col(j);
+      for (Index r = 0; r < rows; ++r) oj[r] = mul_add(cn, kj[r], oj[r]);
     }
   }
 }
