@@ -37,7 +37,9 @@ std::vector<DriftCase> drifting_cases() {
       {"damped_alf_eta0p9_200", "alf", {.coupling = 0.999, .damping = 0.9}, 200},
       {"damped_alf_eta0p7_300", "alf", {.coupling = 0.999, .damping = 0.7}, 300},
       {"mf_midpoint_lambda0p9_300", "reversible:midpoint", {.coupling = 0.9, .damping = 1.0}, 300},
-      {"mf_rk4_lambda0p99_3000", "reversible:rk4", {.coupling = 0.99, .damping = 1.0}, 3000, 3.0},
+      // λ = 0.99 over 3000 steps reconstructed to 5e-16 or 6e-16 in some builds (the rounding
+      // of the field decides it); λ = 0.95 over 1000 steps drifts to ~6e5 in every one tried.
+      {"mf_rk4_lambda0p95_1000", "reversible:rk4", {.coupling = 0.95, .damping = 1.0}, 1000, 3.0},
       // The defaults (λ = 0.999, η = 1) on expanding dynamics.
       {"mf_midpoint_expanding_mlp_1000", "reversible:midpoint", {}, 1000, 10.0, "softplus", 4.0},
       {"heun_expanding_mlp_1000", "reversible-heun", {}, 1000, 10.0, "softplus", 4.0},
