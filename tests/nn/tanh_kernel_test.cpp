@@ -93,10 +93,10 @@ TEST(TanhKernelTest, FloatWithin2UlpOddAndMonotone) {
 template <class T>
 void expect_special_values() {
   using L = std::numeric_limits<T>;
-  const std::vector<T> in{T(0),          T(-0.0),       L::denorm_min(), -L::denorm_min(),
-                          L::min() / 4,  -L::min() / 4, L::min(),        T(1e-20),
-                          L::infinity(), -L::infinity(), L::max(),       -L::max(),
-                          T(30),         T(-30),        T(0.625),        T(-0.625)};
+  const std::vector<T> in{T(0),          T(-0.0),        L::denorm_min(), -L::denorm_min(),
+                          L::min() / 4,  -L::min() / 4,  L::min(),        T(1e-20),
+                          L::infinity(), -L::infinity(), L::max(),        -L::max(),
+                          T(30),         T(-30),         T(0.625),        T(-0.625)};
   Batch<T> x(1, static_cast<Index>(in.size()) + 1);
   for (std::size_t i = 0; i < in.size(); ++i) x(0, static_cast<Index>(i)) = in[i];
   x(0, x.cols() - 1) = L::quiet_NaN();
@@ -112,10 +112,10 @@ void expect_special_values() {
   EXPECT_TRUE(std::isnan(t(0, x.cols() - 1)));
   EXPECT_TRUE(std::isnan(d(0, x.cols() - 1)));
   EXPECT_EQ(t(0, 1), T(0));
-  EXPECT_TRUE(std::signbit(t(0, 1)));        // tanh(−0) = −0
-  EXPECT_EQ(t(0, 2), L::denorm_min());       // tanh(x) = x for subnormal x
-  EXPECT_EQ(t(0, 8), T(1));                  // +inf
-  EXPECT_EQ(t(0, 9), T(-1));                 // −inf
+  EXPECT_TRUE(std::signbit(t(0, 1)));   // tanh(−0) = −0
+  EXPECT_EQ(t(0, 2), L::denorm_min());  // tanh(x) = x for subnormal x
+  EXPECT_EQ(t(0, 8), T(1));             // +inf
+  EXPECT_EQ(t(0, 9), T(-1));            // −inf
   EXPECT_EQ(d(0, 8), T(0));
 }
 
