@@ -27,7 +27,9 @@ using Pf = ei::Packet16f;
 
 struct Revode {
   template <class P>
-  static P f(const P& x) { return revode::tanh_kernel::tanh_packet(x); }
+  static P f(const P& x) {
+    return revode::tanh_kernel::tanh_packet(x);
+  }
 };
 struct SleefU10 {
   static Pd f(const Pd& x) { return Sleef_tanhd8_u10(x); }
