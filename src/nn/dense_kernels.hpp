@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -195,9 +196,11 @@ inline void backward_block(const T* w, T* w_bar, Index ld, Index rows, Index j, 
 #endif
   T dots[C];
   for (int k = 0; k < C; ++k) dots[k] = ei::predux(acc[k]);
+  // Explicit fma: GCC contracts (or vectorises) a + b·c differently with and without the W̄
+  // update beside it, and g_in must not depend on AccumulateW.
   for (Index i = full; i < rows; ++i)
     for (int k = 0; k < C; ++k) {
-      dots[k] += w0[k * ld + i] * g[i];
+      dots[k] = std::fma(w0[k * ld + i], g[i], dots[k]);
       if constexpr (AccumulateW) b0[k * ld + i] += xs[k] * g[i];
     }
   for (int k = 0; k < C; ++k) g_in[j + k] = d != nullptr ? dots[k] * d[j + k] : dots[k];
@@ -232,11 +235,11 @@ void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, co
       T* bj = w_bar + j * ld;
       const T xj = x[j];
       for (Index i = 0; i < rows; ++i) {
-        dot += wj[i] * g[i];
+        dot = std::fma(wj[i], g[i], dot);
         bj[i] += xj * g[i];
       }
     } else {
-      for (Index i = 0; i < rows; ++i) dot += wj[i] * g[i];
+      for (Index i = 0; i < rows; ++i) dot = std::fma(wj[i], g[i], dot);
     }
     g_in[j] = d != nullptr ? dot * d[j] : dot;
   }
