@@ -1,7 +1,6 @@
 // Mlp eval and VJP at the sizes DESIGN.md quotes ("Why a native engine": float64 2→64→64→2 at
 // batch 1 should be ≈1.3 µs per eval and ≈1.1 µs per VJP) plus the tiny 4→10→4 field, for
-// batch 1 (latency-bound) and 256 (tanh- and GEMM-bound), float32 and float64, tanh; and the
-// VJP with deferred weight gradients (mlp_vjp_deferred, batch 1 and 8).
+// batch 1 (latency-bound) and 256 (tanh- and GEMM-bound), float32 and float64, tanh.
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -58,21 +57,6 @@ void bench_vjp(benchmark::State& state, const char* widths) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
-/// VJPs into one θ̄ with the weight gradients deferred (Mlp::defer_weight_gradients), as
-/// direct backprop runs them: W̄ += G Xᵀ once per kDeferredColumns columns, its cost included.
-template <class T>
-void bench_vjp_deferred(benchmark::State& state, const char* widths) {
-  Fixture<T> f(widths, state.range(0));
-  revode::DeferWeightGradients<T> deferring(f.field, f.theta_bar);
-  for (auto _ : state) {
-    f.field.vjp(T(0.5), f.y, f.theta, f.a, f.out, f.theta_bar);
-    benchmark::DoNotOptimize(f.theta_bar.data());
-    benchmark::ClobberMemory();
-  }
-  deferring.finish();
-  state.SetItemsProcessed(state.iterations() * state.range(0));
-}
-
 // Registered by hand so the names read "mlp_vjp<f64>/2,64,64,2/batch:256".
 template <class T>
 void register_all(const char* type_name) {
@@ -87,12 +71,6 @@ void register_all(const char* type_name) {
         ->ArgName("batch")
         ->Arg(1)
         ->Arg(256)
-        ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("mlp_vjp_deferred" + suffix).c_str(), bench_vjp_deferred<T>,
-                                 widths)
-        ->ArgName("batch")
-        ->Arg(1)
-        ->Arg(8)
         ->Unit(benchmark::kMicrosecond);
   }
 }

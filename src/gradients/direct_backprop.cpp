@@ -184,10 +184,6 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   Batch<T> x_bar = Batch<T>::Zero(rows, batch), x_bar_prev(rows, batch);
   Batch<T> pending(dim, batch), scratch;
   result.grad_params = Vector<T>::Zero(p.theta.size());
-  // Every VJP below adds into result.grad_params itself, which nothing reads until the loop
-  // ends: an Mlp keeps the weight-gradient columns and adds them as one product per 32
-  // (Mlp::defer_weight_gradients; reference gradient batch 1, docs/performance.md lever 7).
-  DeferWeightGradients<T> deferring(p.field, result.grad_params);
   const Index n_steps = Index(store.times.size());
   Index j = n_saves - 1;
   for (Index n = n_steps - 1; n >= 0; --n) {
@@ -207,14 +203,12 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   for (; j >= 0; --j) x_bar.topRows(dim) += cotangent(j).y_bar;
   result.grad_y0.resize(dim, batch);
   p.stepper.initialize_vjp(f, T(p.t0), p.y0, p.theta, x_bar, result.grad_y0, result.grad_params);
-  deferring.finish();
 
   result.stats.nfe += f.nfe();
   result.stats.nvjp += f.nvjp();
   result.stats.stored_floats = store.states.floats() + rows * batch + store.tapes.floats() +
                                2 * n_steps + store.saved.floats() + save.y_bar.size() +
-                               p.field.intermediate_floats(batch) + recorded +
-                               (mlp != nullptr ? mlp->deferred_floats() : 0);
+                               p.field.intermediate_floats(batch) + recorded;
   if (mlp != nullptr) mlp->drop_forwards();
   return result;
 }

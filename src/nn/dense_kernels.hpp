@@ -6,7 +6,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -136,108 +135,64 @@ bool tail_readable(const T* w, Index ld, Index rows, Index cols, const T* w_end,
   return cols > 0 && w + (cols - 1) * ld + r + n <= w_end && b + r + n <= b_end;
 }
 
-#ifdef EIGEN_VECTORIZE_AVX512
-/// Lane k = predux(acc[k]) for eight packets of eight doubles, formed with predux's own
-/// additions in its order (the two halves, then neighbouring pairs, then the two pair sums),
-/// so each lane is bit for bit Eigen's predux of its packet; but the eight reductions share
-/// their shuffles and the result stays in a register.
-inline __m512d predux8(const __m512d* acc) {
-  __m256d s[8];
-  for (int k = 0; k < 8; ++k)
-    s[k] = _mm256_add_pd(_mm512_extractf64x4_pd(acc[k], 0), _mm512_extractf64x4_pd(acc[k], 1));
-  // hadd(a, b) = [a0 + a1, b0 + b1, a2 + a3, b2 + b3]
-  __m256d h[4];
-  for (int k = 0; k < 4; ++k) h[k] = _mm256_hadd_pd(s[2 * k], s[2 * k + 1]);
-  // (a0 + a1) + (a2 + a3): the low 128 bits of each h plus its high 128 bits
-  const __m256d low = _mm256_add_pd(_mm256_permute2f128_pd(h[0], h[1], 0x20),
-                                    _mm256_permute2f128_pd(h[0], h[1], 0x31));
-  const __m256d high = _mm256_add_pd(_mm256_permute2f128_pd(h[2], h[3], 0x20),
-                                     _mm256_permute2f128_pd(h[2], h[3], 0x31));
-  return _mm512_insertf64x4(_mm512_castpd256_pd512(low), high, 1);
-}
-#endif
-
-// GCC 12 reports _mm256_undefined_pd (inside Eigen's predux of an AVX-512 packet, a
-// deliberately undefined register) as used uninitialised once the reduction is inlined here:
-// the false positive of GCC PR 105593 that CMakeLists.txt silences as -Wmaybe-uninitialized.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-/// C columns of backward_columns from column j (see there).
-template <class T, bool AccumulateW, int C>
-inline void backward_block(const T* w, T* w_bar, Index ld, Index rows, Index j, const T* g,
-                           const T* x, const T* d, T* g_in) {
-  using P = typename ei::packet_traits<T>::type;
-  constexpr Index n = ei::packet_traits<T>::size;
-  const Index full = rows - rows % n;
-  const T* w0 = w + j * ld;
-  T* b0 = AccumulateW ? w_bar + j * ld : nullptr;
-  T xs[C] = {};
-  if constexpr (AccumulateW) std::copy(x + j, x + j + C, xs);
-  P acc[C];
-#pragma GCC unroll 8
-  for (int k = 0; k < C; ++k) acc[k] = ei::pset1<P>(T(0));
-  for (Index i = 0; i < full; i += n) {
-    const P gi = ei::ploadu<P>(g + i);
-#pragma GCC unroll 8
-    for (int k = 0; k < C; ++k) {
-      acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * ld + i), gi, acc[k]);
-      if constexpr (AccumulateW) {
-        T* b = b0 + k * ld + i;
-        ei::pstoreu(b, ei::pmadd(ei::pset1<P>(xs[k]), gi, ei::ploadu<P>(b)));
-      }
-    }
-  }
-#ifdef EIGEN_VECTORIZE_AVX512
-  if constexpr (std::is_same_v<T, double> && n == 8 && C == 8) {
-    if (full == rows) {  // all eight sums in one register: no reductions through the stack
-      const P sums = predux8(acc);
-      ei::pstoreu(g_in + j, d != nullptr ? ei::pmul(sums, ei::ploadu<P>(d + j)) : sums);
-      return;
-    }
-  }
-#endif
-  // One column at a time from its register to g_in: an array of the C sums, stored lane by
-  // lane and loaded back as a packet (as GCC vectorised the loop over them), stalled on store
-  // forwarding. Explicit fma in the rows past the last packet: GCC contracts (or vectorises)
-  // a + b·c differently with and without the W̄ update beside it, and g_in must not depend on
-  // AccumulateW.
-#pragma GCC unroll 8
-  for (int k = 0; k < C; ++k) {
-    T dot = ei::predux(acc[k]);
-    for (Index i = full; i < rows; ++i) {
-      dot = std::fma(w0[k * ld + i], g[i], dot);
-      if constexpr (AccumulateW) b0[k * ld + i] += xs[k] * g[i];
-    }
-    g_in[j + k] = d != nullptr ? dot * d[j + k] : dot;
-  }
-}
-#pragma GCC diagnostic pop
-
 /// The cotangent pass of z = W x + b at batch 1, both halves in one sweep over W's columns:
 ///   W̄[:, j] += x[j] · g           (accumulate ∂L/∂W)
 ///   g_in[j]  = (W[:, j] · g) · d[j] (pull back; d = σ' of the layer below, or none)
 /// Columns go four at a time so the four dot products are independent dependency chains
 /// (one column at a time waited on FMA latency; MLP 2→64→64→2 double VJP 1.83 → 1.46 µs, the
-/// rest of that call being the forward recompute and tanh). All x of a block are read before
-/// its g_in are written, so x may alias g_in (y and ȳ at layer 1).
-/// AccumulateW = false skips W̄ (w_bar and x unused: the caller defers W̄ += g xᵀ into a
-/// product over many columns, Mlp::defer_weight_gradients). Then only the dot products are
-/// left per column, and four chains wait on FMA latency, so columns go eight at a time (then
-/// four, then one, as with W̄): each column's sum is formed in the same order either way, so
-/// g_in is bit for bit the same as with W̄.
-template <class T, bool AccumulateW = true>
+/// rest of that call being the forward recompute and tanh). All four x
+/// of a block are read before its g_in are written, so x may alias g_in (y and ȳ at layer 1).
+template <class T>
 void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, const T* g,
                       const T* x, const T* d, T* g_in) {
+  using P = typename ei::packet_traits<T>::type;
+  constexpr Index n = ei::packet_traits<T>::size;
+  const Index full = rows - rows % n;
+  const auto finish = [&](Index j, T dot) { g_in[j] = d != nullptr ? dot * d[j] : dot; };
   Index j = 0;
-  if constexpr (!AccumulateW)
-    for (; j + 8 <= cols; j += 8)
-      backward_block<T, false, 8>(w, w_bar, ld, rows, j, g, x, d, g_in);
-  for (; j + 4 <= cols; j += 4)
-    backward_block<T, AccumulateW, 4>(w, w_bar, ld, rows, j, g, x, d, g_in);
+  for (; j + 4 <= cols; j += 4) {
+    const T* w0 = w + j * ld;
+    T* b0 = w_bar + j * ld;
+    const T xs[4] = {x[j], x[j + 1], x[j + 2], x[j + 3]};
+    P acc[4] = {ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{})};
+    for (Index i = 0; i < full; i += n) {
+      const P gi = ei::ploadu<P>(g + i);
+      for (int k = 0; k < 4; ++k) {
+        acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * ld + i), gi, acc[k]);
+        T* b = b0 + k * ld + i;
+        ei::pstoreu(b, ei::pmadd(ei::pset1<P>(xs[k]), gi, ei::ploadu<P>(b)));
+      }
+    }
+    T dots[4];
+    for (int k = 0; k < 4; ++k) dots[k] = ei::predux(acc[k]);
+    for (Index i = full; i < rows; ++i)
+      for (int k = 0; k < 4; ++k) {
+        dots[k] += w0[k * ld + i] * g[i];
+        b0[k * ld + i] += xs[k] * g[i];
+      }
+    for (int k = 0; k < 4; ++k) finish(j + k, dots[k]);
+  }
   // The last cols % 4 columns one at a time, still down whole packets of rows: a scalar loop
-  // made each a dependency chain of `rows` FMAs (64 for the first layer of 2→64→64→2, whose
-  // two columns this is: 5% of the reference gradient at batch 1).
-  for (; j < cols; ++j) backward_block<T, AccumulateW, 1>(w, w_bar, ld, rows, j, g, x, d, g_in);
+  // made each a dependency chain of `rows` FMAs (64 for the two columns of the first layer
+  // of 2→64→64→2).
+  for (; j < cols; ++j) {
+    const T* wj = w + j * ld;
+    T* bj = w_bar + j * ld;
+    const T xj = x[j];
+    const P xp = ei::pset1<P>(xj);
+    P acc = ei::pzero(P{});
+    for (Index i = 0; i < full; i += n) {
+      const P gi = ei::ploadu<P>(g + i);
+      acc = ei::pmadd(ei::ploadu<P>(wj + i), gi, acc);
+      ei::pstoreu(bj + i, ei::pmadd(xp, gi, ei::ploadu<P>(bj + i)));
+    }
+    T dot = ei::predux(acc);
+    for (Index i = full; i < rows; ++i) {
+      dot += wj[i] * g[i];
+      bj[i] += xj * g[i];
+    }
+    finish(j, dot);
+  }
 }
 
 }  // namespace revode::dense

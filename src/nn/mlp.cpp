@@ -8,7 +8,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <random>
 #include <utility>
 
@@ -240,7 +239,7 @@ void Mlp<T>::record_forwards(Index max_floats) const {
     drop_forwards();
     if (Index(tape_.data.capacity()) > max_floats) tape_.data = {};  // a smaller bound now
   }
-  tape_.max_floats = tape_allowed_ ? std::max<Index>(max_floats, 0) : 0;
+  tape_.max_floats = std::max<Index>(max_floats, 0);
 }
 
 template <class T>
@@ -358,67 +357,6 @@ void Mlp<T>::pop_forward() const {
 }
 
 template <class T>
-void Mlp<T>::defer_weight_gradients(T* target) const {
-  flush_weight_gradients();
-  deferred_.target = target;
-}
-
-template <class T>
-void Mlp<T>::flush_weight_gradients() const {
-  DeferredGradients& k = deferred_;
-  if (k.columns > 0) {
-    // W̄_l += G Xᵀ: one product over the kept columns, so W̄ is read and written once per
-    // kDeferredColumns VJP columns instead of once per VJP.
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const LayerShape& s = layers_[l];
-      const Index n_in = k.x[l].rows();
-      MatrixMap<T> w_bar(k.target + s.weight_offset, s.outputs, s.inputs);
-      w_bar.rightCols(n_in).noalias() +=
-          k.g[l].leftCols(k.columns) * k.x[l].leftCols(k.columns).transpose();
-    }
-  }
-  k.columns = 0;
-  k.target = nullptr;
-  k.theta = nullptr;
-}
-
-template <class T>
-void Mlp<T>::drop_weight_gradients() const {
-  deferred_.columns = 0;
-  deferred_.target = nullptr;
-  deferred_.theta = nullptr;
-}
-
-template <class T>
-Index Mlp<T>::deferred_floats() const {
-  Index floats = 0;
-  for (std::size_t l = 0; l < deferred_.x.size(); ++l)
-    floats += deferred_.x[l].size() + deferred_.g[l].size();
-  return floats;
-}
-
-template <class T>
-bool Mlp<T>::defers(Index batch, const T* theta, const T* theta_bar) const {
-  DeferredGradients& k = deferred_;
-  if (k.target == nullptr || k.target != theta_bar || batch >= kForwardCacheMinBatch) return false;
-  if (k.x.empty()) {
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const LayerShape& s = layers_[l];
-      const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;  // t·g is added at once
-      k.x.emplace_back(s.inputs - skip, kDeferredColumns);
-      k.g.emplace_back(s.outputs, kDeferredColumns);
-    }
-  }
-  if (k.columns > 0 && (k.theta != theta || k.columns + batch > kDeferredColumns)) {
-    T* const target = k.target;
-    flush_weight_gradients();
-    k.target = target;
-  }
-  k.theta = theta;
-  return true;
-}
-
-template <class T>
 std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
   return std::make_unique<Mlp<T>>(spec_);
 }
@@ -515,25 +453,22 @@ void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy, bool keep_deriv
 }
 
 template <class T>
-void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                        bool defer) const {
+void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
+                        T* theta_bar) const {
   forward_column(t, y, theta, true);
   for (std::size_t l = 0; l < hidden_.size(); ++l) {
     th_[l] = hidden_[l].data();
     td_[l] = derivative_[l].data();
   }
-  backward_column(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data(), defer);
+  backward_column(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data());
 }
 
 template <class T>
 void Mlp<T>::backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
-                             T* theta_bar, const T* const* h, const T* const* d,
-                             bool defer) const {
+                             T* theta_bar, const T* const* h, const T* const* d) const {
   // As vjp_slab's backward, on one column: b̄ += g, the t column of W̄_1 += t·g, then one
-  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns), or,
-  // deferring, x and g go into the buffer and the sweep only pulls g down.
+  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns).
   const T* g = a;
-  const Index column = deferred_.columns;
   for (std::size_t l = layers_.size(); l-- > 0;) {
     const LayerShape& s = layers_[l];
     const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;
@@ -543,21 +478,11 @@ void Mlp<T>::backward_column(T t, const T* y, const T* theta, const T* a, T* y_b
     if (skip == 1)
       for (Index i = 0; i < s.outputs; ++i) w_bar[i] += t * g[i];
     T* g_in = l == 0 ? y_bar : cotangent_[(l - 1) % 2].data();
-    const T* x = l == 0 ? y : h[l - 1];
-    const T* w = theta + s.weight_offset + skip * s.outputs;
-    if (defer) {
-      // Before the sweep: at layer 0, x is y, which ȳ may overwrite.
-      std::copy(x, x + s.inputs - skip, deferred_.x[l].col(column).data());
-      std::copy(g, g + s.outputs, deferred_.g[l].col(column).data());
-      dense::backward_columns<T, false>(w, nullptr, s.outputs, s.outputs, s.inputs - skip, g,
-                                        nullptr, l == 0 ? nullptr : d[l - 1], g_in);
-    } else {
-      dense::backward_columns(w, w_bar + skip * s.outputs, s.outputs, s.outputs, s.inputs - skip,
-                              g, x, l == 0 ? nullptr : d[l - 1], g_in);
-    }
+    dense::backward_columns(theta + s.weight_offset + skip * s.outputs, w_bar + skip * s.outputs,
+                            s.outputs, s.outputs, s.inputs - skip, g,
+                            l == 0 ? y : h[l - 1], l == 0 ? nullptr : d[l - 1], g_in);
     g = g_in;
   }
-  if (defer) deferred_.columns += 1;
 }
 
 template <class T>
@@ -625,23 +550,17 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   reserve(std::min(y.cols(), slab_));
-  const bool defer = defers(y.cols(), theta.data(), theta_bar.data());
   if (top_forward(t, y, theta.data())) {
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
-                      th_.data(), td_.data(), defer);
+                      th_.data(), td_.data());
     else
-      backward_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), th_.data(), td_.data(),
-                    defer);
+      backward_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), th_.data(), td_.data());
     pop_forward();
     return;
   }
   if (y.cols() == 1) {
-    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(), defer);
-    return;
-  }
-  if (defer) {  // narrower than the forward cache and one slab
-    vjp_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), false, true);
+    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data());
     return;
   }
   if (uses_forward_cache(y.cols())) {
@@ -658,21 +577,20 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
 
 template <class T>
 void Mlp<T>::vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
-                      BatchRef<T> y_bar, T* theta_bar, bool have_forward, bool defer) const {
+                      BatchRef<T> y_bar, T* theta_bar, bool have_forward) const {
   if (!have_forward) forward_hidden(t, y, theta, true);
   for (std::size_t l = 0; l < hidden_.size(); ++l) {
     th_[l] = hidden_[l].data();
     td_[l] = derivative_[l].data();
   }
-  backward_slab(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data(), defer);
+  backward_slab(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data());
 }
 
 template <class T>
 void Mlp<T>::backward_slab(T t, const ConstBatchRef<T>& y, const T* theta,
                            const ConstBatchRef<T>& a, BatchRef<T> y_bar, T* theta_bar,
-                           const T* const* h, const T* const* d, bool defer) const {
+                           const T* const* h, const T* const* d) const {
   const Index batch = y.cols();
-  const Index column = deferred_.columns;
 
   // Layer l maps x_l to z_l; g is the cotangent of z_l. Accumulate W̄_l += g x_lᵀ and
   // b̄_l += Σ_batch g, then pass g_{l-1} = (W_lᵀ g) ⊙ σ'(z_{l-1}) down, or ȳ = W_lᵀ g at l = 0.
@@ -688,28 +606,14 @@ void Mlp<T>::backward_slab(T t, const ConstBatchRef<T>& y, const T* theta,
       const auto g1 = g.col(0);
       b_bar += g1;
       if (skip == 1) w_bar.col(0) += t * g1;
-      const T* x = l == 0 ? y.data() : h[l - 1];
-      T* g_in = l == 0 ? y_bar.data() : cotangent_[(l - 1) % 2].data();
-      if (defer) {  // before the sweep: ȳ may overwrite y
-        deferred_.x[l].col(column) = ConstVectorMap<T>(x, n_in);
-        deferred_.g[l].col(column) = g1;
-        dense::backward_columns<T, false>(w.col(skip).data(), nullptr, w.outerStride(),
-                                          s.outputs, n_in, g1.data(), nullptr,
-                                          l == 0 ? nullptr : d[l - 1], g_in);
-      } else {
-        dense::backward_columns(w.col(skip).data(), w_bar.col(skip).data(), w.outerStride(),
-                                s.outputs, n_in, g1.data(), x, l == 0 ? nullptr : d[l - 1],
-                                g_in);
-      }
+      dense::backward_columns(w.col(skip).data(), w_bar.col(skip).data(), w.outerStride(),
+                              s.outputs, n_in, g1.data(),
+                              l == 0 ? y.data() : h[l - 1], l == 0 ? nullptr : d[l - 1],
+                              l == 0 ? y_bar.data() : cotangent_[(l - 1) % 2].data());
       return;
     }
     const auto accumulate = [&](const auto& x) {
-      if (defer) {
-        deferred_.x[l].middleCols(column, batch) = x;
-        deferred_.g[l].middleCols(column, batch) = g;
-      } else {
-        w_bar.rightCols(n_in).noalias() += g * x.transpose();
-      }
+      w_bar.rightCols(n_in).noalias() += g * x.transpose();
     };
     if (l == 0)
       accumulate(y);
@@ -729,7 +633,6 @@ void Mlp<T>::backward_slab(T t, const ConstBatchRef<T>& y, const T* theta,
   backward(layers_.size() - 1, a);
   for (std::size_t l = layers_.size() - 1; l-- > 0;)
     backward(l, MatrixMap<T>(cotangent_[l % 2].data(), layers_[l].outputs, batch));
-  if (defer) deferred_.columns += batch;
 }
 
 template <class T>
@@ -758,33 +661,5 @@ Vector<T> Mlp<T>::init_params(Init init, std::uint64_t seed) const {
 
 template class Mlp<float>;
 template class Mlp<double>;
-
-template <class T>
-DeferWeightGradients<T>::DeferWeightGradients(const VectorField<T>& field, VectorRef<T> theta_bar)
-    : mlp_(dynamic_cast<const Mlp<T>*>(&field)), exceptions_(std::uncaught_exceptions()) {
-  if (mlp_ != nullptr && theta_bar.size() == mlp_->param_count())
-    mlp_->defer_weight_gradients(theta_bar.data());
-  else
-    mlp_ = nullptr;
-}
-
-template <class T>
-DeferWeightGradients<T>::~DeferWeightGradients() {
-  if (mlp_ == nullptr) return;
-  if (std::uncaught_exceptions() == exceptions_) {
-    finish();
-  } else {
-    mlp_->drop_weight_gradients();  // a flush could throw (bad_alloc) while unwinding
-  }
-}
-
-template <class T>
-void DeferWeightGradients<T>::finish() {
-  if (mlp_ != nullptr) mlp_->flush_weight_gradients();
-  mlp_ = nullptr;
-}
-
-template class DeferWeightGradients<float>;
-template class DeferWeightGradients<double>;
 
 }  // namespace revode

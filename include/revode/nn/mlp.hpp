@@ -101,32 +101,6 @@ class Mlp final : public VectorField<T> {
   void drop_forwards() const;
   /// Scalars the forward tape holds now (for stored_floats).
   Index recorded_floats() const { return Index(tape_.data.size()); }
-  /// For tests and benchmarks: false makes record_forwards keep nothing (every VJP recomputes
-  /// its forward), so the tape's effect can be told apart from the rest of the Mlp's.
-  void allow_forward_tape(bool allowed) const { tape_allowed_ = allowed; }
-
-  /// Deferred weight gradients (issue 17), opened and closed by the caller that owns a whole
-  /// backward loop (DeferWeightGradients, below). From `defer_weight_gradients(target)` until
-  /// `flush_weight_gradients()`, a vjp of fewer than kForwardCacheMinBatch columns whose
-  /// theta_bar is exactly `target` (same data pointer, param_count entries) adds b̄ and the
-  /// t column of W̄_1 as always but keeps each layer's input and output cotangent columns
-  /// (x, g) in a buffer of kDeferredColumns columns instead of adding g xᵀ to W̄; a full buffer,
-  /// a vjp with another θ, and the flush add W̄ += G Xᵀ as one product per layer. So W̄ is
-  /// streamed once per kDeferredColumns columns instead of once per VJP (at batch 1 the
-  /// rank-1 update read and wrote all of W̄ from L2 on every VJP). Until the flush, `target`
-  /// lacks those terms: the caller must not read it, nor free it. A vjp into any other θ̄
-  /// takes the immediate path. ȳ and b̄ are bit for bit the immediate path's; W̄ differs by
-  /// round-off (another summation order). Opening again flushes the previous target first.
-  void defer_weight_gradients(T* target) const;
-  /// Adds the kept columns into the target and stops deferring.
-  void flush_weight_gradients() const;
-  /// Discards the kept columns and stops deferring (the target lacks their terms).
-  void drop_weight_gradients() const;
-  /// Scalars the deferred-gradient buffer holds (its capacity, for stored_floats; 0 until
-  /// first used).
-  Index deferred_floats() const;
-  /// Columns the buffer holds before a flush.
-  static constexpr Index kDeferredColumns = 32;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   const MlpSpec& spec() const { return spec_; }
@@ -141,24 +115,17 @@ class Mlp final : public VectorField<T> {
   /// vjp_slab's backward half, with the hidden layers' σ and σ' (hidden layer l at h[l], d[l],
   /// outputs × batch, contiguous) already computed.
   void vjp_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
-                BatchRef<T> y_bar, T* theta_bar, bool have_forward = false,
-                bool defer = false) const;
-  /// defer: W̄'s terms go into the deferred buffer's next y.cols() columns (see
-  /// defer_weight_gradients), not into theta_bar.
+                BatchRef<T> y_bar, T* theta_bar, bool have_forward = false) const;
   void backward_slab(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
-                     BatchRef<T> y_bar, T* theta_bar, const T* const* h, const T* const* d,
-                     bool defer = false) const;
+                     BatchRef<T> y_bar, T* theta_bar, const T* const* h,
+                     const T* const* d) const;
   /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
   /// kernel): eval and vjp of one contiguous column.
   void eval_column(T t, const T* y, const T* theta, T* dy, bool keep_derivative = false) const;
-  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                  bool defer = false) const;
-  /// vjp_column's backward half (h, d, defer as backward_slab's, one column).
+  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
+  /// vjp_column's backward half (h, d as backward_slab's, one column).
   void backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                       const T* const* h, const T* const* d, bool defer = false) const;
-  /// Whether a vjp of `batch` columns into theta_bar with θ at theta defers its W̄ terms;
-  /// flushes first when the buffer lacks room or θ moved.
-  bool defers(Index batch, const T* theta, const T* theta_bar) const;
+                       const T* const* h, const T* const* d) const;
   /// The forward tape: whether an evaluation of `batch` columns is kept, keeping it (after
   /// the hidden layers are in hidden_/derivative_), and finding the entry a VJP may take
   /// (its σ, σ' pointers into th/td; false if the last kept entry is not at (t, y, θ)).
@@ -215,41 +182,10 @@ class Mlp final : public VectorField<T> {
     bool theta_checked = false;
   };
   mutable ForwardTape tape_;
-  mutable bool tape_allowed_ = true;
-  struct DeferredGradients {
-    T* target = nullptr;        // θ̄ the kept columns belong to; null: not deferring
-    const T* theta = nullptr;   // θ of the kept columns
-    Index columns = 0;          // kept so far
-    std::vector<Batch<T>> x, g;  // per layer: inputs (less the t row) and outputs × kDeferredColumns
-  };
-  mutable DeferredGradients deferred_;
   mutable std::vector<const T*> th_, td_;  // σ, σ' per hidden layer for the backward half
 };
 
 extern template class Mlp<float>;
 extern template class Mlp<double>;
-
-/// Defers an Mlp's weight gradients into theta_bar while it lives (Mlp::defer_weight_gradients);
-/// nothing for any other field. For a caller that owns the whole backward loop and passes
-/// theta_bar itself to every VJP: declare it after theta_bar and do not read theta_bar until
-/// `finish()` (or the end of its scope, which flushes too; while an exception unwinds, the kept
-/// columns are dropped instead, the gradient being lost anyway).
-template <class T>
-class DeferWeightGradients {
- public:
-  DeferWeightGradients(const VectorField<T>& field, VectorRef<T> theta_bar);
-  ~DeferWeightGradients();
-  /// Flushes the kept columns into theta_bar and stops deferring.
-  void finish();
-  DeferWeightGradients(const DeferWeightGradients&) = delete;
-  DeferWeightGradients& operator=(const DeferWeightGradients&) = delete;
-
- private:
-  const Mlp<T>* mlp_;
-  int exceptions_;
-};
-
-extern template class DeferWeightGradients<float>;
-extern template class DeferWeightGradients<double>;
 
 }  // namespace revode
