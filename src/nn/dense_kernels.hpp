@@ -172,22 +172,12 @@ void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, co
       }
     for (int k = 0; k < 4; ++k) finish(j + k, dots[k]);
   }
-  // The last cols % 4 columns one at a time, still down whole packets of rows: a scalar loop
-  // made each a dependency chain of `rows` FMAs (64 for the two columns of the first layer
-  // of 2→64→64→2).
   for (; j < cols; ++j) {
     const T* wj = w + j * ld;
     T* bj = w_bar + j * ld;
     const T xj = x[j];
-    const P xp = ei::pset1<P>(xj);
-    P acc = ei::pzero(P{});
-    for (Index i = 0; i < full; i += n) {
-      const P gi = ei::ploadu<P>(g + i);
-      acc = ei::pmadd(ei::ploadu<P>(wj + i), gi, acc);
-      ei::pstoreu(bj + i, ei::pmadd(xp, gi, ei::ploadu<P>(bj + i)));
-    }
-    T dot = ei::predux(acc);
-    for (Index i = full; i < rows; ++i) {
+    T dot = 0;
+    for (Index i = 0; i < rows; ++i) {
       dot += wj[i] * g[i];
       bj[i] += xj * g[i];
     }
