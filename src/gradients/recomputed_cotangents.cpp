@@ -1,6 +1,7 @@
 /// Loss cotangents recomputed on the way back (see recomputed_cotangents.hpp).
 #include "revode/gradients/recomputed_cotangents.hpp"
 
+#include "revode/core/bits_equal.hpp"
 #include "revode/core/error.hpp"
 
 namespace revode {
@@ -64,7 +65,8 @@ void SaveWalk<T>::add_initial_saves(BatchRef<T> y0_bar) {
 
 template <class T>
 Index SaveWalk<T>::stored_floats() const {
-  return dim_ * batch_ * (p_.save_at.dense ? 6 : 1);  // y_bar; f0, f1, y, 2 for the VJP
+  // y_bar; with dense saves f0, f1, y, 2 for the VJP and the carried end state
+  return dim_ * batch_ * (p_.save_at.dense ? 7 : 1);
 }
 
 template <class T>
@@ -77,20 +79,32 @@ void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRe
     return;
   }
   // A dense save: the interpolant needs f at both ends of the step, once per step.
-  if (!have_ends_) {
-    f0_.resize(dim_, batch_);
-    f1_.resize(dim_, batch_);
-    if (tape.cols() == 0 || !p_.stepper.start_derivative(tape, batch_, f0_))
-      f_.eval(T(ta), y0, p_.theta, f0_);
-    f_.eval(T(tb), y1, p_.theta, f1_);
-    have_ends_ = true;
-  }
+  if (!have_ends_) step_ends(ta, tb, y0, y1, tape);
   const double delta = tb - ta;
   save_.s = (t - ta) / delta;
   dense_y_.resize(dim_, batch_);
   hermite_interpolate<T>(save_.s, delta, y0, f0_, y1, f1_, dense_y_);
   cotangent(k, t, dense_y_);
   pull_back_save<T>(f_, save_, ta, tb, y0, y1, p_.theta, y0_bar, y1_bar, theta_bar, scratch_);
+}
+
+template <class T>
+void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
+                           ConstBatchRef<T> tape) {
+  f1_.resize(dim_, batch_);
+  const bool end_known = tape.cols() > 0 && p_.stepper.end_derivative(tape, y1, f1_);
+  if (!end_known && carried_end_ && carried_t_ == tb && bits_equal<T>(carried_y_, y1)) {
+    f1_.swap(f0_);  // the later step's f(ta', y0') at this step's (tb, y1)
+  } else if (!end_known) {
+    f_.eval(T(tb), y1, p_.theta, f1_);
+  }
+  f0_.resize(dim_, batch_);
+  if (tape.cols() == 0 || !p_.stepper.start_derivative(tape, batch_, f0_))
+    f_.eval(T(ta), y0, p_.theta, f0_);
+  carried_t_ = ta;
+  carried_y_ = y0;
+  carried_end_ = true;
+  have_ends_ = true;
 }
 
 template <class T>

@@ -110,6 +110,9 @@ class Integration {
   double direction_, snap_;
   Index dim_, batch_;
   Batch<T> x0_, x1_, tape_, error_, dense_y_, f0_, f1_;
+  bool have_ends_ = false;      // f0_, f1_ hold f at this step's ends
+  bool carried_start_ = false;  // f1_ holds f(carried_t_, y0), the last step's end
+  double carried_t_ = 0;
   bool first_stage_ready_ = false;
   std::size_t next_save_ = 0;
   Index saved_ = 0;
@@ -132,11 +135,17 @@ void Integration<T>::emit_initial_saves() {
 
 template <class T>
 void Integration<T>::emit_dense(double t, double ta, double tb) {
-  if (f0_.size() == 0) {  // f at both ends, once per step that holds dense saves
+  if (!have_ends_) {  // f at both ends, once per step that holds dense saves
     f0_.resize(dim_, batch_);
     f1_.resize(dim_, batch_);
-    if (!stepper_.start_derivative(tape_, batch_, f0_)) f_.eval(T(ta), y(x0_), theta_, f0_);
-    f_.eval(T(tb), y(x1_), theta_, f1_);
+    // f(ta, y0): the tape's first stage, or the last step's f(tb, y1) when that step held
+    // dense saves too (the same point's bits), or one evaluation.
+    if (!stepper_.start_derivative(tape_, batch_, f0_)) {
+      if (carried_start_ && carried_t_ == ta) f0_.swap(f1_);
+      else f_.eval(T(ta), y(x0_), theta_, f0_);
+    }
+    if (!stepper_.end_derivative(tape_, y(x1_), f1_)) f_.eval(T(tb), y(x1_), theta_, f1_);
+    have_ends_ = true;
   }
   const double delta = tb - ta;
   dense_y_.resize(dim_, batch_);
@@ -152,7 +161,7 @@ void Integration<T>::take_step(double ta, double tb, Batch<T>* error) {
 template <class T>
 void Integration<T>::accept(double ta, double tb) {
   observer_.on_step(StepRecord<T>{stats_.steps, ta, tb, x0_, x1_, tape_});
-  f0_.resize(0, 0);
+  have_ends_ = false;
   if (save_.steps) emit(tb, y(x1_), stats_.steps, 1.0);
   while (pending_save() && direction_ * (next_save_time() - tb) <= snap_) {
     const double ts = next_save_time();
@@ -160,6 +169,8 @@ void Integration<T>::accept(double ta, double tb) {
     else emit(ts, y(x1_), stats_.steps, 1.0);
     ++next_save_;
   }
+  carried_start_ = have_ends_;  // f1_ = f(tb, y1), the next step's f(ta, y0)
+  carried_t_ = tb;
   if (stepper_.fsal()) stepper_.carry_fsal(tape_);
   first_stage_ready_ = stepper_.fsal();
   x0_.swap(x1_);

@@ -70,7 +70,10 @@ class SaveWalk {
   /// The walk's position (the newest save not yet added), and a return to one: a caller that
   /// walks a stretch of steps twice (the reversible guard's repair) rewinds to its start.
   Index cursor() const { return next_save_; }
-  void rewind(Index cursor) { next_save_ = cursor; have_ends_ = false; }
+  void rewind(Index cursor) {
+    next_save_ = cursor;
+    have_ends_ = carried_end_ = false;
+  }
   /// Scalars held at the peak: the cotangent, and for dense output f at both ends, the
   /// interpolated state and the VJP scratch (scaled cotangent and result).
   Index stored_floats() const;
@@ -90,9 +93,18 @@ class SaveWalk {
   TimeAxis axis_;
   Index dim_, batch_;
   Index next_save_;  ///< the newest save not yet added (k), −1 once all are
+  /// f at the step's ends (once per step with dense saves) from the tape, from the later
+  /// step's start slope, or by evaluation.
+  void step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
+                 ConstBatchRef<T> tape);
+
   bool have_ends_ = false;
+  /// f0_ holds f(carried_t_, carried_y_), the later step's start slope: the next (earlier)
+  /// step's end slope when it ends at those bits.
+  bool carried_end_ = false;
+  double carried_t_ = 0;
   SaveCotangent<T> save_{0.0, 0, 1.0, Batch<T>()};
-  Batch<T> f0_, f1_, dense_y_, scratch_;
+  Batch<T> f0_, f1_, dense_y_, scratch_, carried_y_;
 };
 
 extern template class LossValue<float>;

@@ -76,6 +76,15 @@ class Stepper {
     (void)tape, (void)batch, (void)out;
     return false;
   }
+
+  /// f(t1, y1) when the tape of the step that ended at y1 holds it, evaluated at exactly y1's
+  /// bits (McCallum–Foster: the first stage of its reverse base step), so dense output need
+  /// not evaluate it again. Returns false when it is not available, or when the tape is not
+  /// that of a step ending at y1.
+  virtual bool end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y1, BatchRef<T> out) const {
+    (void)tape, (void)y1, (void)out;
+    return false;
+  }
 };
 
 }  // namespace revode

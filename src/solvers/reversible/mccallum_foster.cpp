@@ -1,6 +1,7 @@
 /// McCallum–Foster step, its exact inverse and its VJP (see mccallum_foster.hpp).
 #include "revode/solvers/reversible/mccallum_foster.hpp"
 
+#include "revode/core/bits_equal.hpp"
 #include "revode/core/error.hpp"
 #include "../stage_sum.hpp"
 
@@ -114,6 +115,16 @@ void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T 
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r)
       y0.col(j)[r] = (y1.col(j)[r] - phi.col(j)[r]) / lambda + z0.col(j)[r];
+}
+
+template <class T>
+bool McCallumFoster<T>::end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y1,
+                                       BatchRef<T> out) const {
+  const Index batch = y1.cols(), cols = base_.tape_cols(batch);
+  if (tape.rows() != y1.rows() || tape.cols() != tape_cols(batch)) return false;
+  // Only the tape of a step that ended at exactly y1 holds f(t1, y1).
+  if (!bits_equal<T>(tape.leftCols(batch), y1)) return false;
+  return base_.start_derivative(tape.middleCols(batch + cols, cols), batch, out);
 }
 
 template <class T>

@@ -68,6 +68,9 @@ class McCallumFoster final : public ReversibleStepper<T> {
   void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
                               ConstVectorRef<T> theta, BatchRef<T> x0,
                               BatchRef<T> tape) const override;
+  /// The tape keeps Y_{n+1} and Φ_{−h}(Y_{n+1})'s first stage, f(t_{n+1}, Y_{n+1}).
+  bool end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y1,
+                      BatchRef<T> out) const override;
 
  private:
   ExplicitRK<T> base_;
