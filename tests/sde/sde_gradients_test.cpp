@@ -203,6 +203,10 @@ TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
       ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::repair}).compute(p);
   EXPECT_TRUE(repaired.stats.guard.repaired);
   EXPECT_FALSE(std::isfinite(repaired.stats.guard.drift)) << repaired.stats.guard.drift;
+  // Memory: segments of several steps (the growth rate of a walk that reached the largest
+  // double), not an anchor per step.
+  EXPECT_GT(repaired.stats.guard.segment_steps, 1);
+  EXPECT_LT(repaired.stats.guard.anchors, repaired.stats.steps);
   EXPECT_EQ(repaired.stats.steps, reference.stats.steps);
   EXPECT_EQ(repaired.loss, reference.loss);
   EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
