@@ -255,6 +255,27 @@ TEST(SdeErrors, NonFiniteDiffusionIsNamed) {
   }
 }
 
+// The continuous adjoint is an ODE adjoint (of the drift alone): refused by name before the
+// forward solve, not stopped half-way by the SDE stepper seeing its augmented field.
+TEST(SdeErrors, ContinuousAdjointIsRefusedByName) {
+  const NeuralSde sde(NoiseType::diagonal);
+  MseZero<double> loss;
+  for (const char* solver : {"heun", "reversible-heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, sde.brownian, *sde.field);
+    const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{4}, SaveAt::final_time(1.0),
+                                    0.0,        1.0,      sde.y0,        sde.theta,
+                                    loss};
+    for (const char* method : {"adjoint", "adjoint:seminorm"}) {
+      const std::string m =
+          message_of([&] { (void)make_gradient_method<double>(method)->compute(p); });
+      EXPECT_NE(m.find("is the continuous adjoint of an ODE; it does not apply to the SDE"),
+                std::string::npos)
+          << solver << ", " << method << ": " << m;
+      EXPECT_NE(m.find("use backprop, anode, checkpoint:C"), std::string::npos) << m;
+    }
+  }
+}
+
 TEST(SdeErrors, ShapeMismatchBetweenDiffusionAndNoiseTypeIsNamed) {
   auto build = [](const char* spec, NoiseType noise) {
     return [=] { make_diffusion<double>(spec, noise, 2, Activation::tanh, 0); };
