@@ -7,6 +7,7 @@
 #include "revode/core/error.hpp"
 #include "revode/sde/shark.hpp"
 #include "revode/solvers/explicit_rk.hpp"
+#include "revode/solvers/step_too_short.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 
 namespace revode {
@@ -71,11 +72,12 @@ bool sde_error_estimate(const ButcherTableau& tableau) {
 void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
                            std::string_view solver) {
   const double delta = std::ldexp(brownian.t1() - brownian.t0(), -brownian.levels());
-  require(t1 - t0 >= kMinStepInTreeIntervals * delta,
-          "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
-          "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
-          "loosen rtol/atol or set dtmin",
-          solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta);
+  if (t1 - t0 >= kMinStepInTreeIntervals * delta) return;
+  throw StepTooShortError(fmt::format(
+      "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
+      "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
+      "loosen rtol/atol or set dtmin",
+      solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta));
 }
 
 // ---- NoiseFreezer -----------------------------------------------------------------------

@@ -150,6 +150,24 @@ TEST(SdeAdaptiveErrors, SolversWithoutAnEstimateAreRefusedByName) {
     EXPECT_EQ(make_sde_stepper<double>(solver, {}, w, *s.field)->error_order(), 1) << solver;
 }
 
+// A finite g whose g ΔW/h overflows makes every attempt NaN/Inf: the rejections shrink the step
+// down to the tree's resolution, and the error names the non-finite state (as fixed steps do),
+// not the tolerance ("loosen rtol/atol" would not help).
+TEST(SdeAdaptiveErrors, NonFiniteStatesAreNamedNotTheTreeResolution) {
+  LinearSde s = make_linear_sde(NoiseType::additive);
+  s.theta.tail(s.sigma.size()).setConstant(1e308);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0);
+  for (const char* solver : {"heun", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, w, *s.field);
+    const std::string m = message_of([&] {
+      solve<double>(*s.field, *stepper, AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
+                    SaveAt::final_time(1.0), 0.0, 1.0, Batch<double>::Ones(2, 1), s.theta);
+    });
+    EXPECT_NE(m.find("the state became NaN or Inf"), std::string::npos) << solver << ": " << m;
+    EXPECT_NE(m.find("every retry was NaN or Inf"), std::string::npos) << solver << ": " << m;
+  }
+}
+
 // Below the tree's finest interval δ the path is linear, so a step must be ≥ 2^10 δ: a tree
 // of tolerance 2^-12 resolves steps of 2^-2 and longer, and refuses 8 steps of 1/8 by name.
 TEST(SdeAdaptiveErrors, StepsFinerThanTheBrownianTreeAreRefused) {

@@ -80,9 +80,9 @@ class FrozenNoiseField final : public VectorField<T> {
 /// variance of up to δ/2; with h ≥ 2^10 δ that is under 1/2048 of the increment's variance h.
 inline constexpr double kMinStepInTreeIntervals = 0x1p10;
 
-/// Throws revode::Error naming the solver, the step and the tree's resolution unless
-/// t1 − t0 ≥ kMinStepInTreeIntervals · δ (an adaptive solve shrinking its steps below what the
-/// tree resolves, or a save time leaving a sliver of a fixed step).
+/// Throws StepTooShortError (step_too_short.hpp) naming the solver, the step and the tree's
+/// resolution unless t1 − t0 ≥ kMinStepInTreeIntervals · δ (an adaptive solve shrinking its
+/// steps below what the tree resolves, or a save time leaving a sliver of a fixed step).
 void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
                            std::string_view solver);
 
