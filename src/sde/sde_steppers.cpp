@@ -76,7 +76,7 @@ void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
   throw StepTooShortError(fmt::format(
       "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
       "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
-      "loosen rtol/atol or set dtmin",
+      "adaptive steps: loosen rtol/atol; fixed steps: take fewer",
       solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta));
 }
 

@@ -3,12 +3,11 @@
 // same discretisation and the same Brownian sample, over SDE solvers × methods × noise types
 // with save times off the step grid (float64, relative error ≤ 1e-10); central finite
 // differences with the noise held fixed; and the named errors of bad SDE input.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 #include "revode/gradients/direct_backprop.hpp"
 #include "revode/gradients/registry.hpp"
