@@ -168,6 +168,30 @@ TEST(SdeAdaptiveErrors, NonFiniteStatesAreNamedNotTheTreeResolution) {
   }
 }
 
+// Tolerances near the smallest doubles: the first-step heuristic's weighted norms would
+// overflow when squared (h0 = NaN, reported as "f is not finite near y0"); the solve instead
+// shrinks its steps to the tree's resolution and says to loosen the tolerances. The same
+// problem as an ODE (the drift alone) stops with a step-size or step-count error.
+TEST(SdeAdaptiveErrors, TinyTolerancesAreNamedNotANonFiniteField) {
+  const LinearSde s = make_linear_sde(NoiseType::diagonal);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0);
+  const AdaptiveSteps tiny{.rtol = 1e-300, .atol = 1e-300};
+  const auto stepper = make_sde_stepper<double>("heun", {}, w, *s.field);
+  const std::string m = message_of([&] {
+    solve<double>(*s.field, *stepper, tiny, SaveAt::final_time(1.0), 0.0, 1.0,
+                  Batch<double>::Ones(2, 1), s.theta);
+  });
+  EXPECT_NE(m.find("below what the Brownian tree resolves"), std::string::npos) << m;
+  EXPECT_NE(m.find("loosen rtol/atol"), std::string::npos) << m;
+  const auto ode_stepper = make_stepper<double>("heun", {});
+  const std::string ode = message_of([&] {
+    solve<double>(*s.field, *ode_stepper, tiny, SaveAt::final_time(1.0), 0.0, 1.0,
+                  Batch<double>::Ones(2, 1), s.theta);
+  });
+  EXPECT_EQ(ode.find("not finite"), std::string::npos) << ode;
+  EXPECT_NE(ode.find("solve failed at t = "), std::string::npos) << ode;
+}
+
 // Below the tree's finest interval δ the path is linear, so a step must be ≥ 2^10 δ: a tree
 // of tolerance 2^-12 resolves steps of 2^-2 and longer, and refuses 8 steps of 1/8 by name.
 TEST(SdeAdaptiveErrors, StepsFinerThanTheBrownianTreeAreRefused) {
