@@ -9,6 +9,8 @@
 #include <cmath>
 #include <map>
 
+#include "revode/nn/mlp.hpp"
+#include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "support/sde_cases.hpp"
@@ -165,6 +167,33 @@ TEST(SdeAdaptiveErrors, NonFiniteStatesAreNamedNotTheTreeResolution) {
     });
     EXPECT_NE(m.find("the state became NaN or Inf"), std::string::npos) << solver << ": " << m;
     EXPECT_NE(m.find("every retry was NaN or Inf"), std::string::npos) << solver << ": " << m;
+  }
+}
+
+// In float32 a save time 1e-8 past a grid node (beyond the grid's snapping distance in double)
+// rounds onto the node: a step of zero length, named as such rather than as a backward step.
+TEST(SdeAdaptiveErrors, ZeroLengthStepsInFloat32AreNamed) {
+  MlpSpec spec = parse_mlp_spec("2,8,2");
+  auto drift = std::make_unique<Mlp<float>>(spec);
+  const Vector<float> theta_f = drift->init_params(Init::pytorch_default, 1);
+  DiffusionBuild<float> g =
+      make_diffusion<float>("const:0.1", NoiseType::diagonal, 2, Activation::tanh, 0);
+  Vector<float> theta(theta_f.size() + g.default_params.size());
+  theta << theta_f, g.default_params;
+  const DriftDiffusion<float> field(std::move(drift), std::move(g.diffusion), NoiseType::diagonal,
+                                    g.noise_dim);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, g.noise_dim, 0);
+  SaveAt save;
+  save.ts = {0.37000001, 1.0};
+  for (const char* solver : {"heun", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<float>(solver, {}, w, field);
+    const std::string m = message_of([&] {
+      solve<float>(field, *stepper, FixedSteps{100}, save, 0.0, 1.0, Batch<float>::Ones(2, 1),
+                   theta);
+    });
+    EXPECT_NE(m.find("an SDE step of zero length at t = 0.37"), std::string::npos)
+        << solver << ": " << m;
+    EXPECT_EQ(m.find("go forward in time"), std::string::npos) << solver << ": " << m;
   }
 }
 

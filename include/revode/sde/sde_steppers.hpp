@@ -86,6 +86,10 @@ inline constexpr double kMinStepInTreeIntervals = 0x1p10;
 void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
                            std::string_view solver);
 
+/// Throws revode::Error naming the solver unless t1 > t0: a backward step (SDE steps go
+/// forward in time), or a step of zero length (ends the scalar type rounded together).
+void require_forward_step(double t0, double t1, std::string_view solver);
+
 /// Shared by the two wrappers: queries ΔW for a step and binds the frozen field.
 template <class T>
 class NoiseFreezer {
