@@ -211,6 +211,9 @@ TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
   EXPECT_FALSE(std::isfinite(repaired.stats.guard.drift)) << repaired.stats.guard.drift;
   // Memory: segments of several steps (the growth rate of a walk that reached the largest
   // double), not an anchor per step.
+  RecordProperty("repair",
+                 fmt::format("{} steps, segments of {}, {} anchors", repaired.stats.steps,
+                             repaired.stats.guard.segment_steps, repaired.stats.guard.anchors));
   EXPECT_GT(repaired.stats.guard.segment_steps, 1);
   EXPECT_LT(repaired.stats.guard.anchors, repaired.stats.steps);
   EXPECT_EQ(repaired.stats.steps, reference.stats.steps);
