@@ -222,6 +222,32 @@ TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
   EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
 }
 
+// The repair's other branch: λ = 0.01 amplifies round-off ~100-fold per step, so the walk
+// overflows, and the growth rate of one that reached the largest double (the floor the guard
+// can infer) over 1000 steps gives segments of 8, which still drift: each is rolled
+// back and walked again on states from a forward replay of its start anchor (undo_from on the
+// SDE stepper, the same ΔW from the tree). The gradient is backprop's.
+TEST(SdeGuard, SegmentsThatStillDriftAreRecomputedForwards) {
+  const NeuralSde sde(NoiseType::diagonal);
+  const auto stepper =
+      make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.01}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{
+      *sde.field, *stepper, FixedSteps{1000}, SaveAt::linspace(0.0, 1.0, 3), 0.0, 1.0, sde.y0,
+      sde.theta,  loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  const GradientResult<double> repaired = ReversibleBackprop<double>().compute(p);
+  const GuardStats& g = repaired.stats.guard;
+  RecordProperty("repair", fmt::format("drift {}, segments of {}, {} anchors, {} recomputed",
+                                       g.drift, g.segment_steps, g.anchors, g.segments_recomputed));
+  EXPECT_TRUE(g.repaired);
+  EXPECT_GT(g.segments_recomputed, 0);
+  EXPECT_LT(g.anchors, repaired.stats.steps);
+  EXPECT_EQ(repaired.loss, reference.loss);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
+}
+
 std::vector<GradientCase> gradient_cases() {
   std::vector<GradientCase> cases;
   for (const char* solver :
