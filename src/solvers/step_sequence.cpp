@@ -49,8 +49,7 @@ void record_step_time(std::vector<double>& times, double t) {
     const std::size_t grown = std::max<std::size_t>(64, 2 * times.capacity());
     const Index steps = times.empty() ? 0 : Index(times.size()) - 1;  // times holds t_0 too
     require_memory("recording the step times of an adaptive solve",
-                   fmt::format("({} steps so far)", steps),
-                   {Index(grown), Index(sizeof(double))},
+                   fmt::format("({} steps so far)", steps), {Index(grown), Index(sizeof(double))},
                    "; or loosen rtol/atol for fewer steps, or use fixed steps, whose times are "
                    "not stored");
     times.reserve(grown);
