@@ -72,6 +72,11 @@ bool checked_product(std::initializer_list<std::int64_t> factors, std::uint64_t&
 
 void require_memory(std::string_view option, std::string_view value,
                     std::initializer_list<std::int64_t> factors) {
+  require_memory(option, value, factors, "");
+}
+
+void require_memory(std::string_view option, std::string_view value,
+                    std::initializer_list<std::int64_t> factors, std::string_view remedy) {
   std::uint64_t bytes = 0, total = 0;
   const Index chunks = chunks_in_flight();
   const bool chunk_fits = checked_product(factors, bytes);
@@ -85,15 +90,15 @@ void require_memory(std::string_view option, std::string_view value,
   if (chunks == 1)
     throw Error(fmt::format(
         "{} {} would need {} of memory, above the limit of {} (set REVODE_MEMORY_LIMIT, e.g. "
-        "REVODE_MEMORY_LIMIT=64G, to raise it)",
-        option, value.substr(0, 40), amount(fits, bytes), format_bytes(limit)));
+        "REVODE_MEMORY_LIMIT=64G, to raise it{})",
+        option, value.substr(0, 40), amount(fits, bytes), format_bytes(limit), remedy));
   // Parallel chunks: each needs `bytes`, and `chunks` of them are held at once.
   throw Error(fmt::format(
       "{} {} would need {} of memory per chunk, and {} chunks run at once (one per thread): {} "
       "in all, above the limit of {} (set REVODE_MEMORY_LIMIT, e.g. REVODE_MEMORY_LIMIT=64G, "
-      "to raise it, or use fewer threads)",
+      "to raise it, or use fewer threads{})",
       option, value.substr(0, 40), amount(chunk_fits, bytes), chunks, amount(fits, total),
-      format_bytes(limit)));
+      format_bytes(limit), remedy));
 }
 
 }  // namespace revode

@@ -13,6 +13,7 @@
 
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
+#include "revode/sde/sde_field.hpp"
 #include "revode/solvers/fixed_grid.hpp"
 
 namespace revode {
@@ -132,6 +133,13 @@ std::string ContinuousAdjoint<T>::name() const {
 template <class T>
 std::unique_ptr<ForwardRecord<T>> ContinuousAdjoint<T>::forward(const GradientProblem<T>& p,
                                                               SolveObserver<T>* saves) const {
+  // Refused before the forward solve: the augmented field below is the ODE adjoint of the
+  // drift alone, and the SDE stepper would stop on it half-way ("has no diffusion").
+  require(dynamic_cast<const SdeField<T>*>(&p.field) == nullptr,
+          "gradient method '{}' is the continuous adjoint of an ODE; it does not apply to the "
+          "SDE '{}' (the adjoint SDE is not implemented): use backprop, anode, checkpoint:C or, "
+          "with a reversible solver, reversible",
+          name(), p.field.name());
   const Index dim = p.field.state_dim(), batch = p.y0.cols();
   KeepSaves<T> saved(p.loss, p.save_at);
   TeeObserver<T> observer(saved, saves);

@@ -26,8 +26,8 @@ class ForwardPass final : public SolveObserver<T> {
       : loss_value(loss, save_at), keep_step_times_(keep_step_times) {}
   void on_step(const StepRecord<T>& step) override {
     if (keep_step_times_) {
-      if (step_times.empty()) step_times.push_back(step.t0);
-      step_times.push_back(step.t1);
+      if (step_times.empty()) record_step_time(step_times, step.t0);
+      record_step_time(step_times, step.t1);
     }
     final_state = step.x1;
   }

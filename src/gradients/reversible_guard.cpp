@@ -35,10 +35,12 @@ void ReversibleGuard::validate() const {
 namespace {
 
 /// log ρ, the drift's growth per step: (drift/eps)^(1/steps). A walk that overflowed grew
-/// at least as fast as one that reached the largest double.
+/// at least as fast as one that reached the largest double. As a difference of logarithms:
+/// the largest double over eps overflows to inf, which would make every overflowed walk's
+/// segments one step long (an anchor per step) and put its crossing one step from the end.
 double log_growth(double drift, double eps, Index steps) {
   const double reached = std::isfinite(drift) ? drift : std::numeric_limits<double>::max();
-  return std::log(std::max(reached / eps, 1.0)) / double(std::max<Index>(steps, 1));
+  return std::max(std::log(reached) - std::log(eps), 0.0) / double(std::max<Index>(steps, 1));
 }
 
 }  // namespace

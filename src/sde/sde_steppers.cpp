@@ -7,6 +7,7 @@
 #include "revode/core/error.hpp"
 #include "revode/sde/shark.hpp"
 #include "revode/solvers/explicit_rk.hpp"
+#include "revode/solvers/step_too_short.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 
 namespace revode {
@@ -71,11 +72,24 @@ bool sde_error_estimate(const ButcherTableau& tableau) {
 void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
                            std::string_view solver) {
   const double delta = std::ldexp(brownian.t1() - brownian.t0(), -brownian.levels());
-  require(t1 - t0 >= kMinStepInTreeIntervals * delta,
-          "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
-          "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
-          "loosen rtol/atol or set dtmin",
-          solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta);
+  if (t1 - t0 >= kMinStepInTreeIntervals * delta) return;
+  throw StepTooShortError(fmt::format(
+      "{}: SDE step dt = {} at t = {} is below what the Brownian tree resolves (2^10 of its "
+      "finest interval {}, below which W is interpolated linearly); required: dt >= {}; "
+      "adaptive steps: loosen rtol/atol; fixed steps: take fewer",
+      solver, t1 - t0, t0, delta, kMinStepInTreeIntervals * delta));
+}
+
+void require_forward_step(double t0, double t1, std::string_view solver) {
+  // Equal ends: the grid's times were distinct in double, the scalar type rounded them together
+  // (an SDE step cannot be empty: F = f + g ΔW/h would be 0/0).
+  require(t1 != t0,
+          "{}: an SDE step of zero length at t = {}: two step ends that the solver's scalar type "
+          "does not tell apart (e.g. a save time within float32's resolution of a step's end); "
+          "move the save time, or use float64",
+          solver, t0);
+  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", solver,
+          t1 - t0, t0);
 }
 
 // ---- NoiseFreezer -----------------------------------------------------------------------
@@ -93,8 +107,7 @@ const VectorField<T>& NoiseFreezer<T>::freeze(const VectorField<T>& f, T t0, T t
   require(sde.noise_dim() == brownian_->noise_dim(),
           "field '{}' has noise dimension {}, the Brownian motion {}", sde.name(), sde.noise_dim(),
           brownian_->noise_dim());
-  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", solver,
-          double(t1 - t0), double(t0));
+  require_forward_step(double(t0), double(t1), solver);
   require_resolved_step(*brownian_, double(t0), double(t1), solver);
   dw_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw_);
@@ -225,8 +238,7 @@ const SdeField<T>& SdeReversibleHeun<T>::checked(const VectorField<T>& f) const 
 
 template <class T>
 void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
-  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
-          double(t1 - t0), double(t0));
+  require_forward_step(double(t0), double(t1), name());
   require_resolved_step(*brownian_, double(t0), double(t1), name());
   dw64_.resize(brownian_->noise_dim(), batch);
   brownian_->increment(double(t0), double(t1), dw64_);

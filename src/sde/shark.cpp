@@ -33,8 +33,7 @@ const SdeField<T>& SdeShark<T>::stages(const VectorField<T>& f, T t0, T t1, Cons
   require(sde.noise_dim() == brownian_->noise_dim(),
           "field '{}' has noise dimension {}, the Brownian motion {}", sde.name(), sde.noise_dim(),
           brownian_->noise_dim());
-  require(t1 > t0, "{}: SDE steps go forward in time; dt = {} at t = {}, required: > 0", name(),
-          double(t1 - t0), double(t0));
+  require_forward_step(double(t0), double(t1), name());
   require_resolved_step(*brownian_, double(t0), double(t1), name());
   const Index batch = y0.cols(), d = y0.rows();
   const T h = t1 - t0;

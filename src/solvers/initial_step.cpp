@@ -13,7 +13,11 @@ double initial_step(const VectorField<T>& f, double t0, double t1, ConstBatchRef
   const double direction = t1 > t0 ? 1.0 : -1.0;
   const Batch<double> scale = (atol + rtol * y0.template cast<double>().array().abs()).matrix();
   auto rms = [&](const auto& x) {
-    return std::sqrt((x.template cast<double>().array() / scale.array()).square().mean());
+    const Batch<double> r = (x.template cast<double>().array() / scale.array()).matrix();
+    const double plain = std::sqrt(r.array().square().mean());
+    // The squares overflow for tolerances near the smallest doubles (rtol = atol = 1e-300 made
+    // every d infinite and h0 NaN, reported as "f is not finite near y0"); stableNorm does not.
+    return std::isfinite(plain) ? plain : r.stableNorm() / std::sqrt(double(r.size()));
   };
   const double d0 = rms(y0), d1 = rms(f0);
   const double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;

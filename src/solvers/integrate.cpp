@@ -11,6 +11,7 @@
 #include "revode/core/status.hpp"
 #include "revode/solvers/fixed_grid.hpp"
 #include "revode/solvers/initial_step.hpp"
+#include "revode/solvers/step_too_short.hpp"
 
 namespace revode {
 
@@ -246,7 +247,17 @@ void Integration<T>::run_adaptive(const AdaptiveSteps& a) {
       throw SolveError(Status::step_size_underflow, t,
                        fmt::format(" (step {} < dtmin = {})", tb - t, a.dtmin));
     }
-    take_step(t, tb, &error_);
+    try {
+      take_step(t, tb, &error_);
+    } catch (const StepTooShortError&) {
+      // Rejections for NaN/Inf states shrank the step this far: the state is at fault, not
+      // the tolerance the stepper's message would have the user loosen.
+      if (!last_rejection_non_finite) throw;
+      throw SolveError(Status::non_finite_state, t,
+                       fmt::format(" (every retry was NaN or Inf, down to a step of {} that "
+                                   "{} refuses as too short)",
+                                   tb - t, stepper_.name()));
+    }
     const double norm = error_norm(a);
     const StepDecision decision = controller.decide(norm, stepper_.error_order());
     if (!decision.accept) {

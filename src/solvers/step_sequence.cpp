@@ -2,8 +2,11 @@
 /// the replay of a run of steps (see step_sequence.hpp).
 #include "revode/solvers/step_sequence.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/error.hpp"
 
 namespace revode {
@@ -37,8 +40,21 @@ StepSequence StepSequence::recorded(double t0) {
 
 void StepSequence::record(double t1) {
   require(recorded_, "StepSequence::record on a fixed grid (its steps are known in advance)");
-  times_.push_back(t1);
+  record_step_time(times_, t1);
   ++steps_;
+}
+
+void record_step_time(std::vector<double>& times, double t) {
+  if (times.size() == times.capacity()) {
+    const std::size_t grown = std::max<std::size_t>(64, 2 * times.capacity());
+    const Index steps = times.empty() ? 0 : Index(times.size()) - 1;  // times holds t_0 too
+    require_memory("recording the step times of an adaptive solve",
+                   fmt::format("({} steps so far)", steps), {Index(grown), Index(sizeof(double))},
+                   "; or loosen rtol/atol for fewer steps, or use fixed steps, whose times are "
+                   "not stored");
+    times.reserve(grown);
+  }
+  times.push_back(t);
 }
 
 double StepSequence::operator[](Index n) const {

@@ -107,6 +107,10 @@ expect_error "--activation;mlp fields only" solve --field kepler --activation re
 expect_error "unknown activation" solve --activation sine
 expect_error "--loss 'mse';mse-zero or mse-data:FILE" grad --loss mse
 expect_error "unknown gradient method 'foo';backprop" grad --method foo
+# Adaptive steps' recorded step times grow with the solve: the memory limit holds for them too.
+REVODE_MEMORY_LIMIT=2K expect_error "recording the step times of an adaptive solve;steps so far;above the limit of 2.0 KiB;REVODE_MEMORY_LIMIT;loosen rtol/atol;fixed steps" \
+  grad --solver reversible-heun --method reversible --rtol 1e-9 --max-steps 100000000
+REVODE_MEMORY_LIMIT=1M expect_ok grad --solver reversible-heun --method reversible --rtol 1e-9
 
 # mse-data file errors name the file and the line.
 printf '# header\n0 1 1\n0.5 0.9 abc\n1 1 2\n' >"$WORK/bad_number.txt"

@@ -86,6 +86,8 @@ expect_error "solver 'alf' has no SDE form" solve --field mlp:2,8,2 --diffusion 
 expect_error "'euler (SDE)' has no embedded error estimate" solve --field mlp:2,8,2 --diffusion const:1 --solver euler --rtol 1e-4
 expect_error '--dense does not apply to SDEs' "${sde[@]}" --dense
 expect_error 'SDE steps go forward in time' "${sde[@]}" --t0 1 --t1 0
+expect_error "continuous adjoint of an ODE; it does not apply to the SDE;use backprop, anode" \
+  grad --field mlp:2,8,2 --diffusion const:0.5 --solver heun --steps 10 --method adjoint
 expect_error 'is not finite' solve --field mlp:2,8,2 --diffusion linear:1e300 --y0 1e300,1 --steps 2
 
 # ShARK (additive noise, over a tree with space-time Lévy area): solve, and checkpointing's

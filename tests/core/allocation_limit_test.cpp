@@ -12,6 +12,9 @@
 #include "revode/core/json_reading.hpp"
 #include "revode/deq/classifier.hpp"
 #include "revode/fields/linear.hpp"
+#include "revode/gradients/loss.hpp"
+#include "revode/gradients/registry.hpp"
+#include "revode/nn/mlp.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
 #include "revode/solvers/save_at.hpp"
@@ -114,6 +117,54 @@ TEST(AllocationLimit, LibraryEntryPointsCheckBeforeAllocating) {
               solve<double>(field, *euler, FixedSteps{1}, saves, 0, 1, y0, theta);
             }).find("save times 100"),
             std::string::npos);
+}
+
+/// An adaptive solve's recorded step times (reversible backprop's, and checkpointing's
+/// StepSequence) grow with the solve: the limit holds for them too, checked as the storage
+/// doubles, and a limit they fit leaves the gradient bit for bit the same.
+TEST(AllocationLimit, AdaptiveStepTimesAreCheckedAsTheyGrow) {
+  const Mlp<double> field(parse_mlp_spec("2,8,2"));
+  const Vector<double> theta = field.init_params(Init::pytorch_default, 5);
+  const auto heun = make_stepper<double>("reversible-heun");
+  const Batch<double> y0 = Batch<double>::Constant(2, 1, 0.5);
+  const MseZero<double> loss;
+  const AdaptiveSteps control{.rtol = 1e-7, .atol = 1e-9, .max_steps = 100000};
+  const GradientProblem<double> p{field, *heun, control, SaveAt::final_time(1.0), 0.0, 1.0,
+                                  y0,    theta, loss};
+  for (const char* method : {"reversible", "checkpoint:4"}) {
+    const auto reference = make_gradient_method<double>(method)->compute(p);
+    const Index steps = reference.stats.steps;
+    ASSERT_GT(steps, 300) << method;    // more times than the 2K limit below holds (256)
+    ASSERT_LT(steps, 20000) << method;  // a fast test
+    {
+      ScopedLimit limit("2K");
+      const std::string e = error_of([&] { make_gradient_method<double>(method)->compute(p); });
+      EXPECT_NE(e.find("recording the step times of an adaptive solve (255 steps so far) would "
+                       "need 4096 bytes"),
+                std::string::npos)
+          << method << ": " << e;
+      EXPECT_NE(e.find("above the limit of 2.0 KiB"), std::string::npos) << e;
+      EXPECT_NE(e.find("REVODE_MEMORY_LIMIT"), std::string::npos) << e;
+      EXPECT_NE(e.find("loosen rtol/atol"), std::string::npos) << e;
+      EXPECT_NE(e.find("fixed steps"), std::string::npos) << e;
+    }
+    // The storage the N + 1 times grow to: capacity 64, doubled.
+    std::uint64_t capacity = 64;
+    while (capacity < std::uint64_t(steps + 1)) capacity *= 2;
+    const std::string fits = std::to_string(capacity * sizeof(double));
+    ScopedLimit limit(fits.c_str());
+    const auto r = make_gradient_method<double>(method)->compute(p);
+    EXPECT_EQ(r.stats.steps, steps) << method;
+    EXPECT_EQ(r.loss, reference.loss) << method;
+    EXPECT_TRUE(r.grad_params == reference.grad_params) << method;
+    EXPECT_TRUE(r.grad_y0 == reference.grad_y0) << method;
+    // Two chunks in flight (parallel_gradient) share that limit: each chunk's times no longer fit.
+    const ChunksInFlight two(2);
+    const std::string e = error_of([&] { make_gradient_method<double>(method)->compute(p); });
+    EXPECT_NE(e.find("per chunk, and 2 chunks run at once"), std::string::npos)
+        << method << ": " << e;
+    EXPECT_NE(e.find("loosen rtol/atol"), std::string::npos) << e;
+  }
 }
 
 TEST(JsonReading, DeepNestingIsRefusedWithoutRecursion) {

@@ -253,5 +253,22 @@ TEST(ReversibleGuard, SegmentLengthFollowsTheGrowthRate) {
   EXPECT_LE(guard_crossing_step(1e-6, tol, eps, 1000), 320);
 }
 
+TEST(ReversibleGuard, OverflowedWalksGetSegmentsFromTheLargestDouble) {
+  // A walk that overflowed grew at least as fast as one that reached the largest double M:
+  // ln ρ = (ln M − ln ε) / N. Over N = 2000 steps with tolerance 1e-10 that gives segments of
+  // K = ½ ln(1e-10/ε) / ln ρ ≈ 17.45 steps and a crossing ≈ 34.9 steps back. (M/ε itself
+  // overflows: computed that way, every overflowed walk got K = 1, an anchor per step, and a
+  // crossing "1 of N steps back".)
+  const double eps = std::numeric_limits<double>::epsilon(), tol = 1e-10;
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(guard_segment_length(inf, tol, eps, 2000), 17);
+  EXPECT_EQ(guard_crossing_step(inf, tol, eps, 2000), 35);
+  // The bound is a floor on the growth: a finite drift near M gives the same segments.
+  EXPECT_EQ(guard_segment_length(1e308, tol, eps, 2000), 17);
+  // float32's ε and tolerance, as the float walks see them.
+  const double eps32 = std::numeric_limits<float>::epsilon();
+  EXPECT_GT(guard_segment_length(inf, 1e-4, eps32, 2000), 1);
+}
+
 }  // namespace
 }  // namespace revode

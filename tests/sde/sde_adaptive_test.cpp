@@ -9,6 +9,8 @@
 #include <cmath>
 #include <map>
 
+#include "revode/nn/mlp.hpp"
+#include "revode/sde/drift_diffusion.hpp"
 #include "revode/sde/sde_steppers.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "support/sde_cases.hpp"
@@ -150,6 +152,75 @@ TEST(SdeAdaptiveErrors, SolversWithoutAnEstimateAreRefusedByName) {
     EXPECT_EQ(make_sde_stepper<double>(solver, {}, w, *s.field)->error_order(), 1) << solver;
 }
 
+// A finite g whose g ΔW/h overflows makes every attempt NaN/Inf: the rejections shrink the step
+// down to the tree's resolution, and the error names the non-finite state (as fixed steps do),
+// not the tolerance ("loosen rtol/atol" would not help).
+TEST(SdeAdaptiveErrors, NonFiniteStatesAreNamedNotTheTreeResolution) {
+  LinearSde s = make_linear_sde(NoiseType::additive);
+  s.theta.tail(s.sigma.size()).setConstant(1e308);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0);
+  for (const char* solver : {"heun", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, w, *s.field);
+    const std::string m = message_of([&] {
+      solve<double>(*s.field, *stepper, AdaptiveSteps{.rtol = 1e-3, .atol = 1e-3},
+                    SaveAt::final_time(1.0), 0.0, 1.0, Batch<double>::Ones(2, 1), s.theta);
+    });
+    EXPECT_NE(m.find("the state became NaN or Inf"), std::string::npos) << solver << ": " << m;
+    EXPECT_NE(m.find("every retry was NaN or Inf"), std::string::npos) << solver << ": " << m;
+  }
+}
+
+// In float32 a save time 1e-8 past a grid node (beyond the grid's snapping distance in double)
+// rounds onto the node: a step of zero length, named as such rather than as a backward step.
+TEST(SdeAdaptiveErrors, ZeroLengthStepsInFloat32AreNamed) {
+  MlpSpec spec = parse_mlp_spec("2,8,2");
+  auto drift = std::make_unique<Mlp<float>>(spec);
+  const Vector<float> theta_f = drift->init_params(Init::pytorch_default, 1);
+  DiffusionBuild<float> g =
+      make_diffusion<float>("const:0.1", NoiseType::diagonal, 2, Activation::tanh, 0);
+  Vector<float> theta(theta_f.size() + g.default_params.size());
+  theta << theta_f, g.default_params;
+  const DriftDiffusion<float> field(std::move(drift), std::move(g.diffusion), NoiseType::diagonal,
+                                    g.noise_dim);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, g.noise_dim, 0);
+  SaveAt save;
+  save.ts = {0.37000001, 1.0};
+  for (const char* solver : {"heun", "reversible-heun", "reversible:heun"}) {
+    const auto stepper = make_sde_stepper<float>(solver, {}, w, field);
+    const std::string m = message_of([&] {
+      solve<float>(field, *stepper, FixedSteps{100}, save, 0.0, 1.0, Batch<float>::Ones(2, 1),
+                   theta);
+    });
+    EXPECT_NE(m.find("an SDE step of zero length at t = 0.37"), std::string::npos)
+        << solver << ": " << m;
+    EXPECT_EQ(m.find("go forward in time"), std::string::npos) << solver << ": " << m;
+  }
+}
+
+// Tolerances near the smallest doubles: the first-step heuristic's weighted norms would
+// overflow when squared (h0 = NaN, reported as "f is not finite near y0"); the solve instead
+// shrinks its steps to the tree's resolution and says to loosen the tolerances. The same
+// problem as an ODE (the drift alone) stops with a step-size or step-count error.
+TEST(SdeAdaptiveErrors, TinyTolerancesAreNamedNotANonFiniteField) {
+  const LinearSde s = make_linear_sde(NoiseType::diagonal);
+  const auto w = std::make_shared<const BrownianTree>(0.0, 1.0, s.noise_dim, 0);
+  const AdaptiveSteps tiny{.rtol = 1e-300, .atol = 1e-300};
+  const auto stepper = make_sde_stepper<double>("heun", {}, w, *s.field);
+  const std::string m = message_of([&] {
+    solve<double>(*s.field, *stepper, tiny, SaveAt::final_time(1.0), 0.0, 1.0,
+                  Batch<double>::Ones(2, 1), s.theta);
+  });
+  EXPECT_NE(m.find("below what the Brownian tree resolves"), std::string::npos) << m;
+  EXPECT_NE(m.find("loosen rtol/atol"), std::string::npos) << m;
+  const auto ode_stepper = make_stepper<double>("heun", {});
+  const std::string ode = message_of([&] {
+    solve<double>(*s.field, *ode_stepper, tiny, SaveAt::final_time(1.0), 0.0, 1.0,
+                  Batch<double>::Ones(2, 1), s.theta);
+  });
+  EXPECT_EQ(ode.find("not finite"), std::string::npos) << ode;
+  EXPECT_NE(ode.find("solve failed at t = "), std::string::npos) << ode;
+}
+
 // Below the tree's finest interval δ the path is linear, so a step must be ≥ 2^10 δ: a tree
 // of tolerance 2^-12 resolves steps of 2^-2 and longer, and refuses 8 steps of 1/8 by name.
 TEST(SdeAdaptiveErrors, StepsFinerThanTheBrownianTreeAreRefused) {
@@ -167,6 +238,10 @@ TEST(SdeAdaptiveErrors, StepsFinerThanTheBrownianTreeAreRefused) {
               std::string::npos)
         << solver << ": " << m;
     EXPECT_NE(m.find("required: dt >= 0.25"), std::string::npos) << solver << ": " << m;
+    // dtmin would only stop the solve with another message (and revode train has none).
+    EXPECT_NE(m.find("adaptive steps: loosen rtol/atol; fixed steps: take fewer"),
+              std::string::npos)
+        << m;
   }
   // The default tree (2^-40) resolves steps down to 2^-30 of its span.
   const auto fine = std::make_shared<const BrownianTree>(0.0, 1.0, 2, 0);

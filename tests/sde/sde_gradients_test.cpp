@@ -3,6 +3,7 @@
 // same discretisation and the same Brownian sample, over SDE solvers × methods × noise types
 // with save times off the step grid (float64, relative error ≤ 1e-10); central finite
 // differences with the noise held fixed; and the named errors of bad SDE input.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,6 +40,9 @@ struct NeuralSde {
     field = std::make_unique<DriftDiffusion<double>>(std::move(drift), std::move(g.diffusion),
                                                      noise, g.noise_dim);
     brownian = std::make_shared<const BrownianTree>(0.0, 1.0, g.noise_dim, 99);
+    // Eigen's Random draws from std::rand: seeded here, so that y0 (and with it the adaptive
+    // cases' rejections) does not depend on which tests ran before.
+    std::srand(1);
     y0 = Batch<double>::Random(2, batch);
   }
   std::unique_ptr<DriftDiffusion<double>> field;
@@ -102,6 +106,9 @@ TEST_P(SdeAdaptiveGradients, EveryExactMethodMatchesBackprop) {
   const GradientResult<double> reference = DirectBackprop<double>().compute(p);
   ASSERT_TRUE(reference.grad_params.allFinite());
   ASSERT_GT(reference.stats.steps, 5) << "the test needs several adaptive steps";
+  // The replay must skip the rejected attempts: without any the test would not show it.
+  RecordProperty("steps", fmt::format("{}/{}", reference.stats.steps, reference.stats.rejected));
+  ASSERT_GT(reference.stats.rejected, 0) << "the test needs rejected steps";
   ASSERT_GT(reference.grad_params.tail(sde.theta.size() - 42).norm(), 0.0);
   std::vector<std::string> methods{"anode", "checkpoint:3"};
   if (is_reversible(c.solver)) methods.push_back("reversible");
@@ -183,7 +190,6 @@ TEST(SdeGuard, DriftingMcCallumFosterWalkIsRepaired) {
 // to forward steps only, so the walk ends with a non-finite drift that the guard repairs
 // (recomputing from anchors over the recorded steps) instead of a NaN-diffusion error half-way.
 TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
-  std::srand(1);  // NeuralSde's y0 is Eigen's Random: fixed whatever ran before
   const NeuralSde sde(NoiseType::diagonal);
   const auto stepper =
       make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.05}, sde.brownian, *sde.field);
@@ -203,7 +209,40 @@ TEST(SdeGuard, OverflowingAdaptiveMcCallumFosterWalkIsRepaired) {
       ReversibleBackprop<double>(ReversibleGuard{.policy = GuardPolicy::repair}).compute(p);
   EXPECT_TRUE(repaired.stats.guard.repaired);
   EXPECT_FALSE(std::isfinite(repaired.stats.guard.drift)) << repaired.stats.guard.drift;
+  // Memory: segments of several steps (the growth rate of a walk that reached the largest
+  // double), not an anchor per step.
+  RecordProperty("repair",
+                 fmt::format("{} steps, segments of {}, {} anchors", repaired.stats.steps,
+                             repaired.stats.guard.segment_steps, repaired.stats.guard.anchors));
+  EXPECT_GT(repaired.stats.guard.segment_steps, 1);
+  EXPECT_LT(repaired.stats.guard.anchors, repaired.stats.steps);
   EXPECT_EQ(repaired.stats.steps, reference.stats.steps);
+  EXPECT_EQ(repaired.loss, reference.loss);
+  EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
+  EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
+}
+
+// The repair's other branch: λ = 0.01 amplifies round-off ~100-fold per step, so the walk
+// overflows, and the growth rate of one that reached the largest double (the floor the guard
+// can infer) over 1000 steps gives segments of 8, which still drift: each is rolled
+// back and walked again on states from a forward replay of its start anchor (undo_from on the
+// SDE stepper, the same ΔW from the tree). The gradient is backprop's.
+TEST(SdeGuard, SegmentsThatStillDriftAreRecomputedForwards) {
+  const NeuralSde sde(NoiseType::diagonal);
+  const auto stepper =
+      make_sde_stepper<double>("reversible:midpoint", {.coupling = 0.01}, sde.brownian, *sde.field);
+  MseZero<double> loss;
+  const GradientProblem<double> p{
+      *sde.field, *stepper, FixedSteps{1000}, SaveAt::linspace(0.0, 1.0, 3), 0.0, 1.0, sde.y0,
+      sde.theta,  loss};
+  const GradientResult<double> reference = DirectBackprop<double>().compute(p);
+  const GradientResult<double> repaired = ReversibleBackprop<double>().compute(p);
+  const GuardStats& g = repaired.stats.guard;
+  RecordProperty("repair", fmt::format("drift {}, segments of {}, {} anchors, {} recomputed",
+                                       g.drift, g.segment_steps, g.anchors, g.segments_recomputed));
+  EXPECT_TRUE(g.repaired);
+  EXPECT_GT(g.segments_recomputed, 0);
+  EXPECT_LT(g.anchors, repaired.stats.steps);
   EXPECT_EQ(repaired.loss, reference.loss);
   EXPECT_LE(relative_error(repaired.grad_params, reference.grad_params), 1e-10);
   EXPECT_LE(relative_error(repaired.grad_y0, reference.grad_y0), 1e-10);
@@ -241,6 +280,27 @@ TEST(SdeErrors, NonFiniteDiffusionIsNamed) {
     });
     EXPECT_NE(m.find("diffusion g(t = 0, y)"), std::string::npos) << solver << ": " << m;
     EXPECT_NE(m.find("is not finite"), std::string::npos) << solver << ": " << m;
+  }
+}
+
+// The continuous adjoint is an ODE adjoint (of the drift alone): refused by name before the
+// forward solve, not stopped half-way by the SDE stepper seeing its augmented field.
+TEST(SdeErrors, ContinuousAdjointIsRefusedByName) {
+  const NeuralSde sde(NoiseType::diagonal);
+  MseZero<double> loss;
+  for (const char* solver : {"heun", "reversible-heun"}) {
+    const auto stepper = make_sde_stepper<double>(solver, {}, sde.brownian, *sde.field);
+    const GradientProblem<double> p{*sde.field, *stepper, FixedSteps{4}, SaveAt::final_time(1.0),
+                                    0.0,        1.0,      sde.y0,        sde.theta,
+                                    loss};
+    for (const char* method : {"adjoint", "adjoint:seminorm"}) {
+      const std::string m =
+          message_of([&] { (void)make_gradient_method<double>(method)->compute(p); });
+      EXPECT_NE(m.find("is the continuous adjoint of an ODE; it does not apply to the SDE"),
+                std::string::npos)
+          << solver << ", " << method << ": " << m;
+      EXPECT_NE(m.find("use backprop, anode, checkpoint:C"), std::string::npos) << m;
+    }
   }
 }
 

@@ -34,6 +34,11 @@ bool checked_product(std::initializer_list<std::int64_t> factors, std::uint64_t&
 void require_memory(std::string_view option, std::string_view value,
                     std::initializer_list<std::int64_t> factors);
 
+/// As above, with `remedy` added to the message's advice (after "to raise it"): for a size
+/// that is not an option but grows during a solve, such as adaptive steps' recorded times.
+void require_memory(std::string_view option, std::string_view value,
+                    std::initializer_list<std::int64_t> factors, std::string_view remedy);
+
 template <class Value>
 void require_memory(std::string_view option, const Value& value,
                     std::initializer_list<std::int64_t> factors) {

@@ -80,11 +80,15 @@ class FrozenNoiseField final : public VectorField<T> {
 /// variance of up to δ/2; with h ≥ 2^10 δ that is under 1/2048 of the increment's variance h.
 inline constexpr double kMinStepInTreeIntervals = 0x1p10;
 
-/// Throws revode::Error naming the solver, the step and the tree's resolution unless
-/// t1 − t0 ≥ kMinStepInTreeIntervals · δ (an adaptive solve shrinking its steps below what the
-/// tree resolves, or a save time leaving a sliver of a fixed step).
+/// Throws StepTooShortError (step_too_short.hpp) naming the solver, the step and the tree's
+/// resolution unless t1 − t0 ≥ kMinStepInTreeIntervals · δ (an adaptive solve shrinking its
+/// steps below what the tree resolves, or a save time leaving a sliver of a fixed step).
 void require_resolved_step(const BrownianTree& brownian, double t0, double t1,
                            std::string_view solver);
+
+/// Throws revode::Error naming the solver unless t1 > t0: a backward step (SDE steps go
+/// forward in time), or a step of zero length (ends the scalar type rounded together).
+void require_forward_step(double t0, double t1, std::string_view solver);
 
 /// Shared by the two wrappers: queries ΔW for a step and binds the frozen field.
 template <class T>

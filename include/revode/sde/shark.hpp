@@ -7,7 +7,8 @@
 ///   Z2 = y0 + (5/6) h k1 + G ((5/6) W + H),     k2 = f(t0 + (5/6) h, Z2),
 ///   y1 = y0 + h ((2/5) k1 + (3/5) k2) + G W.
 /// Two drift evaluations and one diffusion evaluation per step; strong order 1.5 for additive
-/// noise with G constant in time (a G(t) that varies is frozen at t0 over the step, order 1),
+/// noise with G constant in time (a G(t) that varies is frozen at t0 over the step, order 1;
+/// diffrax adds (g(t1) − g(t0))/2 · (W − 2H) for it, not done here),
 /// order 2 on the drift. Itô and Stratonovich coincide for additive noise. An ordinary Stepper
 /// (state y, no tape: step_vjp recomputes the two stages), so every gradient method applies.
 ///

@@ -49,6 +49,13 @@ class StepSequence {
   std::optional<FixedGrid> grid_;
 };
 
+/// Appends t to an adaptive solve's recorded step times t_0, t_1, … (t_0 first), checking the
+/// memory limit (allocation_limit.hpp, shared by the chunks in flight) whenever the storage
+/// grows: the number of steps is known only as the solve runs, so a tight rtol or a long
+/// horizon stops with a named error instead of growing without bound. Capacity doubles, so
+/// the check runs O(log N) times.
+void record_step_time(std::vector<double>& times, double t);
+
 /// Re-runs steps n = from … to−1 of `times` from the solver state x = x_from, leaving x_to in
 /// `x` and step to−1's tape in `tape` (the step's VJP input). For FSAL tableaux the first
 /// stage of each replayed step is evaluated again rather than carried over: it is the same
