@@ -523,8 +523,7 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
   }
   // While direct backprop records, the forward cache is no use (its VJPs come long after the
   // evaluations), so wide batches evaluate without it: nothing kept, no σ' written.
-  if (uses_forward_cache(y.cols()) &&
-      (tape_.max_floats == 0 || tape_.order == TapeOrder::step)) {
+  if (uses_forward_cache(y.cols()) && (tape_.max_floats == 0 || tape_.order == TapeOrder::step)) {
     sync_forward_cache(theta.data());
     forward_hidden(t, y, theta.data(), true);
     layer_forward(layers_.back(), false, t, hidden_.back().leftCols(y.cols()), theta.data(),

@@ -183,8 +183,9 @@ TEST(ReversibleBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradientsInConstantM
     SaveAt save = SaveAt::linspace(0.0, 1.0, 11);
     save.dense = dense;
     const Batch<double> y0 = Batch<double>::Random(2, 3);
-    const GradientProblem<double> p{f, *stepper, FixedSteps{300}, save, 0.0, 1.0, y0, theta, loss};
-    const GradientProblem<double> q{plain, *stepper, FixedSteps{300}, save, 0.0, 1.0, y0, theta, loss};
+    const FixedSteps steps{300};
+    const GradientProblem<double> p{f, *stepper, steps, save, 0.0, 1.0, y0, theta, loss};
+    const GradientProblem<double> q{plain, *stepper, steps, save, 0.0, 1.0, y0, theta, loss};
     const auto taped = ReversibleBackprop<double>().compute(p);
     const auto recomputed = ReversibleBackprop<double>().compute(q);
     ASSERT_TRUE(taped.stats.guard.repaired) << "drift " << taped.stats.guard.drift;
