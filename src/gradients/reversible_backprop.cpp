@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <limits>
 
+#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/reversible_guard.hpp"
+#include "revode/nn/mlp.hpp"
 #include "revode/solvers/fixed_grid.hpp"
 #include "revode/solvers/step_sequence.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
@@ -41,6 +43,48 @@ class ForwardPass final : public SolveObserver<T> {
   bool keep_step_times_;
 };
 
+/// The MLP's forward tape over the backward walk (Mlp::record_forwards, TapeOrder::step):
+/// every reverse step evaluates f at exactly the points whose VJPs it takes next (a
+/// McCallum–Foster step re-runs both base steps, then pulls back their stages), so those VJPs
+/// take the evaluation's hidden layers instead of recomputing them, bit for bit the same. The
+/// tape is emptied after every step (and after every evaluation whose VJP never comes: the
+/// repair's forward replays), so it holds one step's evaluations at most, whatever the number
+/// of steps; a step that would need more than the bound recomputes the rest. Batches of fewer
+/// than kForwardCacheMinBatch columns only: wider ones keep the MLP's forward cache, which
+/// serves these VJPs already. Other fields recompute as before.
+constexpr std::uint64_t kStepTapeBytes = std::uint64_t{1} << 20;
+
+template <class T>
+class StepForwards {
+ public:
+  StepForwards(const VectorField<T>& field, Index batch)
+      : mlp_(batch < Mlp<T>::kForwardCacheMinBatch ? dynamic_cast<const Mlp<T>*>(&field)
+                                                   : nullptr) {
+    const std::uint64_t bytes = std::min(kStepTapeBytes, memory_limit() / 8);
+    if (mlp_ != nullptr) mlp_->record_forwards(Index(bytes / sizeof(T)), Mlp<T>::TapeOrder::step);
+  }
+  ~StepForwards() {
+    if (mlp_ == nullptr) return;
+    mlp_->record_forwards(0);
+    mlp_->drop_forwards();
+  }
+  StepForwards(const StepForwards&) = delete;
+  StepForwards& operator=(const StepForwards&) = delete;
+
+  /// Empties the tape, noting what it held.
+  void drop() {
+    if (mlp_ == nullptr) return;
+    peak_ = std::max(peak_, mlp_->recorded_floats());
+    mlp_->drop_forwards();
+  }
+  /// The most the tape held (for stored_floats).
+  Index peak_floats() const { return peak_; }
+
+ private:
+  const Mlp<T>* mlp_;
+  Index peak_ = 0;
+};
+
 /// The backward walk: x1_ holds the state at the end of the step being undone, x_bar_ its
 /// adjoint; each `undo` leaves them at the step's start. It is also the guard's view of the
 /// walk (GuardedWalk: steps by index, for the repair), given the step times.
@@ -57,7 +101,8 @@ class BackwardWalk final : public GuardedWalk<T> {
         batch_(p.y0.cols()),
         x1_(std::move(final_state)),
         out_(out),
-        start_cursor_(saves_.cursor()) {
+        start_cursor_(saves_.cursor()),
+        forwards_(p.field, batch_) {
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
     x_bar_.setZero(rows, batch_);
@@ -69,6 +114,7 @@ class BackwardWalk final : public GuardedWalk<T> {
 
   /// Undoes the step from ta to tb (the last not yet undone) by the stepper's inverse.
   void undo(double ta, double tb) {
+    forwards_.drop();  // e.g. the guard's drift check, whose VJP never comes
     stepper_.reverse_step_with_tape(f_, T(ta), T(tb), x1_, p_.theta, x0_, tape_);
     ++undone_;
     pull_back(ta, tb);
@@ -105,7 +151,8 @@ class BackwardWalk final : public GuardedWalk<T> {
   Index stored_floats() const override {
     const Index rows = stepper_.state_copies() * dim_;
     return 4 * rows * batch_ + dim_ * batch_ + dim_ * stepper_.tape_cols(batch_) +
-           saves_.stored_floats() + p_.field.intermediate_floats(batch_) + snapshot_floats();
+           saves_.stored_floats() + p_.field.intermediate_floats(batch_) + snapshot_floats() +
+           forwards_.peak_floats();
   }
 
   // GuardedWalk: steps by index through the step times of the repair.
@@ -114,11 +161,13 @@ class BackwardWalk final : public GuardedWalk<T> {
   void advance(Index n, Batch<T>& x) override {
     scratch_.resize(x.rows(), x.cols());
     stepper_.step(f_, T(t(n)), T(t(n + 1)), x, p_.theta, scratch_, tape_, nullptr, false);
+    forwards_.drop();  // a replay: no VJP comes for these
     x.swap(scratch_);
     ++replayed_;
   }
   void undo_by_inverse(Index n) override { undo(t(n), t(n + 1)); }
   void undo_from(Index n, ConstBatchRef<T> x_n) override {
+    forwards_.drop();
     x0_ = x_n;
     scratch_.resize(x0_.rows(), x0_.cols());
     stepper_.step(f_, T(t(n)), T(t(n + 1)), x0_, p_.theta, scratch_, tape_, nullptr, false);
@@ -161,6 +210,7 @@ class BackwardWalk final : public GuardedWalk<T> {
     x_bar_prev_.topRows(dim_) += pending_;
     x_bar_.swap(x_bar_prev_);
     x1_.swap(x0_);
+    forwards_.drop();
   }
 
   const GradientProblem<T>& p_;
@@ -174,6 +224,7 @@ class BackwardWalk final : public GuardedWalk<T> {
   Batch<T> scratch_, mark_x_bar_;
   Vector<T> mark_grad_;
   Index start_cursor_, mark_cursor_ = 0, undone_ = 0, replayed_ = 0;
+  StepForwards<T> forwards_;
 };
 
 constexpr const char* kAdvice =

@@ -234,10 +234,11 @@ bool Mlp<T>::take_forward(T t, const ConstBatchRef<T>& y) const {
 }
 
 template <class T>
-void Mlp<T>::record_forwards(Index max_floats) const {
+void Mlp<T>::record_forwards(Index max_floats, TapeOrder order) const {
   if (max_floats > 0) {
     drop_forwards();
     if (Index(tape_.data.capacity()) > max_floats) tape_.data = {};  // a smaller bound now
+    tape_.order = order;
   }
   tape_.max_floats = std::max<Index>(max_floats, 0);
 }
@@ -267,7 +268,11 @@ bool Mlp<T>::records(Index batch) const {
 
 template <class T>
 void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
-  if (tape_.theta != theta) {
+  if (tape_.order == TapeOrder::step && tape_.theta != theta) {
+    // θ by address (see TapeOrder::step): no copy per step, whose tape lives for one step.
+    drop_forwards();
+    tape_.theta = theta;
+  } else if (tape_.theta != theta) {
     // Every entry is computed with the θ of the first; another θ starts the tape afresh.
     if (!tape_.start.empty() &&
         std::memcmp(tape_.theta_copy.data(), theta, sizeof(T) * param_count_) != 0)
@@ -296,7 +301,9 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
 template <class T>
 bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   if (tape_.start.empty()) return false;
-  if (!tape_.theta_checked || tape_.theta != theta) {
+  const bool step = tape_.order == TapeOrder::step;
+  if (step && tape_.theta != theta) return false;
+  if (!step && (!tape_.theta_checked || tape_.theta != theta)) {
     // Once per run of VJPs: θ must still hold the values the entries were computed with.
     if (std::memcmp(tape_.theta_copy.data(), theta, sizeof(T) * param_count_) != 0) {
       drop_forwards();
@@ -317,14 +324,16 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
       if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;
     return true;
   };
+  // TapeOrder::step searches the whole tape (one step's evaluations) and keeps every entry.
   constexpr std::size_t kDepth = 4;
   std::size_t k = tape_.start.size();
-  const std::size_t lowest = k > kDepth ? k - kDepth : 0;
+  const std::size_t lowest = k > kDepth && !step ? k - kDepth : 0;
   bool found = false;
   while (k > lowest && !found) found = matches(--k);
   if (!found) return false;
-  while (tape_.start.size() > k + 1) pop_forward();
-  const T* p = tape_.data.data() + tape_.start.back() + 1 + y.rows() * y.cols();
+  if (!step)
+    while (tape_.start.size() > k + 1) pop_forward();
+  const T* p = tape_.data.data() + tape_.start[k] + 1 + y.rows() * y.cols();
   for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
     th_[l] = p;
   if (spec_.activation == Activation::tanh) {
@@ -338,8 +347,9 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
     for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
       td_[l] = p;
   }
-  // The next VJP takes the entry below: start its first lines on their way from L3 now.
-  if (tape_.start.size() >= 2) {
+  // The next VJP takes the entry below: start its first lines on their way from L3 now (a
+  // step's entries are still in L1).
+  if (!step && tape_.start.size() >= 2) {
     const char* below = reinterpret_cast<const char*>(tape_.data.data() +
                                                       tape_.start[tape_.start.size() - 2]);
     const std::size_t bytes = std::min<std::size_t>(
@@ -511,9 +521,9 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
     eval_column(t, y.data(), theta.data(), dy.data());
     return;
   }
-  // While recording, the forward cache is no use (backprop's VJPs come long after the
+  // While direct backprop records, the forward cache is no use (its VJPs come long after the
   // evaluations), so wide batches evaluate without it: nothing kept, no σ' written.
-  if (uses_forward_cache(y.cols()) && tape_.max_floats == 0) {
+  if (uses_forward_cache(y.cols()) && (tape_.max_floats == 0 || tape_.order == TapeOrder::step)) {
     sync_forward_cache(theta.data());
     forward_hidden(t, y, theta.data(), true);
     layer_forward(layers_.back(), false, t, hidden_.back().leftCols(y.cols()), theta.data(),
@@ -556,7 +566,7 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
                       th_.data(), td_.data());
     else
       backward_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), th_.data(), td_.data());
-    pop_forward();
+    if (tape_.order == TapeOrder::reverse) pop_forward();
     return;
   }
   if (y.cols() == 1) {

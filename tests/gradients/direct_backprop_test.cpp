@@ -13,6 +13,7 @@
 #include "revode/solvers/explicit_rk.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
 #include "support/finite_difference.hpp"
+#include "support/without_forward_tape.hpp"
 
 namespace revode {
 namespace {
@@ -109,30 +110,7 @@ TEST(DirectBackprop, StatisticsCountWhatIsStored) {
   EXPECT_EQ(r.stats.stored_floats, 202 + 400 + 200 + 202 + 2);
 }
 
-/// The MLP it wraps, without the forward tape (direct backprop keeps one only for an Mlp).
-class WithoutForwardTape final : public VectorField<double> {
- public:
-  explicit WithoutForwardTape(const VectorField<double>& inner) : inner_(inner) {}
-  Index state_dim() const override { return inner_.state_dim(); }
-  Index param_count() const override { return inner_.param_count(); }
-  std::string name() const override { return inner_.name(); }
-  void eval(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-            BatchRef<double> dy) const override {
-    inner_.eval(t, y, theta, dy);
-  }
-  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-           ConstBatchRef<double> a, BatchRef<double> y_bar,
-           VectorRef<double> theta_bar) const override {
-    inner_.vjp(t, y, theta, a, y_bar, theta_bar);
-  }
-  Index intermediate_floats(Index batch) const override {
-    return inner_.intermediate_floats(batch);
-  }
-  std::unique_ptr<VectorField<double>> clone() const override { return inner_.clone(); }
-
- private:
-  const VectorField<double>& inner_;
-};
+using testing::WithoutForwardTape;
 
 // An MLP keeps its forwards for backprop's VJPs (Mlp::record_forwards): the gradient
 // must be bit for bit the one that recomputes every forward, at batch 1 (the column kernels),

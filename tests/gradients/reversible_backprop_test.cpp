@@ -13,6 +13,7 @@
 #include "revode/solvers/reversible_stepper.hpp"
 #include "support/finite_difference.hpp"
 #include "support/solver_cases.hpp"
+#include "support/without_forward_tape.hpp"
 
 namespace revode {
 namespace {
@@ -120,6 +121,78 @@ TEST(ReversibleBackprop, StoredFloatsDoNotGrowWithTheNumberOfFixedSteps) {
     // Two states and two adjoints, pending and the save cotangent, one tape, one split pair.
     const Index rows = 2 * stepper->state_copies();
     EXPECT_EQ(stored[0], 4 * rows + 2 * 2 + 2 * stepper->tape_cols(1) + 2) << name;
+  }
+}
+
+// An MLP keeps each backward step's forwards for the step's VJPs (Mlp::TapeOrder::step): the
+// gradient must be bit for bit the one that recomputes every forward, for every reversible
+// solver (McCallum–Foster's VJPs come in another order than its evaluations; the FSAL stage of
+// dopri5 is evaluated and never pulled back), at batch 1 (the column kernels), a narrow batch
+// (the slab path) and a wide one (the forward cache instead), with dense saves (whose slopes
+// and VJPs sit between the step's) and through the guard's repair (forward replays, whose
+// evaluations are never pulled back). The tape holds one step's evaluations: counted in
+// stored_floats, the same for 25 and 55 steps, and emptied afterwards.
+TEST(ReversibleBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradientsInConstantMemory) {
+  const Mlp<double> f(parse_mlp_spec("2,12,9,2", Activation::tanh, true));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
+  const testing::WithoutForwardTape plain(f);
+  MseZero<double> loss;
+  // t, y and σ of 12 + 9 units per column (tanh' is rebuilt from σ)
+  const auto entry = [](Index batch) { return 1 + (2 + 21) * batch; };
+  for (const char* name :
+       {"reversible:midpoint", "reversible:rk4", "reversible:dopri5", "reversible-heun", "alf"}) {
+    const auto stepper = make_stepper<double>(name, kOptions);
+    for (const Index batch : {1, 5, 40}) {  // 40: the forward cache, no tape
+      const Batch<double> y0 = Batch<double>::Random(2, batch);
+      for (const bool dense : {false, true}) {
+        SCOPED_TRACE(fmt::format("{} batch {} dense {}", name, batch, dense));
+        SaveAt save = dense ? SaveAt::linspace(0.0, 1.0, 7) : SaveAt::every_step();
+        save.dense = dense;
+        Index stored[2];
+        for (const Index steps : {25, 55}) {  // no save on a step boundary
+          const GradientProblem<double> p{f, *stepper, FixedSteps{steps}, save, 0.0, 1.0,
+                                          y0, theta, loss};
+          const GradientProblem<double> q{plain, *stepper, FixedSteps{steps}, save, 0.0, 1.0,
+                                          y0, theta, loss};
+          const auto taped = ReversibleBackprop<double>().compute(p);
+          const auto recomputed = ReversibleBackprop<double>().compute(q);
+          EXPECT_EQ(taped.grad_params, recomputed.grad_params);
+          EXPECT_EQ(taped.grad_y0, recomputed.grad_y0);
+          EXPECT_EQ(taped.loss, recomputed.loss);
+          EXPECT_EQ(taped.stats.nfe, recomputed.stats.nfe);
+          EXPECT_EQ(taped.stats.nvjp, recomputed.stats.nvjp);
+          const Index tape = taped.stats.stored_floats - recomputed.stats.stored_floats;
+          if (batch >= Mlp<double>::kForwardCacheMinBatch) {
+            EXPECT_EQ(tape, 0);
+          } else if (std::string(name) == "reversible:midpoint" && !dense) {
+            // McCallum–Foster over midpoint: a backward step evaluates both base steps' 2 stages.
+            EXPECT_EQ(tape, 4 * entry(batch));
+          } else {
+            EXPECT_GT(tape, 0);
+          }
+          EXPECT_EQ(f.recorded_floats(), 0);
+          stored[steps == 25 ? 0 : 1] = taped.stats.stored_floats;
+        }
+        EXPECT_EQ(stored[0], stored[1]);
+      }
+    }
+  }
+  // The guard's repair: a coupling λ = 0.5 drifts past the tolerance within 300 steps.
+  const auto stepper = make_stepper<double>("reversible:midpoint", {.coupling = 0.5});
+  for (const bool dense : {false, true}) {
+    SaveAt save = SaveAt::linspace(0.0, 1.0, 11);
+    save.dense = dense;
+    const Batch<double> y0 = Batch<double>::Random(2, 3);
+    const FixedSteps steps{300};
+    const GradientProblem<double> p{f, *stepper, steps, save, 0.0, 1.0, y0, theta, loss};
+    const GradientProblem<double> q{plain, *stepper, steps, save, 0.0, 1.0, y0, theta, loss};
+    const auto taped = ReversibleBackprop<double>().compute(p);
+    const auto recomputed = ReversibleBackprop<double>().compute(q);
+    ASSERT_TRUE(taped.stats.guard.repaired) << "drift " << taped.stats.guard.drift;
+    EXPECT_EQ(taped.grad_params, recomputed.grad_params) << dense;
+    EXPECT_EQ(taped.grad_y0, recomputed.grad_y0) << dense;
+    EXPECT_EQ(taped.stats.nfe, recomputed.stats.nfe);
+    EXPECT_EQ(f.recorded_floats(), 0);
   }
 }
 

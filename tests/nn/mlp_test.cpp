@@ -432,6 +432,79 @@ TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
   }
 }
 
+// The forward tape in step order (reversible backprop's): VJPs in any order take the kept
+// entries and equal, bit for bit, VJPs that recompute (a fresh clone); entries stay until
+// drop_forwards (a point may be pulled back twice); a point not kept (one bit of y off)
+// recomputes; the budget bounds what is kept; θ is compared by address, so a VJP with θ at
+// another address recomputes, while a θ changed in place takes the old entry (which shows the
+// entries are taken: that misuse is what the documentation forbids); a wide batch keeps its
+// forward cache and nothing on the tape.
+TEST(MlpTest, ForwardTapeInStepOrderGivesBitIdenticalVjpsInAnyOrder) {
+  for (const auto& [act, columns] :
+       {std::pair{Activation::tanh, Index{1}}, std::pair{Activation::tanh, Index{4}},
+        std::pair{Activation::softplus, Index{1}}, std::pair{Activation::softplus, Index{4}}}) {
+    const Activation activation = act;
+    const Index batch = columns;
+    SCOPED_TRACE(::testing::Message() << activation_name(activation) << " batch " << batch);
+    const Mlp<double> f(parse_mlp_spec("3,10,7,3", activation, true));
+    Vector<double> theta = f.init_params(Init::pytorch_default, 2);
+    const Index entry = 1 + (3 + (activation == Activation::tanh ? 1 : 2) * 17) * batch;
+    const Batch<double> a = Batch<double>::Random(3, batch);
+    std::vector<Batch<double>> ys;
+    for (int k = 0; k < 5; ++k) ys.push_back(Batch<double>::Random(3, batch));
+    const auto vjp_with = [&](const VectorField<double>& g, double t, const Batch<double>& y,
+                              const Vector<double>& th) {
+      Batch<double> y_bar(3, batch);
+      Vector<double> theta_bar = Vector<double>::Zero(th.size());
+      g.vjp(t, y, th, a, y_bar, theta_bar);
+      return std::pair{y_bar, theta_bar};
+    };
+    const auto fresh = f.clone();
+    Batch<double> dy(3, batch), dy_fresh(3, batch);
+    f.record_forwards(4 * entry, Mlp<double>::TapeOrder::step);  // room for four of the five
+    for (int k = 0; k < 5; ++k) {
+      f.eval(0.1 * k, ys[k], theta, dy);
+      fresh->eval(0.1 * k, ys[k], theta, dy_fresh);
+      EXPECT_EQ(dy, dy_fresh);
+    }
+    EXPECT_EQ(f.recorded_floats(), 4 * entry);
+    for (const int k : {1, 0, 3, 2, 1, 4})  // 4 was not kept
+      EXPECT_EQ(vjp_with(f, 0.1 * k, ys[k], theta), vjp_with(*fresh, 0.1 * k, ys[k], theta)) << k;
+    Batch<double> nudged = ys[2];
+    nudged(1, batch - 1) = std::nextafter(nudged(1, batch - 1), 2.0);
+    EXPECT_EQ(vjp_with(f, 0.1 * 2, nudged, theta), vjp_with(*fresh, 0.1 * 2, nudged, theta));
+    EXPECT_EQ(f.recorded_floats(), 4 * entry);  // entries stay until dropped
+    const Vector<double> copy = theta;           // the same values at another address
+    EXPECT_EQ(vjp_with(f, 0.1 * 3, ys[3], copy), vjp_with(*fresh, 0.1 * 3, ys[3], copy));
+    theta[15] += 0.25;  // in place: the kept entry (computed with the old θ) is taken
+    EXPECT_FALSE(vjp_with(f, 0.1 * 3, ys[3], theta) == vjp_with(*fresh, 0.1 * 3, ys[3], theta));
+    theta[15] -= 0.25;
+    f.drop_forwards();
+    EXPECT_EQ(f.recorded_floats(), 0);
+    f.eval(0.0, ys[0], theta, dy);  // still recording after a drop
+    EXPECT_EQ(f.recorded_floats(), entry);
+    f.record_forwards(0);
+    f.drop_forwards();
+    f.eval(0.0, ys[0], theta, dy);
+    EXPECT_EQ(f.recorded_floats(), 0);
+  }
+  // A wide batch: nothing on the tape, the forward cache serves the VJP.
+  const Mlp<double> g(parse_mlp_spec("3,10,7,3", Activation::tanh, true));
+  const Vector<double> theta = g.init_params(Init::pytorch_default, 2);
+  const Index wide = Mlp<double>::kForwardCacheMinBatch;
+  const Batch<double> y = Batch<double>::Random(3, wide), a = Batch<double>::Random(3, wide);
+  Batch<double> dy(3, wide), y_bar(3, wide), y_bar_fresh(3, wide);
+  Vector<double> theta_bar = Vector<double>::Zero(theta.size()), theta_bar_fresh = theta_bar;
+  g.record_forwards(1 << 20, Mlp<double>::TapeOrder::step);
+  g.eval(0.5, y, theta, dy);
+  EXPECT_EQ(g.recorded_floats(), 0);
+  g.vjp(0.5, y, theta, a, y_bar, theta_bar);
+  g.clone()->vjp(0.5, y, theta, a, y_bar_fresh, theta_bar_fresh);
+  EXPECT_EQ(y_bar, y_bar_fresh);
+  EXPECT_EQ(theta_bar, theta_bar_fresh);
+  g.record_forwards(0);
+}
+
 // Wide batches keep the last evaluations' hidden layers (Mlp::kForwardCacheMinBatch): a VJP at
 // a point just evaluated must equal, bit for bit, one that recomputes the forward (a fresh
 // clone has nothing cached), and a θ changed in place, or a y differing in one bit, must miss.

@@ -97,7 +97,17 @@ class Mlp final : public VectorField<T> {
   /// changed in place between the evaluations and the first VJP is caught (the entries are
   /// then dropped); θ must not change in place between two VJPs that take entries (backprop's
   /// never does). `drop_forwards` empties the tape (its memory is kept for the next one).
-  void record_forwards(Index max_floats) const;
+  ///
+  /// TapeOrder::step is reversible backprop's (gradients/reversible_backprop.cpp): every
+  /// backward step evaluates f at exactly the points whose VJPs it takes next, in another
+  /// order (a McCallum–Foster step evaluates Φ_{−h}(Y1)'s stages, then Φ_h(Z0)'s, and pulls
+  /// back Φ_{−h}'s first). Entries are kept as above; a vjp takes the newest entry at exactly
+  /// its point wherever it sits and leaves it there (a dense save and the step may pull back
+  /// the same point), so the caller empties the tape with `drop_forwards` after every step and
+  /// the tape holds one step's evaluations at most. θ is compared by address only: it must not
+  /// change in place while entries are kept. Wider batches keep their forward cache.
+  enum class TapeOrder { reverse, step };
+  void record_forwards(Index max_floats, TapeOrder order = TapeOrder::reverse) const;
   void drop_forwards() const;
   /// Scalars the forward tape holds now (for stored_floats).
   Index recorded_floats() const { return Index(tape_.data.size()); }
@@ -177,6 +187,7 @@ class Mlp final : public VectorField<T> {
     std::vector<std::size_t> start;  // where each entry begins
     std::vector<Index> batch;        // its columns
     Index max_floats = 0;            // 0: not recording
+    TapeOrder order = TapeOrder::reverse;
     const T* theta = nullptr;        // θ of the entries (compared in full once per recording)
     Vector<T> theta_copy;
     bool theta_checked = false;
