@@ -12,6 +12,8 @@
 #include "revode/gradients/save_cotangents.hpp"
 #include "revode/nn/mlp.hpp"
 
+#include "forward_tape_scope.hpp"
+
 namespace revode {
 namespace {
 
@@ -48,35 +50,9 @@ class BlockStore {
   std::vector<T> data_;
 };
 
-/// The forward tape (Mlp::record_forwards): each evaluation's hidden layers, kept so the
-/// backward pass's VJPs, which come in the reverse order of the evaluations, skip the forward
-/// recompute. Bounded; what does not fit is recomputed. Only an Mlp keeps one: other fields
-/// recompute as before. (A VectorField hook would serve every field; the Mlp is the one whose
-/// forward is worth keeping today.)
+/// The forward tape's bound (forward_tape_scope.hpp): a million-step white-dwarf backprop
+/// keeps its first ~615,000 evaluations.
 constexpr std::uint64_t kForwardTapeBytes = std::uint64_t{64} << 20;
-
-template <class T>
-const Mlp<T>* forward_tape_of(const VectorField<T>& field) {
-  return dynamic_cast<const Mlp<T>*>(&field);
-}
-
-/// Records the MLP's forwards while it lives (also when the solve throws).
-template <class T>
-class RecordForwards {
- public:
-  explicit RecordForwards(const VectorField<T>& field) : mlp_(forward_tape_of(field)) {
-    const std::uint64_t bytes = std::min(kForwardTapeBytes, memory_limit() / 8);
-    if (mlp_ != nullptr) mlp_->record_forwards(Index(bytes / sizeof(T)));
-  }
-  ~RecordForwards() {
-    if (mlp_ != nullptr) mlp_->record_forwards(0);
-  }
-  RecordForwards(const RecordForwards&) = delete;
-  RecordForwards& operator=(const RecordForwards&) = delete;
-
- private:
-  const Mlp<T>* mlp_;
-};
 
 /// Where a save sits (see SaveRecord); its state is kept in a BlockStore beside it.
 struct SavePlace {
@@ -146,7 +122,8 @@ std::unique_ptr<ForwardRecord<T>> DirectBackprop<T>::forward(const GradientProbl
   }
   TeeObserver<T> observer(store, saves);
   {
-    const RecordForwards<T> recording(p.field);
+    const ForwardTapeScope<T> recording(p.field, kForwardTapeBytes,
+                                        ForwardTapeScope<T>::Order::reverse);
     record->stats =
         integrate(p.field, p.stepper, p.control, p.save_at, p.t0, p.t1, p.y0, p.theta, observer);
   }
@@ -179,7 +156,7 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   };
 
   CountingField<T> f(p.field);
-  const Mlp<T>* const mlp = forward_tape_of(p.field);
+  const auto* const mlp = dynamic_cast<const Mlp<T>*>(&p.field);
   const Index recorded = mlp != nullptr ? mlp->recorded_floats() : 0;  // the tape at its peak
   Batch<T> x_bar = Batch<T>::Zero(rows, batch), x_bar_prev(rows, batch);
   Batch<T> pending(dim, batch), scratch;

@@ -101,9 +101,13 @@ void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatc
   f0_.resize(dim_, batch_);
   if (tape.cols() == 0 || !p_.stepper.start_derivative(tape, batch_, f0_))
     f_.eval(T(ta), y0, p_.theta, f0_);
-  carried_t_ = ta;
-  carried_y_ = y0;
-  carried_end_ = true;
+  // f0_ may serve as the earlier step's end slope; not needed (and y0 not copied) when the
+  // stepper's tapes give end slopes, as this step's did.
+  carried_end_ = !end_known;
+  if (carried_end_) {
+    carried_t_ = ta;
+    carried_y_ = y0;
+  }
   have_ends_ = true;
 }
 

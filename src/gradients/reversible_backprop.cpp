@@ -7,14 +7,14 @@
 #include <algorithm>
 #include <limits>
 
-#include "revode/core/allocation_limit.hpp"
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
 #include "revode/gradients/reversible_guard.hpp"
-#include "revode/nn/mlp.hpp"
 #include "revode/solvers/fixed_grid.hpp"
 #include "revode/solvers/step_sequence.hpp"
 #include "revode/solvers/reversible_stepper.hpp"
+
+#include "forward_tape_scope.hpp"
 
 namespace revode {
 namespace {
@@ -43,47 +43,13 @@ class ForwardPass final : public SolveObserver<T> {
   bool keep_step_times_;
 };
 
-/// The MLP's forward tape over the backward walk (Mlp::record_forwards, TapeOrder::step):
+/// The MLP's forward tape over the backward walk (forward_tape_scope.hpp, step order):
 /// every reverse step evaluates f at exactly the points whose VJPs it takes next (a
-/// McCallum–Foster step re-runs both base steps, then pulls back their stages), so those VJPs
-/// take the evaluation's hidden layers instead of recomputing them, bit for bit the same. The
-/// tape is emptied after every step (and after every evaluation whose VJP never comes: the
-/// repair's forward replays), so it holds one step's evaluations at most, whatever the number
-/// of steps; a step that would need more than the bound recomputes the rest. Batches of fewer
-/// than kForwardCacheMinBatch columns only: wider ones keep the MLP's forward cache, which
-/// serves these VJPs already. Other fields recompute as before.
+/// McCallum–Foster step re-runs both base steps, then pulls back their stages). The tape is
+/// emptied after every step and after every evaluation whose VJP never comes (the drift
+/// check, the repair's forward replays), so it holds one step's evaluations at most, whatever
+/// the number of steps; a step that would need more than the bound recomputes the rest.
 constexpr std::uint64_t kStepTapeBytes = std::uint64_t{1} << 20;
-
-template <class T>
-class StepForwards {
- public:
-  StepForwards(const VectorField<T>& field, Index batch)
-      : mlp_(batch < Mlp<T>::kForwardCacheMinBatch ? dynamic_cast<const Mlp<T>*>(&field)
-                                                   : nullptr) {
-    const std::uint64_t bytes = std::min(kStepTapeBytes, memory_limit() / 8);
-    if (mlp_ != nullptr) mlp_->record_forwards(Index(bytes / sizeof(T)), Mlp<T>::TapeOrder::step);
-  }
-  ~StepForwards() {
-    if (mlp_ == nullptr) return;
-    mlp_->record_forwards(0);
-    mlp_->drop_forwards();
-  }
-  StepForwards(const StepForwards&) = delete;
-  StepForwards& operator=(const StepForwards&) = delete;
-
-  /// Empties the tape, noting what it held.
-  void drop() {
-    if (mlp_ == nullptr) return;
-    peak_ = std::max(peak_, mlp_->recorded_floats());
-    mlp_->drop_forwards();
-  }
-  /// The most the tape held (for stored_floats).
-  Index peak_floats() const { return peak_; }
-
- private:
-  const Mlp<T>* mlp_;
-  Index peak_ = 0;
-};
 
 /// The backward walk: x1_ holds the state at the end of the step being undone, x_bar_ its
 /// adjoint; each `undo` leaves them at the step's start. It is also the guard's view of the
@@ -102,7 +68,7 @@ class BackwardWalk final : public GuardedWalk<T> {
         x1_(std::move(final_state)),
         out_(out),
         start_cursor_(saves_.cursor()),
-        forwards_(p.field, batch_) {
+        forwards_(p.field, kStepTapeBytes, ForwardTapeScope<T>::Order::step) {
     const Index rows = stepper.state_copies() * dim_;
     x0_.resize(rows, batch_);
     x_bar_.setZero(rows, batch_);
@@ -224,7 +190,7 @@ class BackwardWalk final : public GuardedWalk<T> {
   Batch<T> scratch_, mark_x_bar_;
   Vector<T> mark_grad_;
   Index start_cursor_, mark_cursor_ = 0, undone_ = 0, replayed_ = 0;
-  StepForwards<T> forwards_;
+  ForwardTapeScope<T> forwards_;
 };
 
 constexpr const char* kAdvice =
