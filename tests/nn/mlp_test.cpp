@@ -367,22 +367,31 @@ TEST(MlpTest, Float32SmokeAgreesWithFloat64) {
   EXPECT_LT(max_relative_error(theta_barf.cast<double>(), theta_bar), 1e-5);
 }
 
+// The forward-tape tests' cases: tanh (σ' rebuilt from σ) and softplus (σ' kept), batch 1
+// and 4, on the time-input MLP 3→10→7→3.
+std::vector<std::pair<Activation, Index>> forward_tape_cases() {
+  return {{Activation::tanh, 1}, {Activation::tanh, 4}, {Activation::softplus, 1},
+          {Activation::softplus, 4}};
+}
+
+// Scalars of one tape entry there: t, y, and σ (and σ' unless tanh) of the 10 + 7 units.
+Index tape_entry_floats(Activation activation, Index batch) {
+  return 1 + (3 + (activation == Activation::tanh ? 1 : 2) * 17) * batch;
+}
+
 // The forward tape (record_forwards): VJPs taken in the reverse order of the evaluations take
 // the kept σ, σ' and must equal, bit for bit, VJPs that recompute (a fresh clone); a VJP at
 // another point (one bit of y or t) recomputes and leaves the entry, one after θ changed in
 // place since the evaluations recomputes, one at an entry below a stray drops the stray; the
 // budget bounds what is kept, earliest first; record_forwards(0) stops keeping.
 TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
-  for (const auto& [act, columns] :
-       {std::pair{Activation::tanh, Index{1}}, std::pair{Activation::tanh, Index{4}},
-        std::pair{Activation::softplus, Index{1}}, std::pair{Activation::softplus, Index{4}}}) {
+  for (const auto& [act, columns] : forward_tape_cases()) {
     const Activation activation = act;
     const Index batch = columns;  // a plain variable, so the lambdas below may capture it
     SCOPED_TRACE(::testing::Message() << activation_name(activation) << " batch " << batch);
     const Mlp<double> f(parse_mlp_spec("3,10,7,3", activation, true));
     Vector<double> theta = f.init_params(Init::pytorch_default, 2);
-    // t, y, σ and σ' of 10 + 7 units (tanh' is rebuilt from σ)
-    const Index entry = 1 + (3 + (activation == Activation::tanh ? 1 : 2) * 17) * batch;
+    const Index entry = tape_entry_floats(activation, batch);
     const Batch<double> a = Batch<double>::Random(3, batch);
     std::vector<Batch<double>> ys;
     for (int k = 0; k < 4; ++k) ys.push_back(Batch<double>::Random(3, batch));
@@ -440,15 +449,13 @@ TEST(MlpTest, ForwardTapeGivesBitIdenticalVjpsLastInFirstOut) {
 // entries are taken: that misuse is what the documentation forbids); a wide batch keeps its
 // forward cache and nothing on the tape.
 TEST(MlpTest, ForwardTapeInStepOrderGivesBitIdenticalVjpsInAnyOrder) {
-  for (const auto& [act, columns] :
-       {std::pair{Activation::tanh, Index{1}}, std::pair{Activation::tanh, Index{4}},
-        std::pair{Activation::softplus, Index{1}}, std::pair{Activation::softplus, Index{4}}}) {
+  for (const auto& [act, columns] : forward_tape_cases()) {
     const Activation activation = act;
     const Index batch = columns;
     SCOPED_TRACE(::testing::Message() << activation_name(activation) << " batch " << batch);
     const Mlp<double> f(parse_mlp_spec("3,10,7,3", activation, true));
     Vector<double> theta = f.init_params(Init::pytorch_default, 2);
-    const Index entry = 1 + (3 + (activation == Activation::tanh ? 1 : 2) * 17) * batch;
+    const Index entry = tape_entry_floats(activation, batch);
     const Batch<double> a = Batch<double>::Random(3, batch);
     std::vector<Batch<double>> ys;
     for (int k = 0; k < 5; ++k) ys.push_back(Batch<double>::Random(3, batch));
