@@ -13,6 +13,7 @@
 
 #include "revode/core/error.hpp"
 #include "dense_kernels.hpp"
+#include "small_mlp.hpp"
 
 namespace revode {
 namespace {
@@ -164,6 +165,12 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
+  fixed_ = small_mlp::find<T>(spec_);
+}
+
+template <class T>
+void Mlp<T>::allow_fixed_size_kernel(bool allow) {
+  fixed_ = allow ? small_mlp::find<T>(spec_) : nullptr;
 }
 
 template <class T>
@@ -506,6 +513,13 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   reserve(std::min(y.cols(), slab_));
+  if (fixed_ != nullptr && y.cols() == 1) {
+    // The fixed-size kernel (small_mlp.hpp); a recorded entry takes σ from it.
+    const bool keep = records(1);
+    fixed_->eval(t, y.data(), theta.data(), dy.data(), keep ? hidden_[0].data() : nullptr);
+    if (keep) push_forward(t, y, theta.data());
+    return;
+  }
   if (records(y.cols())) {
     if (y.cols() == 1) {
       eval_column(t, y.data(), theta.data(), dy.data(), true);
@@ -560,6 +574,15 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   reserve(std::min(y.cols(), slab_));
+  if (fixed_ != nullptr && y.cols() == 1) {
+    // The fixed-size kernel, on the tape's σ when an entry is at (t, y): the same backward
+    // code on the same σ as the recompute, so bit for bit its result.
+    const bool taken = top_forward(t, y, theta.data());
+    fixed_->vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
+                taken ? th_[0] : nullptr);
+    if (taken && tape_.order == TapeOrder::reverse) pop_forward();
+    return;
+  }
   if (top_forward(t, y, theta.data())) {
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),

@@ -14,6 +14,11 @@
 
 namespace revode {
 
+namespace small_mlp {
+template <class T>
+struct Kernels;  // src/nn/small_mlp.hpp
+}  // namespace small_mlp
+
 /// The architecture of an Mlp. widths = {state_dim, hidden..., state_dim}; at least 2 entries.
 struct MlpSpec {
   std::vector<Index> widths;
@@ -114,6 +119,14 @@ class Mlp final : public VectorField<T> {
   std::unique_ptr<VectorField<T>> clone() const override;
 
   const MlpSpec& spec() const { return spec_; }
+  /// Whether batch-1 evaluations and VJPs take a fixed-size kernel (src/nn/small_mlp.hpp:
+  /// one tanh hidden layer of a few listed shapes, such as the white-dwarf field [t, y] → 10
+  /// → 2), chosen at construction. It rounds differently from the generic kernels (~1e-16
+  /// relative), consistently for every batch-1 call of this Mlp.
+  bool fixed_size_kernel() const { return fixed_ != nullptr; }
+  /// false forces the generic batch-1 path (tests and benchmarks compare the two); true
+  /// restores the fixed-size kernel where the shape has one. Not carried over by clone().
+  void allow_fixed_size_kernel(bool allow);
   const std::vector<LayerShape>& layers() const { return layers_; }
 
   /// A fresh θ (param_count entries), deterministic in seed.
@@ -162,6 +175,7 @@ class Mlp final : public VectorField<T> {
   void reserve(Index batch) const;
 
   MlpSpec spec_;
+  const small_mlp::Kernels<T>* fixed_ = nullptr;  // batch-1 kernels for this shape, or null
   std::vector<LayerShape> layers_;
   Index param_count_ = 0;
   Index max_hidden_ = 0;
