@@ -1,8 +1,10 @@
 /// The fixed-size kernels of small_mlp.hpp and their table.
 
-// GCC 12 false positive inside its own avx512fintrin.h once Eigen's packet code is inlined
-// (GCC PR 105593); see src/nn/activation.cpp.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// GCC 12 reports the _mm512_undefined_pd placeholder of its own avx512fintrin.h, inlined
+// through Eigen's pmin into the tanh packet, as uninitialized here (the false positive of GCC
+// PR 105593 that CMakeLists.txt silences as -Wmaybe-uninitialized; with the sizes fixed GCC
+// sees it as definite).
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "small_mlp.hpp"
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -46,8 +47,8 @@ struct Result {
 };
 
 template <class T>
-Result<T> run(const Mlp<T>& f, T t, const Batch<T>& y, const Vector<T>& theta, const Batch<T>& a,
-              const Vector<T>& prior) {
+Result<T> run(const Mlp<T>& f, std::type_identity_t<T> t, const Batch<T>& y, const Vector<T>& theta,
+              const Batch<T>& a, const std::type_identity_t<Vector<T>>& prior) {
   Result<T> r{Batch<T>(f.output_dim(), 1), Batch<T>(f.state_dim(), 1), prior};
   f.eval(t, y, theta, r.dy);
   f.vjp(t, y, theta, a, r.y_bar, r.theta_bar);
@@ -84,9 +85,9 @@ void expect_matches_generic(const Shape& s, double tolerance) {
   for (int draw = 0; draw < 8; ++draw) {
     const Vector<T> theta =
         (fixed.init_params(Init::pytorch_default, 30 + draw) * T(1 + draw % 3)).eval();
-    const Batch<T> y = (Batch<double>::Random(fixed.state_dim(), 1) * (1 + draw)).cast<T>();
-    const Batch<T> a = Batch<double>::Random(fixed.output_dim(), 1).cast<T>();
-    const Vector<T> prior = Vector<double>::Random(fixed.param_count()).cast<T>();
+    const Batch<T> y = (Batch<double>::Random(fixed.state_dim(), 1) * (1 + draw)).template cast<T>();
+    const Batch<T> a = Batch<double>::Random(fixed.output_dim(), 1).template cast<T>();
+    const Vector<T> prior = Vector<double>::Random(fixed.param_count()).template cast<T>();
     const T t = T(0.3 * draw - 1);
     const Result<T> got = run(fixed, t, y, theta, a, prior);
     const Result<T> want = run(generic, t, y, theta, a, prior);
@@ -101,7 +102,7 @@ void expect_matches_generic(const Shape& s, double tolerance) {
 TEST(SmallMlpTest, MatchesTheGenericBatch1Path) {
   for (const Shape& s : fixed_shapes) {
     expect_matches_generic<double>(s, 1e-14);
-    expect_matches_generic<float>(s, 1e-6);
+    expect_matches_generic<float>(s, 1e-5);
   }
 }
 
