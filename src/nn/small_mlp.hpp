@@ -7,7 +7,7 @@
 /// shapes, activations and batches keep the generic path. Internal to src/nn.
 ///
 /// Rounding: the sums run in another order than the generic kernels' (the fixed path agrees
-/// with them to ~1e-16 relative, not bit for bit), but an Mlp that uses the fixed path uses it
+/// with them to a few ulp of the largest output, not bit for bit), but an Mlp that uses the fixed path uses it
 /// for every batch-1 evaluation and VJP, and a VJP that takes a forward-tape entry runs the
 /// same backward code on the same σ as one that recomputes it, so the tape's bit-identity holds.
 #pragma once

@@ -121,8 +121,8 @@ class Mlp final : public VectorField<T> {
   const MlpSpec& spec() const { return spec_; }
   /// Whether batch-1 evaluations and VJPs take a fixed-size kernel (src/nn/small_mlp.hpp:
   /// one tanh hidden layer of a few listed shapes, such as the white-dwarf field [t, y] → 10
-  /// → 2), chosen at construction. It rounds differently from the generic kernels (~1e-16
-  /// relative), consistently for every batch-1 call of this Mlp.
+  /// → 2), chosen at construction. It rounds differently from the generic kernels (a few
+  /// ulp of the largest output), consistently for every batch-1 call of this Mlp.
   bool fixed_size_kernel() const { return fixed_ != nullptr; }
   /// false forces the generic batch-1 path (tests and benchmarks compare the two); true
   /// restores the fixed-size kernel where the shape has one. Not carried over by clone().
