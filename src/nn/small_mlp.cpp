@@ -8,9 +8,8 @@
 
 #include "small_mlp.hpp"
 
-#include <cmath>
-
 #include <Eigen/Core>
+#include <cmath>
 
 #include "tanh_packet.hpp"
 
@@ -37,12 +36,11 @@ struct OneHidden {
   static constexpr int n = ei::packet_traits<T>::size;
   static constexpr int packets = (H + n - 1) / n;  // the last may be partly past H
   static constexpr int I = S + (Time ? 1 : 0);
-  static constexpr Index b1 = Index{H} * I, w2 = b1 + H, b2 = w2 + Index{O} * H,
-                         params = b2 + O;
+  static constexpr Index b1 = Index{H} * I, w2 = b1 + H, b2 = w2 + Index{O} * H, params = b2 + O;
   /// The hidden layer loads whole packets of W1's columns and of b1; lanes past H read the
   /// next column, b1 or W2 (computed, then never used). They must stay inside θ.
-  static constexpr bool fits = Index{I - 1} * H + packets * n <= params &&
-                               b1 + packets * n <= params;
+  static constexpr bool fits =
+      Index{I - 1} * H + packets * n <= params && b1 + packets * n <= params;
 
   /// z = b1 + W1 [t; y] by packets of hidden units (one FMA per input column, I deep), then
   /// σ = tanh(z) in the registers.

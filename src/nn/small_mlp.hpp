@@ -7,9 +7,10 @@
 /// shapes, activations and batches keep the generic path. Internal to src/nn.
 ///
 /// Rounding: the sums run in another order than the generic kernels' (the fixed path agrees
-/// with them to a few ulp of the largest output, not bit for bit), but an Mlp that uses the fixed path uses it
-/// for every batch-1 evaluation and VJP, and a VJP that takes a forward-tape entry runs the
-/// same backward code on the same σ as one that recomputes it, so the tape's bit-identity holds.
+/// with them to a few ulp of the largest output, not bit for bit), but an Mlp that uses the fixed
+/// path uses it for every batch-1 evaluation and VJP, and a VJP that takes a forward-tape entry
+/// runs the same backward code on the same σ as one that recomputes it, so the tape's bit-identity
+/// holds.
 #pragma once
 
 #include "revode/core/types.hpp"
@@ -26,8 +27,7 @@ struct Kernels {
   void (*eval)(T t, const T* y, const T* theta, T* dy, T* sigma);
   /// ȳ = aᵀ ∂f/∂y, θ̄ += aᵀ ∂f/∂θ. sigma: σ at (t, y) as eval wrote it (a tape entry), or
   /// null to recompute it. y_bar may alias y; it must not alias a.
-  void (*vjp)(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-              const T* sigma);
+  void (*vjp)(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar, const T* sigma);
   Index hidden;  ///< the hidden width (σ's length)
 };
 

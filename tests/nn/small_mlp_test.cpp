@@ -27,8 +27,8 @@ struct Shape {
 
 // Every shape of the table in src/nn/small_mlp.cpp.
 const std::vector<Shape> fixed_shapes = {
-    {"2,10,2", true}, {"2,10,2", false}, {"2,16,2", true}, {"2,16,2", false}, {"4,10,4", true},
-    {"4,10,4", false}, {"2,8,2", true},  {"2,8,2", false}, {"2,6,2", false},  {"2,12,2", true},
+    {"2,10,2", true},  {"2,10,2", false}, {"2,16,2", true}, {"2,16,2", false}, {"4,10,4", true},
+    {"4,10,4", false}, {"2,8,2", true},   {"2,8,2", false}, {"2,6,2", false},  {"2,12,2", true},
 };
 
 std::string label(const Shape& s) { return std::string(s.time ? "t," : "") + s.widths; }
@@ -62,7 +62,8 @@ TEST(SmallMlpTest, ChosenForTheTableShapesOnly) {
     EXPECT_TRUE(Mlp<float>(parse_mlp_spec(s.widths, Activation::tanh, s.time)).fixed_size_kernel())
         << label(s);
   }
-  EXPECT_FALSE(Mlp<double>(parse_mlp_spec("2,10,2", Activation::softplus, true)).fixed_size_kernel());
+  EXPECT_FALSE(
+      Mlp<double>(parse_mlp_spec("2,10,2", Activation::softplus, true)).fixed_size_kernel());
   EXPECT_FALSE(Mlp<double>(parse_mlp_spec("2,10,10,2")).fixed_size_kernel());
   EXPECT_FALSE(Mlp<double>(parse_mlp_spec("3,10,3")).fixed_size_kernel());
   EXPECT_FALSE(Mlp<double>(parse_mlp_spec("2,64,64,2")).fixed_size_kernel());
@@ -85,7 +86,8 @@ void expect_matches_generic(const Shape& s, double tolerance) {
   for (int draw = 0; draw < 8; ++draw) {
     const Vector<T> theta =
         (fixed.init_params(Init::pytorch_default, 30 + draw) * T(1 + draw % 3)).eval();
-    const Batch<T> y = (Batch<double>::Random(fixed.state_dim(), 1) * (1 + draw)).template cast<T>();
+    const Batch<T> y =
+        (Batch<double>::Random(fixed.state_dim(), 1) * (1 + draw)).template cast<T>();
     const Batch<T> a = Batch<double>::Random(fixed.output_dim(), 1).template cast<T>();
     const Vector<T> prior = Vector<double>::Random(fixed.param_count()).template cast<T>();
     const T t = T(0.3 * draw - 1);
@@ -120,10 +122,14 @@ TEST(SmallMlpTest, MatchesEigenReferenceMath) {
     const Result<double> got = run(f, t, y, theta, a, Vector<double>::Zero(f.param_count()));
 
     Vector<double> x(l1.inputs);
-    if (s.time) x << t, y.col(0);
-    else x = y.col(0);
-    const Eigen::Map<const Batch<double>> w1(theta.data() + l1.weight_offset, l1.outputs, l1.inputs);
-    const Eigen::Map<const Batch<double>> w2(theta.data() + l2.weight_offset, l2.outputs, l2.inputs);
+    if (s.time)
+      x << t, y.col(0);
+    else
+      x = y.col(0);
+    const Eigen::Map<const Batch<double>> w1(theta.data() + l1.weight_offset, l1.outputs,
+                                             l1.inputs);
+    const Eigen::Map<const Batch<double>> w2(theta.data() + l2.weight_offset, l2.outputs,
+                                             l2.inputs);
     const Vector<double> sigma =
         (w1 * x + theta.segment(l1.bias_offset, l1.outputs)).array().tanh().matrix();
     const Vector<double> dy = w2 * sigma + theta.segment(l2.bias_offset, l2.outputs);
@@ -138,8 +144,7 @@ TEST(SmallMlpTest, MatchesEigenReferenceMath) {
         a.col(0) * sigma.transpose();
     theta_bar.segment(l2.bias_offset, l2.outputs) = a.col(0);
     EXPECT_LE(relative_difference<double>(got.dy, dy), 1e-14) << label(s);
-    EXPECT_LE(relative_difference<double>(got.y_bar, x_bar.tail(f.state_dim())), 1e-14)
-        << label(s);
+    EXPECT_LE(relative_difference<double>(got.y_bar, x_bar.tail(f.state_dim())), 1e-14) << label(s);
     EXPECT_LE(relative_difference<double>(got.theta_bar, theta_bar), 1e-14) << label(s);
   }
 }
@@ -210,10 +215,9 @@ TEST(SmallMlpTest, NanAndInfPropagateAsOnTheGenericPath) {
     for (const double bad : {nan, inf, -inf}) {
       const Index last_hidden_bias = fixed.layers()[0].bias_offset + fixed.layers()[0].outputs - 1;
       const LayerShape& l1 = fixed.layers()[0];
-      const std::vector<Index> theta_spots = {0, l1.weight_offset + l1.outputs * (l1.inputs - 1) + 1,
-                                              last_hidden_bias,
-                                              fixed.layers()[1].weight_offset + 1,
-                                              fixed.param_count() - 1};
+      const std::vector<Index> theta_spots = {
+          0, l1.weight_offset + l1.outputs * (l1.inputs - 1) + 1, last_hidden_bias,
+          fixed.layers()[1].weight_offset + 1, fixed.param_count() - 1};
       for (int where = 0; where < 3 + int(theta_spots.size()); ++where) {
         Batch<double> y = y0, a = a0;
         Vector<double> theta = theta0;
