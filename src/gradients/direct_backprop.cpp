@@ -161,6 +161,10 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   Batch<T> x_bar = Batch<T>::Zero(rows, batch), x_bar_prev(rows, batch);
   Batch<T> pending(dim, batch), scratch;
   result.grad_params = Vector<T>::Zero(p.theta.size());
+  // Every VJP below adds into result.grad_params, which nothing reads until the loop ends: an
+  // Mlp adds its weight gradients four VJPs at a time, the same bits with a quarter of W̄'s
+  // traffic (Mlp::defer_weight_gradients; docs/performance.md, lever 12).
+  DeferWeightGradients<T> deferring(p.field, result.grad_params);
   const Index n_steps = Index(store.times.size());
   Index j = n_saves - 1;
   for (Index n = n_steps - 1; n >= 0; --n) {
@@ -180,12 +184,14 @@ GradientResult<T> DirectBackprop<T>::backward(const GradientProblem<T>& p, Forwa
   for (; j >= 0; --j) x_bar.topRows(dim) += cotangent(j).y_bar;
   result.grad_y0.resize(dim, batch);
   p.stepper.initialize_vjp(f, T(p.t0), p.y0, p.theta, x_bar, result.grad_y0, result.grad_params);
+  deferring.finish();
 
   result.stats.nfe += f.nfe();
   result.stats.nvjp += f.nvjp();
   result.stats.stored_floats = store.states.floats() + rows * batch + store.tapes.floats() +
                                2 * n_steps + store.saved.floats() + save.y_bar.size() +
-                               p.field.intermediate_floats(batch) + recorded;
+                               p.field.intermediate_floats(batch) + recorded +
+                               deferring.floats(batch);
   if (mlp != nullptr) mlp->drop_forwards();
   return result;
 }

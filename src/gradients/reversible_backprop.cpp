@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "revode/core/counting_field.hpp"
 #include "revode/gradients/recomputed_cotangents.hpp"
@@ -76,6 +77,10 @@ class BackwardWalk final : public GuardedWalk<T> {
     pending_.resize(dim_, batch_);
     tape_.resize(dim_, stepper.tape_cols(batch_));
     out_.grad_params = Vector<T>::Zero(p.theta.size());
+    // The VJPs add into out_.grad_params, read only by mark() and finish(): an Mlp adds its
+    // wide layers' weight gradients four VJPs at a time, the same bits with a quarter of W̄'s
+    // traffic (Mlp::defer_weight_gradients; docs/performance.md, lever 12).
+    deferring_.emplace(p.field, out_.grad_params);
   }
 
   /// Undoes the step from ta to tb (the last not yet undone) by the stepper's inverse.
@@ -100,6 +105,7 @@ class BackwardWalk final : public GuardedWalk<T> {
     saves_.add_initial_saves(x_bar_.topRows(dim_));
     out_.grad_y0.resize(dim_, batch_);
     stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar_, out_.grad_y0, out_.grad_params);
+    deferring_->finish();
     out_.stats.reconstruction_error = relative_drift<T>(x1_.topRows(dim_), p_.y0);
     out_.stats.nfe += f_.nfe();
     out_.stats.nvjp += f_.nvjp();
@@ -118,7 +124,7 @@ class BackwardWalk final : public GuardedWalk<T> {
     const Index rows = stepper_.state_copies() * dim_;
     return 4 * rows * batch_ + dim_ * batch_ + dim_ * stepper_.tape_cols(batch_) +
            saves_.stored_floats() + p_.field.intermediate_floats(batch_) + snapshot_floats() +
-           forwards_.peak_floats();
+           forwards_.peak_floats() + deferring_->floats(batch_);
   }
 
   // GuardedWalk: steps by index through the step times of the repair.
@@ -142,16 +148,19 @@ class BackwardWalk final : public GuardedWalk<T> {
   }
   Batch<T>& current() override { return x1_; }
   void mark() override {
+    deferring_->flush();
     mark_x_bar_ = x_bar_;
     mark_grad_ = out_.grad_params;
     mark_cursor_ = saves_.cursor();
   }
   void rewind() override {
+    deferring_->drop();  // the terms of steps after the mark, which are undone again
     x_bar_ = mark_x_bar_;
     out_.grad_params = mark_grad_;
     saves_.rewind(mark_cursor_);
   }
   void restart() override {
+    deferring_->drop();
     x_bar_.setZero();
     out_.grad_params.setZero();
     saves_.rewind(start_cursor_);
@@ -191,6 +200,7 @@ class BackwardWalk final : public GuardedWalk<T> {
   Vector<T> mark_grad_;
   Index start_cursor_, mark_cursor_ = 0, undone_ = 0, replayed_ = 0;
   ForwardTapeScope<T> forwards_;
+  std::optional<DeferWeightGradients<T>> deferring_;  // of out_.grad_params, set in the body
 };
 
 constexpr const char* kAdvice =

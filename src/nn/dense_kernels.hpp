@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -135,54 +136,121 @@ bool tail_readable(const T* w, Index ld, Index rows, Index cols, const T* w_end,
   return cols > 0 && w + (cols - 1) * ld + r + n <= w_end && b + r + n <= b_end;
 }
 
-/// The cotangent pass of z = W x + b at batch 1, both halves in one sweep over W's columns:
-///   W̄[:, j] += x[j] · g           (accumulate ∂L/∂W)
-///   g_in[j]  = (W[:, j] · g) · d[j] (pull back; d = σ' of the layer below, or none)
-/// Columns go four at a time so the four dot products are independent dependency chains
-/// (one column at a time waited on FMA latency; MLP 2→64→64→2 double VJP 1.83 → 1.46 µs, the
-/// rest of that call being the forward recompute and tanh). All four x
-/// of a block are read before its g_in are written, so x may alias g_in (y and ȳ at layer 1).
-template <class T>
+/// The cotangent pass of z = W x + b at batch 1 for M columns at once, in one sweep over W's
+/// columns:
+///   W̄[:, j] += x_m[j] · g_m  for m = 0 … M − 1 in turn  (accumulate ∂L/∂W, M rank-1 terms)
+///   g_in[j]  = (W[:, j] · g) · d[j]                        (Pull: pull back g; d = σ' of the
+///                                                           layer below, or none)
+/// One VJP is M = 1 with (x_0, g_0) = (x, g); with Pull the last term's g_{M−1} is g. M > 1 adds the terms of M VJPs in the order they
+/// came with the same FMAs, so W̄ gets the same bits as M sweeps of one term each while it is
+/// read and written once (Mlp's deferred weight gradients); M = 0 only pulls back, and
+/// without Pull (g unused) the sweep only adds the M terms. Columns go
+/// four at a time so the four dot products are independent dependency chains (one column at a
+/// time waited on FMA latency; MLP 2→64→64→2 double VJP 1.83 → 1.46 µs). All four x of a block
+/// are read before its g_in are written, so an x may alias g_in (y and ȳ at layer 1).
+template <class T, int M, bool Pull>
 void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, const T* g,
-                      const T* x, const T* d, T* g_in) {
+                      const T* const* xs, const T* const* gs, const T* d, T* g_in) {
   using P = typename ei::packet_traits<T>::type;
   constexpr Index n = ei::packet_traits<T>::size;
   const Index full = rows - rows % n;
+  constexpr bool pull = Pull;
+  constexpr int Ms = M > 0 ? M : 1;
+  // Local copies of the column pointers, so they stay in registers across W̄'s stores.
+  eigen_assert(!Pull || M == 0 || gs[M - 1] == g);
+  const T* gp[Ms];
+  const T* xq[Ms];
+  for (int m = 0; m < M; ++m) {
+    gp[m] = gs[m];
+    xq[m] = xs[m];
+  }
   const auto finish = [&](Index j, T dot) { g_in[j] = d != nullptr ? dot * d[j] : dot; };
+  // Scalar rows past the last whole packet: explicit fmas, so that every M rounds alike.
+  const auto tail = [&](const T* wj, T* bj, const T* xj, T& dot) {
+    for (Index i = full; i < rows; ++i) {
+      if constexpr (pull) dot = std::fma(wj[i], g[i], dot);
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) bj[i] = std::fma(xj[m], gp[m][i], bj[i]);
+    }
+  };
   Index j = 0;
   for (; j + 4 <= cols; j += 4) {
-    const T* w0 = w + j * ld;
-    T* b0 = w_bar + j * ld;
-    const T xs[4] = {x[j], x[j + 1], x[j + 2], x[j + 3]};
+    // Null W (no pull) or W̄ (no terms) is never offset: that would be undefined behaviour.
+    const T* w0 = pull ? w + j * ld : nullptr;
+    T* b0 = M > 0 ? w_bar + j * ld : nullptr;
+    T xk[4][Ms];
+    P xp[4][Ms];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        xk[k][m] = xq[m][j + k];
+        xp[k][m] = ei::pset1<P>(xk[k][m]);
+      }
     P acc[4] = {ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{}), ei::pzero(P{})};
     for (Index i = 0; i < full; i += n) {
-      const P gi = ei::ploadu<P>(g + i);
+      P gi;
+      if constexpr (pull) gi = ei::ploadu<P>(g + i);
+      P gm[Ms];
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) gm[m] = pull && m == M - 1 ? gi : ei::ploadu<P>(gp[m] + i);
+#pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * ld + i), gi, acc[k]);
-        T* b = b0 + k * ld + i;
-        ei::pstoreu(b, ei::pmadd(ei::pset1<P>(xs[k]), gi, ei::ploadu<P>(b)));
+        if constexpr (pull) acc[k] = ei::pmadd(ei::ploadu<P>(w0 + k * ld + i), gi, acc[k]);
+        if constexpr (M > 0) {
+          T* b = b0 + k * ld + i;
+          P bk = ei::ploadu<P>(b);
+#pragma GCC unroll 8
+          for (int m = 0; m < M; ++m) bk = ei::pmadd(xp[k][m], gm[m], bk);
+          ei::pstoreu(b, bk);
+        }
       }
     }
     T dots[4];
-    for (int k = 0; k < 4; ++k) dots[k] = ei::predux(acc[k]);
-    for (Index i = full; i < rows; ++i)
-      for (int k = 0; k < 4; ++k) {
-        dots[k] += w0[k * ld + i] * g[i];
-        b0[k * ld + i] += xs[k] * g[i];
-      }
-    for (int k = 0; k < 4; ++k) finish(j + k, dots[k]);
-  }
-  for (; j < cols; ++j) {
-    const T* wj = w + j * ld;
-    T* bj = w_bar + j * ld;
-    const T xj = x[j];
-    T dot = 0;
-    for (Index i = 0; i < rows; ++i) {
-      dot += wj[i] * g[i];
-      bj[i] += xj * g[i];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      dots[k] = pull ? ei::predux(acc[k]) : T(0);
+      tail(pull ? w0 + k * ld : nullptr, M > 0 ? b0 + k * ld : nullptr, xk[k], dots[k]);
     }
-    finish(j, dot);
+    if constexpr (pull)
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) finish(j + k, dots[k]);
   }
+  // The last cols % 4 columns (both of the reference network's 64 × 2 first layer) run down
+  // whole packets too: a scalar loop made each column one chain of `rows` dependent FMAs.
+  for (; j < cols; ++j) {
+    const T* wj = pull ? w + j * ld : nullptr;
+    T* bj = M > 0 ? w_bar + j * ld : nullptr;
+    T xj[Ms];
+    P xp[Ms];
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      xj[m] = xq[m][j];
+      xp[m] = ei::pset1<P>(xj[m]);
+    }
+    P acc = ei::pzero(P{});
+    for (Index i = 0; i < full; i += n) {
+      if constexpr (pull) acc = ei::pmadd(ei::ploadu<P>(wj + i), ei::ploadu<P>(g + i), acc);
+      if constexpr (M > 0) {
+        P b = ei::ploadu<P>(bj + i);
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) b = ei::pmadd(xp[m], ei::ploadu<P>(gp[m] + i), b);
+        ei::pstoreu(bj + i, b);
+      }
+    }
+    T dot = pull ? ei::predux(acc) : T(0);
+    tail(wj, bj, xj, dot);
+    if constexpr (pull) finish(j, dot);
+  }
+}
+
+/// One VJP's sweep (M = 1 above): W̄ += g xᵀ and g_in = (Wᵀ g) ⊙ d.
+template <class T>
+void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, const T* g,
+                      const T* x, const T* d, T* g_in) {
+  const T* const xs[1] = {x};
+  const T* const gs[1] = {g};
+  backward_columns<T, 1, true>(w, w_bar, ld, rows, cols, g, xs, gs, d, g_in);
 }
 
 }  // namespace revode::dense

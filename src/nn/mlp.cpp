@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <utility>
 
@@ -374,6 +375,94 @@ void Mlp<T>::pop_forward() const {
 }
 
 template <class T>
+void Mlp<T>::defer_weight_gradients(T* target) const {
+  flush_weight_gradients();
+  deferred_.target = target;
+}
+
+template <class T>
+void Mlp<T>::flush_weight_gradients() const {
+  DeferredGradients& k = deferred_;
+  if (k.columns > 0)
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      if (!defers_layer(l)) continue;
+      const LayerShape& s = layers_[l];
+      const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;
+      add_deferred(l, k.columns, nullptr, k.target + s.weight_offset + skip * s.outputs, nullptr,
+                   nullptr, nullptr);
+    }
+  k.columns = 0;
+}
+
+template <class T>
+void Mlp<T>::drop_weight_gradients() const {
+  deferred_.columns = 0;
+}
+
+template <class T>
+bool Mlp<T>::defers_layer(std::size_t l) const {
+  const Index inputs = layers_[l].inputs - (l == 0 && spec_.time_input ? 1 : 0);
+  return inputs * layers_[l].outputs * Index(sizeof(T)) >= kDeferMinWeightBytes;
+}
+
+template <class T>
+Index Mlp<T>::deferred_floats(Index batch) const {
+  if (batch != 1) return 0;
+  Index floats = 0;
+  for (std::size_t l = 0; l < layers_.size(); ++l)
+    if (defers_layer(l))
+      floats += (layers_[l].inputs - (l == 0 && spec_.time_input ? 1 : 0) + layers_[l].outputs) *
+                kDeferredColumns;
+  return floats;
+}
+
+template <class T>
+bool Mlp<T>::defers(Index batch, const T* theta_bar) const {
+  DeferredGradients& k = deferred_;
+  if (k.target == nullptr || k.target != theta_bar) return false;
+  if (batch != 1) {  // its terms must come after the kept ones
+    flush_weight_gradients();
+    return false;
+  }
+  if (k.x.empty())
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;  // t·g is added at once
+      const Index columns = defers_layer(l) ? kDeferredColumns : 0;
+      k.x.emplace_back(layers_[l].inputs - skip, columns);
+      k.g.emplace_back(layers_[l].outputs, columns);
+    }
+  return true;
+}
+
+template <class T>
+void Mlp<T>::add_deferred(std::size_t l, int m, const T* w, T* w_bar, const T* g, const T* d,
+                          T* g_in) const {
+  const LayerShape& s = layers_[l];
+  const Batch<T>& xk = deferred_.x[l];
+  const Batch<T>& gk = deferred_.g[l];
+  const T* xs[kDeferredColumns];
+  const T* gs[kDeferredColumns];
+  for (int c = 0; c < m; ++c) {
+    xs[c] = xk.col(c).data();
+    gs[c] = gk.col(c).data();
+  }
+  const Index rows = s.outputs, cols = xk.rows();
+  if (g != nullptr) {  // the sweep of the VJP that fills the buffer: every term, and its pull
+    gs[m - 1] = g;
+    dense::backward_columns<T, kDeferredColumns, true>(w, w_bar, rows, rows, cols, g, xs, gs, d,
+                                                       g_in);
+    return;
+  }
+  // A flush: the m < kDeferredColumns terms kept so far, no pull.
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((m == I + 1 ? dense::backward_columns<T, I + 1, false>(w, w_bar, rows, rows, cols, g, xs, gs,
+                                                            d, g_in)
+                 : void()),
+     ...);
+  }(std::make_integer_sequence<int, kDeferredColumns>{});
+}
+
+template <class T>
 std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
   return std::make_unique<Mlp<T>>(spec_);
 }
@@ -470,22 +559,25 @@ void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy, bool keep_deriv
 }
 
 template <class T>
-void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
-                        T* theta_bar) const {
+void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
+                        bool defer) const {
   forward_column(t, y, theta, true);
   for (std::size_t l = 0; l < hidden_.size(); ++l) {
     th_[l] = hidden_[l].data();
     td_[l] = derivative_[l].data();
   }
-  backward_column(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data());
+  backward_column(t, y, theta, a, y_bar, theta_bar, th_.data(), td_.data(), defer);
 }
 
 template <class T>
 void Mlp<T>::backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
-                             T* theta_bar, const T* const* h, const T* const* d) const {
+                             T* theta_bar, const T* const* h, const T* const* d,
+                             bool defer) const {
   // As vjp_slab's backward, on one column: b̄ += g, the t column of W̄_1 += t·g, then one
-  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns).
+  // sweep over W's columns accumulates W̄ and pulls g down (dense::backward_columns), or,
+  // deferring, keeps (x, g) and pulls g down, adding the kept terms every fourth VJP.
   const T* g = a;
+  const int column = deferred_.columns;
   for (std::size_t l = layers_.size(); l-- > 0;) {
     const LayerShape& s = layers_[l];
     const Index skip = (l == 0 && spec_.time_input) ? 1 : 0;
@@ -495,11 +587,25 @@ void Mlp<T>::backward_column(T t, const T* y, const T* theta, const T* a, T* y_b
     if (skip == 1)
       for (Index i = 0; i < s.outputs; ++i) w_bar[i] += t * g[i];
     T* g_in = l == 0 ? y_bar : cotangent_[(l - 1) % 2].data();
-    dense::backward_columns(theta + s.weight_offset + skip * s.outputs, w_bar + skip * s.outputs,
-                            s.outputs, s.outputs, s.inputs - skip, g,
-                            l == 0 ? y : h[l - 1], l == 0 ? nullptr : d[l - 1], g_in);
+    const T* x = l == 0 ? y : h[l - 1];
+    const T* w = theta + s.weight_offset + skip * s.outputs;
+    const T* d_in = l == 0 ? nullptr : d[l - 1];
+    if (!defer || !defers_layer(l)) {
+      dense::backward_columns(w, w_bar + skip * s.outputs, s.outputs, s.outputs, s.inputs - skip,
+                              g, x, d_in, g_in);
+    } else {
+      // Kept before the sweep: at layer 0 x is y, which ȳ may overwrite.
+      std::copy(x, x + s.inputs - skip, deferred_.x[l].col(column).data());
+      std::copy(g, g + s.outputs, deferred_.g[l].col(column).data());
+      if (column + 1 == kDeferredColumns)
+        add_deferred(l, kDeferredColumns, w, w_bar + skip * s.outputs, g, d_in, g_in);
+      else
+        dense::backward_columns<T, 0, true>(w, nullptr, s.outputs, s.outputs, s.inputs - skip, g,
+                                            nullptr, nullptr, d_in, g_in);
+    }
     g = g_in;
   }
+  if (defer) deferred_.columns = (column + 1) % kDeferredColumns;
 }
 
 template <class T>
@@ -581,19 +687,20 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
     fixed_->vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
                 taken ? th_[0] : nullptr);
     if (taken && tape_.order == TapeOrder::reverse) pop_forward();
-    return;
+    return;  // its shapes' layers are all too narrow to defer (kDeferMinWeightBytes)
   }
+  const bool defer = defers(y.cols(), theta_bar.data());
   if (top_forward(t, y, theta.data())) {
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
-                      th_.data(), td_.data());
+                      th_.data(), td_.data(), defer);
     else
       backward_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), th_.data(), td_.data());
     if (tape_.order == TapeOrder::reverse) pop_forward();
     return;
   }
   if (y.cols() == 1) {
-    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data());
+    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(), defer);
     return;
   }
   if (uses_forward_cache(y.cols())) {
@@ -694,5 +801,39 @@ Vector<T> Mlp<T>::init_params(Init init, std::uint64_t seed) const {
 
 template class Mlp<float>;
 template class Mlp<double>;
+
+template <class T>
+DeferWeightGradients<T>::DeferWeightGradients(const VectorField<T>& field, VectorRef<T> theta_bar)
+    : mlp_(dynamic_cast<const Mlp<T>*>(&field)), exceptions_(std::uncaught_exceptions()) {
+  if (mlp_ != nullptr && theta_bar.size() == mlp_->param_count())
+    mlp_->defer_weight_gradients(theta_bar.data());
+  else
+    mlp_ = nullptr;
+}
+
+template <class T>
+DeferWeightGradients<T>::~DeferWeightGradients() {
+  if (mlp_ == nullptr) return;
+  if (std::uncaught_exceptions() > exceptions_) mlp_->drop_weight_gradients();
+  mlp_->defer_weight_gradients(nullptr);
+}
+
+template <class T>
+void DeferWeightGradients<T>::flush() {
+  if (mlp_ != nullptr) mlp_->flush_weight_gradients();
+}
+
+template <class T>
+void DeferWeightGradients<T>::drop() {
+  if (mlp_ != nullptr) mlp_->drop_weight_gradients();
+}
+
+template <class T>
+void DeferWeightGradients<T>::finish() {
+  if (mlp_ != nullptr) mlp_->defer_weight_gradients(nullptr);
+}
+
+template class DeferWeightGradients<float>;
+template class DeferWeightGradients<double>;
 
 }  // namespace revode

@@ -112,12 +112,14 @@ TEST(DirectBackprop, StatisticsCountWhatIsStored) {
 
 using testing::WithoutForwardTape;
 
-// An MLP keeps its forwards for backprop's VJPs (Mlp::record_forwards): the gradient
-// must be bit for bit the one that recomputes every forward, at batch 1 (the column kernels),
-// a batch that takes the slab path, and with dense saves (whose VJPs sit between the steps'),
-// and the tape is counted in stored_floats and emptied afterwards.
+// An MLP keeps its forwards for backprop's VJPs (Mlp::record_forwards) and, at batch 1,
+// defers its wide layers' weight gradients (Mlp::defer_weight_gradients): the gradient must
+// be bit for bit the one that recomputes every forward and adds each VJP's terms at once, at
+// batch 1 (the column kernels), a batch that takes the slab path, and with dense saves (whose
+// VJPs sit between the steps'), and both are counted in stored_floats, the tape emptied
+// afterwards.
 TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
-  const Mlp<double> f(parse_mlp_spec("2,12,9,2", Activation::tanh, true));
+  const Mlp<double> f(parse_mlp_spec("2,24,90,2", Activation::tanh, true));  // 90 × 24 defers
   const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
   ExplicitRK<double> rk(tableaux::rk4);
   MseZero<double> loss;
@@ -134,12 +136,14 @@ TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
       EXPECT_EQ(taped.grad_params, recomputed.grad_params) << batch << " " << dense;
       EXPECT_EQ(taped.grad_y0, recomputed.grad_y0) << batch << " " << dense;
       EXPECT_EQ(taped.loss, recomputed.loss);
-      // Every evaluation (80 stages, and dense output's), each t, y and σ of 12 + 9 units per
-      // column (tanh' is rebuilt from σ).
+      // Every evaluation (80 stages, and dense output's), each t, y and σ of 24 + 90 units per
+      // column (tanh' is rebuilt from σ); at batch 1 also the deferred weight gradients'
+      // (x, g) columns, four of the 24 → 90 layer's (Mlp::defer_weight_gradients).
       EXPECT_EQ(taped.stats.stored_floats - recomputed.stats.stored_floats,
-                batch < Mlp<double>::kForwardCacheMinBatch
-                    ? taped.stats.nfe * (1 + (2 + 21) * batch)
-                    : 0);
+                (batch < Mlp<double>::kForwardCacheMinBatch
+                     ? taped.stats.nfe * (1 + (2 + 114) * batch)
+                     : 0) +
+                    (batch == 1 ? 4 * (24 + 90) : 0));
       EXPECT_EQ(f.recorded_floats(), 0);
     }
   }

@@ -559,5 +559,99 @@ TEST(MlpTest, ForwardCacheGivesBitIdenticalVjpsAndMissesOnAnyChange) {
   EXPECT_EQ(f.intermediate_floats(3), 2 * units * 3);
 }
 
+// Deferred weight gradients (Mlp::defer_weight_gradients): a run of VJPs into one θ̄ gives
+// bit for bit the θ̄ and ȳ of the immediate path, for every count of kept terms at the flush
+// (1 … 9 VJPs: 0 … 3 left in the buffer), with a wider VJP into the same θ̄ in the middle
+// (it flushes first), VJPs into another θ̄ (immediate), ȳ over y in place, and layers past
+// the last whole packet; the scope flushes at its end and drops on an exception.
+template <class T>
+void expect_deferred_matches_immediate(const char* widths, Activation act, bool time) {
+  const Mlp<T> immediate(parse_mlp_spec(widths, act, time));
+  const Mlp<T> deferring(parse_mlp_spec(widths, act, time));
+  const Index dim = immediate.state_dim();
+  const Vector<T> theta = immediate.init_params(Init::pytorch_default, 8);
+  for (const int count : {1, 3, 4, 5, 8, 9}) {
+    for (const bool wide_in_middle : {false, true}) {
+      Vector<T> want = Vector<T>::Zero(theta.size()), got = want;
+      Vector<T> other = Vector<T>::Zero(theta.size()), other_want = other;
+      const Index wide = wide_in_middle ? 3 : 0;
+      deferring.defer_weight_gradients(got.data());
+      for (int k = 0; k < count; ++k) {
+        const Index batch = k == count / 2 && wide > 0 ? wide : 1;
+        const Batch<T> y = Batch<T>::Random(dim, batch);
+        const Batch<T> a = Batch<T>::Random(dim, batch);
+        const T t = T(0.1) * T(k);
+        Batch<T> y_bar_want(dim, batch), y_bar_got = y;  // ȳ over y in place
+        immediate.vjp(t, y, theta, a, y_bar_want, want);
+        deferring.vjp(t, y_bar_got, theta, a, y_bar_got, got);
+        EXPECT_EQ(y_bar_got, y_bar_want) << widths << " " << count << " " << k;
+        if (k == 1) {  // another θ̄: immediate, and the kept terms stay
+          Batch<T> y_bar(dim, batch);
+          immediate.vjp(t, y, theta, a, y_bar, other_want);
+          deferring.vjp(t, y, theta, a, y_bar, other);
+          EXPECT_EQ(other, other_want) << widths;
+        }
+      }
+      deferring.defer_weight_gradients(nullptr);  // flushes, and stops deferring
+      EXPECT_EQ(got, want) << widths << " " << count << " wide " << wide_in_middle;
+      // Not deferring any more: the next VJP adds at once.
+      const Batch<T> y = Batch<T>::Random(dim, 1), a = Batch<T>::Random(dim, 1);
+      Batch<T> y_bar(dim, 1);
+      immediate.vjp(T(0.5), y, theta, a, y_bar, want);
+      deferring.vjp(T(0.5), y, theta, a, y_bar, got);
+      EXPECT_EQ(got, want) << widths;
+    }
+  }
+}
+
+TEST(MlpTest, DeferredWeightGradientsAreBitIdenticalToImmediate) {
+  for (const bool time : {false, true}) {
+    // Layers of 16 KiB or more defer (kDeferMinWeightBytes): 64 × 64, 81 × 70 (a row past
+    // the last packet), 300 × 13 and 13 × 300, 2 × 2100; the others add at once.
+    for (const char* widths : {"2,64,64,2", "3,70,81,3", "4,13,300,13,4", "2,2100,2", "9,17,9"}) {
+      expect_deferred_matches_immediate<double>(widths, Activation::tanh, time);
+      expect_deferred_matches_immediate<float>(widths, Activation::tanh, time);
+    }
+    expect_deferred_matches_immediate<double>("5,90,77,5", Activation::softplus, time);
+  }
+  // The buffer: four (x, g) columns of each deferring layer, at batch 1 only.
+  EXPECT_EQ(Mlp<double>(parse_mlp_spec("2,64,64,2")).deferred_floats(1), 4 * (64 + 64));
+  EXPECT_EQ(Mlp<float>(parse_mlp_spec("2,64,64,2")).deferred_floats(1), 4 * (64 + 64));
+  EXPECT_EQ(Mlp<double>(parse_mlp_spec("2,64,64,2")).deferred_floats(2), 0);
+  EXPECT_EQ(Mlp<double>(parse_mlp_spec("9,17,9")).deferred_floats(1), 0);
+}
+
+TEST(MlpTest, DeferWeightGradientsScopeFlushesAtItsEndAndDropsOnAnException) {
+  const Mlp<double> f(parse_mlp_spec("3,24,90,3", Activation::tanh, true));  // 90 × 24 defers
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 2);
+  const Batch<double> y = Batch<double>::Random(3, 1), a = Batch<double>::Random(3, 1);
+  Batch<double> y_bar(3, 1);
+  Vector<double> want = Vector<double>::Zero(theta.size());
+  for (int k = 0; k < 6; ++k) f.vjp(0.25, y, theta, a, y_bar, want);
+  Vector<double> got = Vector<double>::Zero(theta.size());
+  {
+    DeferWeightGradients<double> deferring(f, got);
+    for (int k = 0; k < 6; ++k) f.vjp(0.25, y, theta, a, y_bar, got);
+    EXPECT_NE(got, want);  // two of the six VJPs' W̄ terms are still kept
+  }
+  EXPECT_EQ(got, want);
+  Vector<double> lost = Vector<double>::Zero(theta.size());
+  try {
+    DeferWeightGradients<double> deferring(f, lost);
+    f.vjp(0.25, y, theta, a, y_bar, lost);
+    throw Error("stop");
+  } catch (const Error&) {
+  }
+  // The kept W̄ term was dropped, not added while unwinding: the 90 × 24 layer's W̄ block is
+  // still zero. And nothing is kept now: a VJP into `lost` adds everything at once.
+  const LayerShape& wide = f.layers()[1];
+  EXPECT_TRUE(lost.segment(wide.weight_offset, wide.outputs * wide.inputs).isZero(0.0));
+  Vector<double> one = Vector<double>::Zero(theta.size());
+  f.vjp(0.25, y, theta, a, y_bar, one);
+  const Vector<double> before = lost;
+  f.vjp(0.25, y, theta, a, y_bar, lost);
+  EXPECT_EQ(lost, before + one);
+}
+
 }  // namespace
 }  // namespace revode

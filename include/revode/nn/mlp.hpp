@@ -116,6 +116,35 @@ class Mlp final : public VectorField<T> {
   void drop_forwards() const;
   /// Scalars the forward tape holds now (for stored_floats).
   Index recorded_floats() const { return Index(tape_.data.size()); }
+
+  /// Deferred weight gradients, for a caller that owns a whole backward loop and passes the
+  /// same θ̄ to every VJP without reading it in between (direct backprop, through
+  /// DeferWeightGradients below). From `defer_weight_gradients(target)` until
+  /// `flush_weight_gradients()`, a batch-1 vjp into exactly `target` (same data pointer) adds
+  /// b̄ and the t column of W̄_1 at once, pulls g down, and keeps each wide layer's (x, g)
+  /// columns (kDeferMinWeightBytes; narrower layers add at once);
+  /// every kDeferredColumns-th such vjp adds the kept terms W̄ += g_m x_mᵀ, in the order they
+  /// came and with the same FMAs, within its own sweep over W. So θ̄ gets exactly the bits
+  /// the immediate path would give, while W̄ is read and written from L2 once per
+  /// kDeferredColumns VJPs instead of every time (at batch 1 that traffic, not the
+  /// arithmetic, bounds the VJP of a 64 × 64 layer). Until the flush `target` lacks the kept
+  /// terms: the caller must not read it nor free it. A vjp of another batch into `target`
+  /// flushes first; any other θ̄ takes the immediate path. Opening again (or with nullptr:
+  /// stop deferring) flushes the kept terms into the old target first.
+  void defer_weight_gradients(T* target) const;
+  /// Adds the kept terms into the target now (it is then complete); deferring goes on.
+  void flush_weight_gradients() const;
+  /// Discards the kept terms (the target lacks them); deferring goes on.
+  void drop_weight_gradients() const;
+  /// Scalars the deferred terms' buffer holds for VJPs of `batch` columns (for stored_floats:
+  /// Σ (inputs + outputs) · kDeferredColumns over the deferring layers at batch 1, less the t
+  /// row; 0 otherwise).
+  Index deferred_floats(Index batch) const;
+  static constexpr int kDeferredColumns = 4;
+  /// Only layers whose W (less the t column) has at least this many bytes defer: below it, W
+  /// and W̄ share the L1 cache and the immediate sweep costs no traffic to save.
+  static constexpr Index kDeferMinWeightBytes = 16 * 1024;
+
   std::unique_ptr<VectorField<T>> clone() const override;
 
   const MlpSpec& spec() const { return spec_; }
@@ -145,10 +174,19 @@ class Mlp final : public VectorField<T> {
   /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
   /// kernel): eval and vjp of one contiguous column.
   void eval_column(T t, const T* y, const T* theta, T* dy, bool keep_derivative = false) const;
-  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
+  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
+                  bool defer = false) const;
   /// vjp_column's backward half (h, d as backward_slab's, one column).
+  /// defer: W̄'s terms are kept (see defer_weight_gradients).
   void backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                       const T* const* h, const T* const* d) const;
+                       const T* const* h, const T* const* d, bool defer = false) const;
+  /// Whether a vjp of `batch` columns into theta_bar keeps its W̄ terms; flushes the kept ones
+  /// first when a vjp of another batch comes into the target.
+  bool defers(Index batch, const T* theta_bar) const;
+  /// The kept terms' sweep for layer l: adds them all (m of them, g_m of the last being g when
+  /// pulling) and, when g is not null, pulls g down into g_in as dense::backward_columns.
+  void add_deferred(std::size_t l, int m, const T* w, T* w_bar, const T* g, const T* d,
+                    T* g_in) const;
   /// The forward tape: whether an evaluation of `batch` columns is kept, keeping it (after
   /// the hidden layers are in hidden_/derivative_), and finding the entry a VJP may take
   /// (its σ, σ' pointers into th/td; false if the last kept entry is not at (t, y, θ)).
@@ -207,10 +245,47 @@ class Mlp final : public VectorField<T> {
     bool theta_checked = false;
   };
   mutable ForwardTape tape_;
+  /// Whether layer l's W̄ terms are kept (kDeferMinWeightBytes).
+  bool defers_layer(std::size_t l) const;
+  struct DeferredGradients {
+    T* target = nullptr;          // θ̄ the kept terms belong to; null: not deferring
+    int columns = 0;              // kept so far, < kDeferredColumns
+    std::vector<Batch<T>> x, g;   // per layer: inputs (less the t row) and outputs × K, or
+                                  // empty for a layer that does not defer
+  };
+  mutable DeferredGradients deferred_;
   mutable std::vector<const T*> th_, td_;  // σ, σ' per hidden layer for the backward half
 };
 
 extern template class Mlp<float>;
 extern template class Mlp<double>;
+
+/// Defers an Mlp's weight gradients into theta_bar while it lives (Mlp::defer_weight_gradients);
+/// nothing for any other field. Declare it after theta_bar, and read or overwrite theta_bar
+/// only after `flush()` or `finish()` (the end of the scope flushes too; while an exception
+/// unwinds, the kept terms are dropped instead, the gradient being lost anyway).
+template <class T>
+class DeferWeightGradients {
+ public:
+  DeferWeightGradients(const VectorField<T>& field, VectorRef<T> theta_bar);
+  ~DeferWeightGradients();
+  /// Adds the kept terms into theta_bar, so it can be read; deferring goes on.
+  void flush();
+  /// Discards the kept terms, so theta_bar can be overwritten (a rewind); deferring goes on.
+  void drop();
+  /// Adds the kept terms into theta_bar and stops deferring.
+  void finish();
+  /// Scalars the kept terms' buffer holds for VJPs of `batch` columns (Mlp::deferred_floats).
+  Index floats(Index batch) const { return mlp_ != nullptr ? mlp_->deferred_floats(batch) : 0; }
+  DeferWeightGradients(const DeferWeightGradients&) = delete;
+  DeferWeightGradients& operator=(const DeferWeightGradients&) = delete;
+
+ private:
+  const Mlp<T>* mlp_;
+  int exceptions_;
+};
+
+extern template class DeferWeightGradients<float>;
+extern template class DeferWeightGradients<double>;
 
 }  // namespace revode
