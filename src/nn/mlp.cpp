@@ -346,17 +346,28 @@ void Mlp<T>::forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* ke
         for (Index i = 0; i < s.outputs * n; ++i) d[i] = (T(1) - h[i]) * (T(1) + h[i]);
       continue;
     }
-    MatrixMap<T> out(h, s.outputs, n);
+    // Only tanh is computed in place in the entry: tanh_run gives a value the same bits
+    // wherever it sits, while Eigen's vectorised exp (the other activations) peels to the
+    // packets' alignment, so those run in the aligned scratch, as a recompute does, and are
+    // copied in.
+    const bool in_place = !keep || is_tanh;
+    MatrixMap<T> out(in_place ? h : hidden_[l].data(), s.outputs, n);
     if (l == 0)
       layer_forward(s, spec_.time_input, t, y, theta, first_bias_, out);
     else
       layer_forward(s, false, t, ConstMatrixMap<T>(th_[l - 1], s.inputs, n), theta, first_bias_,
                     out);
     // σ' is wanted by the vjp, and kept in the entry unless it is rebuilt from σ.
-    if (into_tape ? keep && !is_tanh : true)
-      activate<T>(spec_.activation, out, MatrixMap<T>(d, s.outputs, n));
-    else
+    if (into_tape && is_tanh) {
       activate<T>(spec_.activation, out);
+    } else {
+      MatrixMap<T> derivative(in_place ? d : derivative_[l].data(), s.outputs, n);
+      activate<T>(spec_.activation, out, derivative);
+      if (!in_place) {
+        std::copy_n(out.data(), s.outputs * n, h);
+        std::copy_n(derivative.data(), s.outputs * n, d);
+      }
+    }
   }
 }
 
