@@ -7,9 +7,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "revode/core/error.hpp"
 #include "dense_kernels.hpp"
@@ -87,6 +92,20 @@ void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T
   bias_scratch.head(s.outputs).noalias() =
       ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
   affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
+}
+
+/// Asks Linux to back [p, p + bytes) with transparent huge pages where it can: a wide tape's
+/// first gradient then takes one page fault per 2 MiB instead of one per 4 KiB.
+void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(p) + huge - 1) & ~(huge - 1);
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(huge - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 }  // namespace
@@ -298,8 +317,10 @@ T* Mlp<T>::start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index flo
   auto& data = tape_.data;
   // Wide entries reserve the whole bound at once: growing by doubling would copy the entries
   // kept so far, through DRAM, at every doubling (the pages are touched only as written).
-  if (y.cols() >= kForwardCacheMinBatch && Index(data.capacity()) < tape_.max_floats)
+  if (y.cols() >= kForwardCacheMinBatch && Index(data.capacity()) < tape_.max_floats) {
     data.reserve(std::size_t(tape_.max_floats));
+    advise_huge_pages(data.data(), data.capacity() * sizeof(T));
+  }
   const std::size_t at = data.size();
   tape_.start.push_back(at);
   tape_.batch.push_back(y.cols());
