@@ -399,9 +399,8 @@ void Mlp<T>::eval_into_tape(T t, const ConstBatchRef<T>& y, const T* theta, Batc
   for (Index c = 0; c < batch; c += slab_) {
     const Index n = std::min(slab_, batch - c);
     forward_taped(t, y.middleCols(c, n), theta, kept, batch, c, true);
-    layer_forward(layers_.back(), false, t,
-                  ConstMatrixMap<T>(th_.back(), layers_.back().inputs, n), theta, first_bias_,
-                  dy.middleCols(c, n));
+    layer_forward(layers_.back(), false, t, ConstMatrixMap<T>(th_.back(), layers_.back().inputs, n),
+                  theta, first_bias_, dy.middleCols(c, n));
   }
 }
 

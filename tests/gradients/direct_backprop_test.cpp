@@ -171,11 +171,10 @@ TEST(DirectBackprop, ForwardTapeAtWideBatchesGivesBitIdenticalGradients) {
   MseZero<double> loss;
   for (const Index batch : {40, 300}) {
     const Batch<double> y0 = Batch<double>::Random(2, batch);
-    const GradientProblem<double> p{f,   rk,    FixedSteps{20}, SaveAt::every_step(), 0.0, 1.0,
-                                    y0,  theta, loss};
+    const SaveAt save = SaveAt::every_step();
+    const GradientProblem<double> p{f, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
     const WithoutForwardTape plain(f);
-    const GradientProblem<double> q{plain, rk,    FixedSteps{20}, SaveAt::every_step(), 0.0, 1.0,
-                                    y0,    theta, loss};
+    const GradientProblem<double> q{plain, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
     const auto recomputed = DirectBackprop<double>().compute(q);
     const Index entry = 1 + (2 + 20) * batch;
     EXPECT_EQ(f.tape_entry_floats(batch), entry);

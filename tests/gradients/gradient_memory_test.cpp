@@ -72,9 +72,8 @@ TEST(CheckpointAnodeSymplecticAdjointMemory, BackpropCountsItsWideForwardTape) {
   const Index batch = 32, state = 2 * batch, stages = 4;
   const Batch<double> y0 = Batch<double>::Constant(2, batch, 0.5);
   const auto floats = [&](Index steps) {
-    const GradientProblem<double> p{field, rk,    FixedSteps{steps}, SaveAt::final_time(1.0),
-                                    0.0,   1.0,   y0,                theta,
-                                    loss};
+    const GradientProblem<double> p{
+        field, rk, FixedSteps{steps}, SaveAt::final_time(1.0), 0.0, 1.0, y0, theta, loss};
     return make_gradient_method<double>("backprop")->compute(p).stats.stored_floats;
   };
   const Index tape = stages * (1 + (2 + 16) * batch);

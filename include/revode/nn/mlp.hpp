@@ -167,8 +167,8 @@ class Mlp final : public VectorField<T> {
   /// is computed into the entry (into_tape, no σ') or taken from it (tanh' rebuilt into
   /// derivative_), the others are computed into hidden_ (σ' too unless into_tape). th_/td_
   /// then point at every layer's σ and σ'.
-  void forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* kept, Index batch,
-                     Index c, bool into_tape) const;
+  void forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* kept, Index batch, Index c,
+                     bool into_tape) const;
   bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
   void pop_forward() const;
   /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
@@ -238,7 +238,7 @@ class Mlp final : public VectorField<T> {
   };
   mutable ForwardTape tape_;
   mutable std::vector<const T*> th_, td_;  // σ, σ' per hidden layer for the backward half
-  mutable T* wide_entry_ = nullptr;          // the kept layers of the wide entry top_forward took
+  mutable T* wide_entry_ = nullptr;        // the kept layers of the wide entry top_forward took
 };
 
 extern template class Mlp<float>;
