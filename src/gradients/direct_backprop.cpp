@@ -51,7 +51,10 @@ class BlockStore {
 };
 
 /// The forward tape's bound (forward_tape_scope.hpp): a million-step white-dwarf backprop
-/// keeps its first ~615,000 evaluations.
+/// keeps its first ~615,000 evaluations; the reference gradient at batch 256 (2→64→64→2, 1000
+/// midpoint steps) its first 496 of 2000 (135 KB each: the second hidden layer's σ). Keeping
+/// all 2000 (270 MB) would save 14% of that gradient against 4% (docs/performance.md,
+/// "Session 7"); the bound keeps backprop's memory what the memory tables say.
 constexpr std::uint64_t kForwardTapeBytes = std::uint64_t{64} << 20;
 
 /// Where a save sits (see SaveRecord); its state is kept in a BlockStore beside it.

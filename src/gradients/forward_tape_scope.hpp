@@ -3,10 +3,11 @@
 /// and reversible backprop's backward walk (step order: each reverse step's evaluations, then
 /// their VJPs). Each evaluation keeps its hidden layers so that the VJP at exactly its point
 /// skips the forward recompute, bit for bit the same. Bounded by min(max_bytes, the memory
-/// limit / 8); what does not fit is recomputed. Only an Mlp keeps one, and only for batches
-/// narrower than Mlp::kForwardCacheMinBatch: other fields recompute as before. (A VectorField
-/// hook would serve every field; the Mlp is the one whose forward is worth keeping today.)
-/// Internal to src/gradients.
+/// limit / 8); what does not fit is recomputed. Only an Mlp keeps one (every hidden layer at
+/// batches narrower than Mlp::kForwardCacheMinBatch; at wider ones, in reverse order only, the
+/// layers fed by a wide GEMM, Mlp::kWideTapeMinInputs): other fields recompute as before. (A
+/// VectorField hook would serve every field; the Mlp is the one whose forward is worth keeping
+/// today.) Internal to src/gradients.
 #pragma once
 
 #include <algorithm>

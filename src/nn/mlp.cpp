@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <random>
 #include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "revode/core/error.hpp"
 #include "dense_kernels.hpp"
@@ -89,6 +94,20 @@ void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T
   bias_scratch.head(s.outputs).noalias() =
       ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
   affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
+}
+
+/// Asks Linux to back [p, p + bytes) with transparent huge pages where it can: a wide tape's
+/// first gradient then takes one page fault per 2 MiB instead of one per 4 KiB.
+void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(p) + huge - 1) & ~(huge - 1);
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(huge - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 }  // namespace
@@ -261,21 +280,36 @@ void Mlp<T>::drop_forwards() const {
 }
 
 template <class T>
-bool Mlp<T>::records(Index batch) const {
-  // Narrow batches only: there the recompute is latency-bound and costs more than moving an
-  // entry through memory (reference gradient batch 1: 4.3 → 3.6 ms); at batch 256 the entries
-  // (266 KB each for 2→64→64→2) stream through DRAM and the GEMM recompute is cheaper
-  // (805 → 850 ms with a 64 MiB tape).
-  if (tape_.max_floats == 0 || hidden_.empty() || batch >= kForwardCacheMinBatch) return false;
-  Index hidden_units = 0;
-  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
-  const Index per_unit = spec_.activation == Activation::tanh ? 1 : 2;
-  const Index floats = 1 + (state_dim() + per_unit * hidden_units) * batch;
-  return Index(tape_.data.size()) + floats <= tape_.max_floats;
+bool Mlp<T>::tape_keeps(std::size_t l, Index batch) const {
+  // Narrow batches keep every layer: there the recompute is latency-bound and costs more than
+  // moving an entry through memory (reference gradient batch 1: 4.3 → 3.6 ms). At wide ones an
+  // entry streams through DRAM (σ of a 64 × 256 double layer: 128 KiB, ~13 µs written and read
+  // back), which pays only where the recompute is a real GEMM (64 × 64 · 64 × 256 and its tanh:
+  // ~76 µs); a layer of few inputs costs little more than its tanh to redo, so it is redone and
+  // the bound holds twice the entries (docs/performance.md, "Session 7").
+  return batch < kForwardCacheMinBatch || layers_[l].inputs >= kWideTapeMinInputs;
 }
 
 template <class T>
-void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
+Index Mlp<T>::tape_entry_floats(Index batch) const {
+  Index units = 0;
+  for (std::size_t l = 0; l < hidden_.size(); ++l)
+    if (tape_keeps(l, batch)) units += layers_[l].outputs;
+  const Index per_unit = spec_.activation == Activation::tanh ? 1 : 2;
+  return units == 0 ? 0 : 1 + (state_dim() + per_unit * units) * batch;
+}
+
+template <class T>
+bool Mlp<T>::records(Index batch) const {
+  if (tape_.max_floats == 0 || hidden_.empty()) return false;
+  // Step order's wide batches keep the forward cache instead (it serves them as well).
+  if (batch >= kForwardCacheMinBatch && tape_.order == TapeOrder::step) return false;
+  const Index floats = tape_entry_floats(batch);
+  return floats > 0 && Index(tape_.data.size()) + floats <= tape_.max_floats;
+}
+
+template <class T>
+T* Mlp<T>::start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index floats) const {
   if (tape_.order == TapeOrder::step && tape_.theta != theta) {
     // θ by address (see TapeOrder::step): no copy per step, whose tape lives for one step.
     drop_forwards();
@@ -288,22 +322,106 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
     if (tape_.start.empty()) tape_.theta_copy = ConstVectorMap<T>(theta, param_count_);
     tape_.theta = theta;
   }
+  auto& data = tape_.data;
+  // Wide entries reserve the whole bound at once: growing by doubling would copy the entries
+  // kept so far, through DRAM, at every doubling (the pages are touched only as written).
+  if (y.cols() >= kForwardCacheMinBatch && Index(data.capacity()) < tape_.max_floats) {
+    data.reserve(std::size_t(tape_.max_floats));
+    advise_huge_pages(data.data(), data.capacity() * sizeof(T));
+  }
+  const std::size_t at = data.size();
+  tape_.start.push_back(at);
+  tape_.batch.push_back(y.cols());
+  data.resize(at + std::size_t(floats));
+  T* p = data.data() + at;
+  *p++ = t;
+  for (Index j = 0; j < y.cols(); ++j, p += y.rows()) std::copy_n(y.col(j).data(), y.rows(), p);
+  tape_.theta_checked = false;
+  return p;
+}
+
+template <class T>
+void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   const Index batch = y.cols();
-  std::vector<T>& data = tape_.data;
-  tape_.start.push_back(data.size());
-  tape_.batch.push_back(batch);
-  data.push_back(t);
-  for (Index j = 0; j < batch; ++j)
-    data.insert(data.end(), y.col(j).data(), y.col(j).data() + y.rows());
+  T* p = start_entry(t, y, theta, tape_entry_floats(batch));
   for (std::size_t l = 0; l < hidden_.size(); ++l)
-    data.insert(data.end(), hidden_[l].data(), hidden_[l].data() + layers_[l].outputs * batch);
+    p = std::copy_n(hidden_[l].data(), layers_[l].outputs * batch, p);
   // tanh' = (1 − σ)(1 + σ) is rebuilt from σ when the entry is taken (the same two roundings
   // as the forward's), so a tanh entry keeps σ alone: half the memory traffic.
   if (spec_.activation != Activation::tanh)
     for (std::size_t l = 0; l < hidden_.size(); ++l)
-      data.insert(data.end(), derivative_[l].data(),
-                  derivative_[l].data() + layers_[l].outputs * batch);
-  tape_.theta_checked = false;
+      p = std::copy_n(derivative_[l].data(), layers_[l].outputs * batch, p);
+}
+
+template <class T>
+void Mlp<T>::forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* kept, Index batch,
+                           Index c, bool into_tape) const {
+  const Index n = y.cols();
+  const bool is_tanh = spec_.activation == Activation::tanh;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    const LayerShape& s = layers_[l];
+    const bool keep = tape_keeps(l, batch);
+    T* h = hidden_[l].data();
+    T* d = derivative_[l].data();
+    if (keep) {
+      h = kept + s.outputs * c;
+      if (!is_tanh) d = kept + s.outputs * (batch + c);
+      kept += s.outputs * batch * (is_tanh ? 1 : 2);
+    }
+    th_[l] = h;
+    td_[l] = d;
+    if (keep && !into_tape) {
+      if (is_tanh)
+        for (Index i = 0; i < s.outputs * n; ++i) d[i] = (T(1) - h[i]) * (T(1) + h[i]);
+      continue;
+    }
+    // Only tanh is computed in place in the entry: tanh_run gives a value the same bits
+    // wherever it sits, while Eigen's vectorised exp (the other activations) peels to the
+    // packets' alignment, so those run in the aligned scratch, as a recompute does, and are
+    // copied in.
+    const bool in_place = !keep || is_tanh;
+    MatrixMap<T> out(in_place ? h : hidden_[l].data(), s.outputs, n);
+    if (l == 0)
+      layer_forward(s, spec_.time_input, t, y, theta, first_bias_, out);
+    else
+      layer_forward(s, false, t, ConstMatrixMap<T>(th_[l - 1], s.inputs, n), theta, first_bias_,
+                    out);
+    // σ' is wanted by the vjp, and kept in the entry unless it is rebuilt from σ.
+    if (into_tape && is_tanh) {
+      activate<T>(spec_.activation, out);
+    } else {
+      MatrixMap<T> derivative(in_place ? d : derivative_[l].data(), s.outputs, n);
+      activate<T>(spec_.activation, out, derivative);
+      if (!in_place) {
+        std::copy_n(out.data(), s.outputs * n, h);
+        std::copy_n(derivative.data(), s.outputs * n, d);
+      }
+    }
+  }
+}
+
+template <class T>
+void Mlp<T>::eval_into_tape(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const {
+  const Index batch = y.cols();
+  T* kept = start_entry(t, y, theta, tape_entry_floats(batch));
+  for (Index c = 0; c < batch; c += slab_) {
+    const Index n = std::min(slab_, batch - c);
+    forward_taped(t, y.middleCols(c, n), theta, kept, batch, c, true);
+    layer_forward(layers_.back(), false, t, ConstMatrixMap<T>(th_.back(), layers_.back().inputs, n),
+                  theta, first_bias_, dy.middleCols(c, n));
+  }
+}
+
+template <class T>
+void Mlp<T>::vjp_from_tape(T t, const ConstBatchRef<T>& y, const T* theta,
+                           const ConstBatchRef<T>& a, BatchRef<T> y_bar, T* theta_bar) const {
+  const Index batch = y.cols();
+  for (Index c = 0; c < batch; c += slab_) {
+    const Index n = std::min(slab_, batch - c);
+    forward_taped(t, y.middleCols(c, n), theta, wide_entry_, batch, c, false);
+    backward_slab(t, y.middleCols(c, n), theta, a.middleCols(c, n), y_bar.middleCols(c, n),
+                  theta_bar, th_.data(), td_.data());
+  }
 }
 
 template <class T>
@@ -341,7 +459,11 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   if (!found) return false;
   if (!step)
     while (tape_.start.size() > k + 1) pop_forward();
-  const T* p = tape_.data.data() + tape_.start[k] + 1 + y.rows() * y.cols();
+  T* p = tape_.data.data() + tape_.start[k] + 1 + y.rows() * y.cols();
+  if (y.cols() >= kForwardCacheMinBatch) {  // vjp_from_tape walks it slab by slab
+    wide_entry_ = p;
+    return true;
+  }
   for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
     th_[l] = p;
   if (spec_.activation == Activation::tanh) {
@@ -627,6 +749,10 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
     return;
   }
   if (records(y.cols())) {
+    if (y.cols() >= kForwardCacheMinBatch) {
+      eval_into_tape(t, y, theta.data(), dy);
+      return;
+    }
     if (y.cols() == 1) {
       eval_column(t, y.data(), theta.data(), dy.data(), true);
     } else {
@@ -694,6 +820,8 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
                       th_.data(), td_.data(), defer);
+    else if (y.cols() >= kForwardCacheMinBatch)
+      vjp_from_tape(t, y, theta.data(), a, y_bar, theta_bar.data());
     else
       backward_slab(t, y, theta.data(), a, y_bar, theta_bar.data(), th_.data(), td_.data());
     if (tape_.order == TapeOrder::reverse) pop_forward();

@@ -3,6 +3,10 @@
 // dense saves, batches) and against the closed-form gradient of the linear ODE.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "revode/fields/lotka_volterra.hpp"
@@ -145,6 +149,53 @@ TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
                      : 0) +
                     (batch == 1 ? 4 * (24 + 90) : 0));
       EXPECT_EQ(f.recorded_floats(), 0);
+    }
+  }
+}
+
+/// Sets REVODE_MEMORY_LIMIT (bytes) for one scope.
+struct ScopedMemoryLimit {
+  explicit ScopedMemoryLimit(std::uint64_t bytes) {
+    ::setenv("REVODE_MEMORY_LIMIT", std::to_string(bytes).c_str(), 1);
+  }
+  ~ScopedMemoryLimit() { ::unsetenv("REVODE_MEMORY_LIMIT"); }
+  ScopedMemoryLimit(const ScopedMemoryLimit&) = delete;
+  ScopedMemoryLimit& operator=(const ScopedMemoryLimit&) = delete;
+};
+
+// At wide batches the tape keeps only the σ of the layers fed by a wide GEMM
+// (Mlp::kWideTapeMinInputs): 2→24→20→2 with time input keeps the second hidden layer's 20
+// units. The gradient is bit for bit the recomputing one at batch 40 (one slab) and 300 (two
+// slabs), the tape counted in stored_floats; a memory limit bounds the tape (a quarter of it
+// here), the rest is recomputed, still bit for bit.
+TEST(DirectBackprop, ForwardTapeAtWideBatchesGivesBitIdenticalGradients) {
+  const Mlp<double> f(parse_mlp_spec("2,24,20,2", Activation::tanh, true));
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
+  ExplicitRK<double> rk(tableaux::midpoint);
+  MseZero<double> loss;
+  for (const Index batch : {40, 300}) {
+    const Batch<double> y0 = Batch<double>::Random(2, batch);
+    const SaveAt save = SaveAt::every_step();
+    const GradientProblem<double> p{f, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
+    const WithoutForwardTape plain(f);
+    const GradientProblem<double> q{plain, rk, FixedSteps{20}, save, 0.0, 1.0, y0, theta, loss};
+    const auto recomputed = DirectBackprop<double>().compute(q);
+    const Index entry = 1 + (2 + 20) * batch;
+    EXPECT_EQ(f.tape_entry_floats(batch), entry);
+    const auto taped = DirectBackprop<double>().compute(p);
+    EXPECT_EQ(taped.grad_params, recomputed.grad_params) << batch;
+    EXPECT_EQ(taped.grad_y0, recomputed.grad_y0) << batch;
+    EXPECT_EQ(taped.loss, recomputed.loss);
+    EXPECT_EQ(taped.stats.stored_floats - recomputed.stats.stored_floats, 40 * entry);
+    EXPECT_EQ(f.recorded_floats(), 0);
+    // The tape's bound is min(64 MiB, memory limit / 8): room for 10 of the 40 entries.
+    const std::uint64_t limit = 8 * 10 * sizeof(double) * std::uint64_t(entry) + 8;
+    {
+      const ScopedMemoryLimit small(limit);
+      const auto bounded = DirectBackprop<double>().compute(p);
+      EXPECT_EQ(bounded.grad_params, recomputed.grad_params) << batch;
+      EXPECT_EQ(bounded.grad_y0, recomputed.grad_y0) << batch;
+      EXPECT_EQ(bounded.stats.stored_floats - recomputed.stats.stored_floats, 10 * entry);
     }
   }
 }

@@ -61,6 +61,26 @@ TEST(CheckpointAnodeSymplecticAdjointMemory, GrowsWithTheNumberOfStepsAsExpected
 
 // With the loss at every step, only direct backprop keeps the forward's cotangents (one state
 // per save); the methods that re-run or rebuild steps recompute them on the way back.
+// At batch 32 and wider, backprop's forward tape keeps per evaluation t, y and the σ of the
+// layers fed by a wide GEMM only (Mlp::kWideTapeMinInputs): for 2→16→16→2 the second hidden
+// layer, 1 + (2 + 16) · batch per stage, counted in stored_floats.
+TEST(CheckpointAnodeSymplecticAdjointMemory, BackpropCountsItsWideForwardTape) {
+  const Mlp<double> field(parse_mlp_spec("2,16,16,2"));
+  const Vector<double> theta = field.init_params(Init::pytorch_default, 3);
+  const ExplicitRK<double> rk{tableaux::rk4};
+  const MseZero<double> loss;
+  const Index batch = 32, state = 2 * batch, stages = 4;
+  const Batch<double> y0 = Batch<double>::Constant(2, batch, 0.5);
+  const auto floats = [&](Index steps) {
+    const GradientProblem<double> p{
+        field, rk, FixedSteps{steps}, SaveAt::final_time(1.0), 0.0, 1.0, y0, theta, loss};
+    return make_gradient_method<double>("backprop")->compute(p).stats.stored_floats;
+  };
+  const Index tape = stages * (1 + (2 + 16) * batch);
+  EXPECT_EQ(field.tape_entry_floats(batch), tape / stages);
+  EXPECT_EQ(floats(1000) - floats(100), 900 * (state * (1 + stages) + 2 + tape));
+}
+
 TEST(CheckpointAnodeSymplecticAdjointMemory, LossAtEveryStepAddsNoPerSaveMemory) {
   const Problem p;
   const Index batch = 4, state = 2 * batch, stages = 4;

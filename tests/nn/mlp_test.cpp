@@ -512,6 +512,67 @@ TEST(MlpTest, ForwardTapeInStepOrderGivesBitIdenticalVjpsInAnyOrder) {
   g.record_forwards(0);
 }
 
+// The forward tape at wide batches (kForwardCacheMinBatch columns and more, reverse order):
+// an entry keeps t, y and the σ (σ' too unless tanh) of the layers with at least
+// kWideTapeMinInputs inputs only; the eval's dy and every VJP taken in reverse order must equal,
+// bit for bit, a fresh clone's (which recomputes), including a batch wider than one slab; the
+// budget bounds what is kept, earliest first; a θ changed in place drops the entries.
+// `kept_units`: the hidden units the tape keeps per column.
+template <class T>
+void check_wide_forward_tape(const MlpSpec& spec, Index kept_units) {
+  const Mlp<T> f(spec);
+  Vector<T> theta = f.init_params(Init::pytorch_default, 4);
+  const Index dim = f.state_dim();
+  const Index per_unit = spec.activation == Activation::tanh ? 1 : 2;
+  for (const Index batch : {Index{32}, Index{64}, Index{256}, Index{300}}) {
+    SCOPED_TRACE(::testing::Message() << f.name() << " batch " << batch);
+    const Index entry = f.tape_entry_floats(batch);
+    EXPECT_EQ(entry, 1 + (dim + per_unit * kept_units) * batch);
+    const Batch<T> a = Batch<T>::Random(dim, batch);
+    std::vector<Batch<T>> ys;
+    for (int k = 0; k < 4; ++k) ys.push_back(Batch<T>::Random(dim, batch));
+    const auto vjp_with = [&](const VectorField<T>& g, T t, const Batch<T>& y) {
+      Batch<T> y_bar(dim, batch);
+      Vector<T> theta_bar = Vector<T>::Zero(theta.size());
+      g.vjp(t, y, theta, a, y_bar, theta_bar);
+      return std::pair{y_bar, theta_bar};
+    };
+    const auto fresh = f.clone();
+    Batch<T> dy(dim, batch), dy_fresh(dim, batch);
+    f.record_forwards(3 * entry);  // room for three of the four
+    for (int k = 0; k < 4; ++k) {
+      f.eval(T(0.1) * T(k), ys[k], theta, dy);
+      fresh->eval(T(0.1) * T(k), ys[k], theta, dy_fresh);
+      EXPECT_EQ(dy, dy_fresh) << k;
+    }
+    f.record_forwards(0);
+    EXPECT_EQ(f.recorded_floats(), 3 * entry);
+    for (int k = 3; k >= 0; --k)  // 3 was not kept
+      EXPECT_EQ(vjp_with(f, T(0.1) * T(k), ys[k]), vjp_with(*fresh, T(0.1) * T(k), ys[k])) << k;
+    EXPECT_EQ(f.recorded_floats(), 0);
+    // θ changed in place after the evaluations: the entries were computed with the old θ.
+    f.record_forwards(3 * entry);
+    f.eval(T(0), ys[0], theta, dy);
+    f.record_forwards(0);
+    const Index w = f.layers()[1].weight_offset + 1;  // a weight of a kept layer
+    theta[w] += T(0.25);
+    const auto changed = vjp_with(f, T(0), ys[0]);
+    EXPECT_EQ(changed, vjp_with(*fresh, T(0), ys[0]));
+    EXPECT_EQ(f.recorded_floats(), 0);
+    theta[w] -= T(0.25);
+    EXPECT_FALSE(changed == vjp_with(*fresh, T(0), ys[0]));
+  }
+}
+
+TEST(MlpTest, ForwardTapeAtWideBatchesKeepsTheLayersFedByAWideGemm) {
+  // 2→64→64→2: the second hidden layer (64 inputs) only; the first (2 inputs) is recomputed.
+  check_wide_forward_tape<double>(parse_mlp_spec("2,64,64,2"), 64);
+  check_wide_forward_tape<float>(parse_mlp_spec("2,64,64,2"), 64);
+  // softplus keeps σ' as well; a kept layer (20 inputs) feeding one that is not (2 inputs).
+  check_wide_forward_tape<double>(parse_mlp_spec("16,20,2,8,16", Activation::softplus), 20 + 2);
+  check_wide_forward_tape<float>(parse_mlp_spec("3,24,18,3", Activation::tanh, true), 18);
+}
+
 // Wide batches keep the last evaluations' hidden layers (Mlp::kForwardCacheMinBatch): a VJP at
 // a point just evaluated must equal, bit for bit, one that recomputes the forward (a fresh
 // clone has nothing cached), and a θ changed in place, or a y differing in one bit, must miss.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "revode/core/vector_field.hpp"
@@ -91,13 +92,21 @@ class Mlp final : public VectorField<T> {
   /// gives bit-identical results. Narrower batches recompute: the forward is cheaper than the
   /// bookkeeping there.
   static constexpr Index kForwardCacheMinBatch = 32;
+  /// At kForwardCacheMinBatch columns and more the forward tape keeps a hidden layer only if
+  /// it has at least this many inputs: recomputing σ = tanh(W x + b) costs 2 · inputs flops
+  /// and a tanh per value, keeping it a store and a load through DRAM (docs/performance.md,
+  /// "Session 7").
+  static constexpr Index kWideTapeMinInputs = 16;
   /// The forward tape, direct backprop's (gradients/direct_backprop.cpp): from
-  /// `record_forwards(max_floats)` with max_floats > 0 until `record_forwards(0)`, each eval of
-  /// fewer than kForwardCacheMinBatch columns keeps t, y and every hidden layer's σ, and σ'
-  /// unless σ is tanh (1 + (state_dim + Σ hidden) · batch scalars with tanh; at most
-  /// max_floats in all, earliest first; wider batches keep nothing and skip the forward cache
-  /// meanwhile), and a vjp at exactly the point of the last kept entry (bits of t and
-  /// y, the same θ) takes it instead of recomputing: bit for bit the same result. Backprop's
+  /// `record_forwards(max_floats)` with max_floats > 0 until `record_forwards(0)`, each eval
+  /// keeps t, y and hidden layers' σ, and σ' unless σ is tanh (tanh' is rebuilt from σ), at
+  /// most max_floats scalars in all, earliest first (what does not fit is recomputed). Batches
+  /// of fewer than kForwardCacheMinBatch columns keep every hidden layer (1 + (state_dim +
+  /// Σ hidden) · batch scalars with tanh); wider ones only the layers fed by a wide GEMM (at
+  /// least kWideTapeMinInputs inputs: for 2→64→64→2 the second hidden layer, 1 + (2 + 64) ·
+  /// batch), the others being cheap to recompute, and skip the forward cache meanwhile. A vjp
+  /// at exactly the point of the last kept entry (bits of t and y, the same θ) takes it
+  /// instead of recomputing: bit for bit the same result. Backprop's
   /// VJPs come in the reverse order of its evaluations, so entries go last in, first out. A θ
   /// changed in place between the evaluations and the first VJP is caught (the entries are
   /// then dropped); θ must not change in place between two VJPs that take entries (backprop's
@@ -114,6 +123,8 @@ class Mlp final : public VectorField<T> {
   enum class TapeOrder { reverse, step };
   void record_forwards(Index max_floats, TapeOrder order = TapeOrder::reverse) const;
   void drop_forwards() const;
+  /// Scalars one tape entry of `batch` columns takes; 0 if no hidden layer is kept.
+  Index tape_entry_floats(Index batch) const;
   /// Scalars the forward tape holds now (for stored_floats).
   Index recorded_floats() const { return Index(tape_.data.size()); }
 
@@ -191,7 +202,24 @@ class Mlp final : public VectorField<T> {
   /// the hidden layers are in hidden_/derivative_), and finding the entry a VJP may take
   /// (its σ, σ' pointers into th/td; false if the last kept entry is not at (t, y, θ)).
   bool records(Index batch) const;
+  /// Whether an entry of `batch` columns keeps hidden layer l (see kWideTapeMinInputs).
+  bool tape_keeps(std::size_t l, Index batch) const;
+  /// Appends an entry of `floats` scalars holding t and y (θ checked as its first entry's);
+  /// returns where its hidden layers go, left for the caller to write.
+  T* start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index floats) const;
   void push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
+  /// Wide batches' tape: the eval computes the kept layers' σ straight into a new entry; the
+  /// vjp takes them from it (wide_entry_) and recomputes the others, slab by slab.
+  void eval_into_tape(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<T> dy) const;
+  void vjp_from_tape(T t, const ConstBatchRef<T>& y, const T* theta, const ConstBatchRef<T>& a,
+                     BatchRef<T> y_bar, T* theta_bar) const;
+  /// The hidden layers of one slab, columns [c, c + n) of an entry of `batch` columns whose
+  /// kept layers start at `kept` (each outputs × batch, σ then σ' unless tanh): a kept layer
+  /// is computed into the entry (into_tape, no σ') or taken from it (tanh' rebuilt into
+  /// derivative_), the others are computed into hidden_ (σ' too unless into_tape). th_/td_
+  /// then point at every layer's σ and σ'.
+  void forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* kept, Index batch, Index c,
+                     bool into_tape) const;
   bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
   void pop_forward() const;
   /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
@@ -234,8 +262,24 @@ class Mlp final : public VectorField<T> {
   mutable std::vector<ForwardEntry> forward_cache_;  // allocated on first use
   mutable Vector<T> theta_copy_;
   mutable int next_entry_ = 0;
+  /// Leaves new elements uninitialised: a wide entry's σ is written by the evaluation, and
+  /// zeroing it first would be one more pass through DRAM.
+  template <class U>
+  struct UninitializedAllocator : std::allocator<U> {
+    UninitializedAllocator() = default;
+    template <class V>
+    UninitializedAllocator(const UninitializedAllocator<V>&) noexcept {}
+    template <class V, class... A>
+    void construct(V* p, A&&... args) {
+      if constexpr (sizeof...(A) == 0)
+        ::new (static_cast<void*>(p)) V;
+      else
+        ::new (static_cast<void*>(p)) V(std::forward<A>(args)...);
+    }
+  };
   struct ForwardTape {
-    std::vector<T> data;            // entries back to back: t, y, σ per layer, σ' per layer
+    // Entries back to back: t, y, σ per kept layer, σ' per kept layer unless tanh.
+    std::vector<T, UninitializedAllocator<T>> data;
     std::vector<std::size_t> start;  // where each entry begins
     std::vector<Index> batch;        // its columns
     Index max_floats = 0;            // 0: not recording
@@ -255,6 +299,7 @@ class Mlp final : public VectorField<T> {
   };
   mutable DeferredGradients deferred_;
   mutable std::vector<const T*> th_, td_;  // σ, σ' per hidden layer for the backward half
+  mutable T* wide_entry_ = nullptr;        // the kept layers of the wide entry top_forward took
 };
 
 extern template class Mlp<float>;
