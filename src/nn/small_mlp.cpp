@@ -11,23 +11,13 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../core/mul_add.hpp"
 #include "tanh_packet.hpp"
 
 namespace revode::small_mlp {
 namespace {
 
 namespace ei = Eigen::internal;
-
-/// c · k + acc with one rounding where the target has a fast fma (as stage_sum.hpp's). Written
-/// out so that what is fused does not depend on how the compiler contracts each inlined copy.
-template <class T>
-inline T mul_add(T c, T k, T acc) {
-#if defined(FP_FAST_FMA) && defined(FP_FAST_FMAF)
-  return std::fma(c, k, acc);
-#else
-  return c * k + acc;
-#endif
-}
 
 /// [t,] y (S) → H tanh → O. θ: W1 (H × I, I = S + time), b1, W2 (O × H), b2.
 template <class T, int S, int H, int O, bool Time>

@@ -16,18 +16,11 @@
 #include <cmath>
 
 #include "revode/core/types.hpp"
+#include "../core/mul_add.hpp"
 
 namespace revode::stage_sum {
 
-/// c · k + acc: one rounding where the target has a fast fma, two otherwise.
-template <class T>
-inline T mul_add(T c, T k, T acc) {
-#if defined(FP_FAST_FMA) && defined(FP_FAST_FMAF)
-  return std::fma(c, k, acc);
-#else
-  return c * k + acc;
-#endif
-}
+using revode::mul_add;  // c · k + acc, one rounding where the target has a fast fma
 
 /// A column-major block by its first element and the distance between its columns.
 template <class T>

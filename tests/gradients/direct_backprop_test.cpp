@@ -127,7 +127,7 @@ TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
   const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
   ExplicitRK<double> rk(tableaux::rk4);
   MseZero<double> loss;
-  for (const Index batch : {1, 5, 40}) {  // 40: too wide to keep, and no forward cache
+  for (const Index batch : {1, 5, 40}) {  // 40: the wide layer alone, and no forward cache
     const Batch<double> y0 = Batch<double>::Random(2, batch);
     for (const bool dense : {false, true}) {
       SaveAt save = dense ? SaveAt::linspace(0.0, 1.0, 7) : SaveAt::every_step();
@@ -141,13 +141,14 @@ TEST(DirectBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradients) {
       EXPECT_EQ(taped.grad_y0, recomputed.grad_y0) << batch << " " << dense;
       EXPECT_EQ(taped.loss, recomputed.loss);
       // Every evaluation (80 stages, and dense output's), each t, y and σ of 24 + 90 units per
-      // column (tanh' is rebuilt from σ); at batch 1 also the deferred weight gradients'
+      // column (tanh' is rebuilt from σ), or at batch 40 of the 90 units fed by the 24-wide
+      // layer (Mlp::kWideTapeMinInputs); at batch 1 also the deferred weight gradients'
       // (x, g) columns, four of the 24 → 90 layer's (Mlp::defer_weight_gradients).
+      EXPECT_EQ(f.tape_entry_floats(batch),
+                batch < Mlp<double>::kForwardCacheMinBatch ? 1 + (2 + 114) * batch
+                                                           : 1 + (2 + 90) * batch);
       EXPECT_EQ(taped.stats.stored_floats - recomputed.stats.stored_floats,
-                (batch < Mlp<double>::kForwardCacheMinBatch
-                     ? taped.stats.nfe * (1 + (2 + 114) * batch)
-                     : 0) +
-                    (batch == 1 ? 4 * (24 + 90) : 0));
+                taped.stats.nfe * f.tape_entry_floats(batch) + (batch == 1 ? 4 * (24 + 90) : 0));
       EXPECT_EQ(f.recorded_floats(), 0);
     }
   }
