@@ -165,6 +165,9 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
+  Index hidden_units = 0;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
+  column_floats_ = state_dim() + (spec_.activation == Activation::tanh ? 1 : 2) * hidden_units;
   fixed_ = small_mlp::find<T>(spec_);
 }
 
@@ -266,15 +269,12 @@ bool Mlp<T>::records(Index batch) const {
   // (266 KB each for 2→64→64→2) stream through DRAM and the GEMM recompute is cheaper
   // (805 → 850 ms with a 64 MiB tape).
   if (tape_.max_floats == 0 || hidden_.empty() || batch >= kForwardCacheMinBatch) return false;
-  Index hidden_units = 0;
-  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
-  const Index per_unit = spec_.activation == Activation::tanh ? 1 : 2;
-  const Index floats = 1 + (state_dim() + per_unit * hidden_units) * batch;
+  const Index floats = 1 + column_floats_ * batch;
   return Index(tape_.data.size()) + floats <= tape_.max_floats;
 }
 
 template <class T>
-void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
+void Mlp<T>::adopt_theta(const T* theta) const {
   if (tape_.order == TapeOrder::step && tape_.theta != theta) {
     // θ by address (see TapeOrder::step): no copy per step, whose tape lives for one step.
     drop_forwards();
@@ -287,6 +287,11 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
     if (tape_.start.empty()) tape_.theta_copy = ConstVectorMap<T>(theta, param_count_);
     tape_.theta = theta;
   }
+}
+
+template <class T>
+void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
+  adopt_theta(theta);
   const Index batch = y.cols();
   std::vector<T>& data = tape_.data;
   tape_.start.push_back(data.size());
@@ -306,7 +311,25 @@ void Mlp<T>::push_forward(T t, const ConstBatchRef<T>& y, const T* theta) const 
 }
 
 template <class T>
-bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
+T* Mlp<T>::open_fixed_entry(T t, const T* y, const T* theta) const {
+  if (!records(1)) return nullptr;
+  adopt_theta(theta);
+  // One resize for the whole entry (t, y, σ) instead of push_forward's three appends; the
+  // kernel writes σ straight into it.
+  std::vector<T>& data = tape_.data;
+  const std::size_t start = data.size();
+  tape_.start.push_back(start);
+  tape_.batch.push_back(1);
+  data.resize(start + 1 + std::size_t(column_floats_));
+  T* entry = data.data() + start;
+  entry[0] = t;
+  std::copy(y, y + state_dim(), entry + 1);
+  tape_.theta_checked = false;
+  return entry + 1 + state_dim();
+}
+
+template <class T>
+bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool derivative) const {
   if (tape_.start.empty()) return false;
   const bool step = tape_.order == TapeOrder::step;
   if (step && tape_.theta != theta) return false;
@@ -344,7 +367,7 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
     th_[l] = p;
   if (spec_.activation == Activation::tanh) {
-    for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    for (std::size_t l = 0; l < hidden_.size() && derivative; ++l) {
       T* d = derivative_[l].data();
       for (Index i = 0; i < layers_[l].outputs * y.cols(); ++i)
         d[i] = (T(1) - th_[l][i]) * (T(1) + th_[l][i]);
@@ -379,9 +402,8 @@ std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
 }
 
 template <class T>
-void Mlp<T>::check_theta(Index theta_size, Index theta_bar_size) const {
-  if (theta_size != param_count_ || theta_bar_size != param_count_)
-    throw Error(fmt::format("{}: theta has {} entries (theta_bar {}), expected {}", name(),
+void Mlp<T>::theta_size_error(Index theta_size, Index theta_bar_size) const {
+  throw Error(fmt::format("{}: theta has {} entries (theta_bar {}), expected {}", name(),
                             theta_size, theta_bar_size, param_count_));
 }
 
@@ -512,14 +534,13 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
                                                         : fmt::format("y {}×batch and dy {}×batch",
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
-  reserve(std::min(y.cols(), slab_));
   if (fixed_ != nullptr && y.cols() == 1) {
-    // The fixed-size kernel (small_mlp.hpp); a recorded entry takes σ from it.
-    const bool keep = records(1);
-    fixed_->eval(t, y.data(), theta.data(), dy.data(), keep ? hidden_[0].data() : nullptr);
-    if (keep) push_forward(t, y, theta.data());
+    // The fixed-size kernel (small_mlp.hpp), writing σ straight into a recorded entry; it
+    // needs no scratch.
+    fixed_->eval(t, y.data(), theta.data(), dy.data(), open_fixed_entry(t, y.data(), theta.data()));
     return;
   }
+  reserve(std::min(y.cols(), slab_));
   if (records(y.cols())) {
     if (y.cols() == 1) {
       eval_column(t, y.data(), theta.data(), dy.data(), true);
@@ -573,16 +594,17 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             ? fmt::format("all {}×batch", state_dim())
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
-  reserve(std::min(y.cols(), slab_));
   if (fixed_ != nullptr && y.cols() == 1) {
     // The fixed-size kernel, on the tape's σ when an entry is at (t, y): the same backward
-    // code on the same σ as the recompute, so bit for bit its result.
-    const bool taken = top_forward(t, y, theta.data());
+    // code on the same σ as the recompute, so bit for bit its result. It rebuilds tanh' from
+    // σ itself and needs no scratch.
+    const bool taken = top_forward(t, y, theta.data(), false);
     fixed_->vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
                 taken ? th_[0] : nullptr);
     if (taken && tape_.order == TapeOrder::reverse) pop_forward();
     return;
   }
+  reserve(std::min(y.cols(), slab_));
   if (top_forward(t, y, theta.data())) {
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
