@@ -5,8 +5,10 @@
 #include "revode/nn/mlp.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -88,6 +90,18 @@ void layer_forward(const LayerShape& s, bool with_time, T t, const X& x, const T
   bias_scratch.head(s.outputs).noalias() =
       ConstVectorMap<T>(theta + s.bias_offset, s.outputs) + t * w.col(0);
   affine(w.rightCols(s.inputs - 1), x, bias_scratch.data(), std::forward<Out>(out));
+}
+
+/// memcmp(a, b, n · sizeof(T)) == 0 written out: the tape's keys are a few floats at batch
+/// 1, where the libc call (its size dispatch) cost more than the comparison (~1% of the
+/// white-dwarf reversible gradient in perf).
+template <class T>
+bool same_bits(const T* a, const T* b, Index n) {
+  using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(T));
+  for (Index i = 0; i < n; ++i)
+    if (std::bit_cast<Bits>(a[i]) != std::bit_cast<Bits>(b[i])) return false;
+  return true;
 }
 
 }  // namespace
@@ -348,10 +362,10 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool de
   const auto matches = [&](std::size_t e) {
     const T* entry = tape_.data.data() + tape_.start[e];
     // Bits, not ==: the result must be the one a recompute would give.
-    if (tape_.batch[e] != y.cols() || std::memcmp(entry, &t, sizeof(T)) != 0) return false;
+    if (tape_.batch[e] != y.cols() || !same_bits(entry, &t, 1)) return false;
     const T* key = entry + 1;
     for (Index j = 0; j < y.cols(); ++j, key += y.rows())
-      if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;
+      if (!same_bits(key, y.col(j).data(), y.rows())) return false;
     return true;
   };
   // TapeOrder::step searches the whole tape (one step's evaluations) and keeps every entry.
