@@ -418,7 +418,7 @@ std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
 template <class T>
 void Mlp<T>::theta_size_error(Index theta_size, Index theta_bar_size) const {
   throw Error(fmt::format("{}: theta has {} entries (theta_bar {}), expected {}", name(),
-                            theta_size, theta_bar_size, param_count_));
+                          theta_size, theta_bar_size, param_count_));
 }
 
 template <class T>
@@ -551,7 +551,8 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
   if (fixed_ != nullptr && y.cols() == 1) {
     // The fixed-size kernel (small_mlp.hpp), writing σ straight into a recorded entry; it
     // needs no scratch.
-    fixed_->eval(t, y.data(), theta.data(), dy.data(), open_fixed_entry(t, y.data(), theta.data()));
+    T* sigma = open_fixed_entry(t, y.data(), theta.data());
+    fixed_->eval(t, y.data(), theta.data(), dy.data(), sigma);
     return;
   }
   reserve(std::min(y.cols(), slab_));
