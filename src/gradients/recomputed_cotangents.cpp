@@ -5,6 +5,17 @@
 #include "revode/core/error.hpp"
 
 namespace revode {
+namespace {
+
+/// resize() unless the size is right already: Eigen's resize checks for overflow with a
+/// 64-bit division on every call, and these run once per save (at every step with saveat
+/// steps), as in explicit_rk.cpp.
+template <class T>
+void fit(Batch<T>& m, Index rows, Index cols) {
+  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
+}
+
+}  // namespace
 
 template <class T>
 LossValue<T>::LossValue(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss) {
@@ -13,7 +24,7 @@ LossValue<T>::LossValue(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss
 
 template <class T>
 void LossValue<T>::record(const SaveRecord<T>& save) {
-  y_bar_.resize(save.y.rows(), save.y.cols());
+  fit(y_bar_, save.y.rows(), save.y.cols());
   sum_ += loss_.term(save.k, save.t, save.y, y_bar_);
   times_.push_back(save.t);
   ++saves_;
@@ -82,7 +93,7 @@ void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRe
   if (!have_ends_) step_ends(ta, tb, y0, y1, tape);
   const double delta = tb - ta;
   save_.s = (t - ta) / delta;
-  dense_y_.resize(dim_, batch_);
+  fit(dense_y_, dim_, batch_);
   hermite_interpolate<T>(save_.s, delta, y0, f0_, y1, f1_, dense_y_);
   cotangent(k, t, dense_y_);
   pull_back_save<T>(f_, save_, ta, tb, y0, y1, p_.theta, y0_bar, y1_bar, theta_bar, scratch_);
@@ -91,14 +102,14 @@ void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRe
 template <class T>
 void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
                            ConstBatchRef<T> tape) {
-  f1_.resize(dim_, batch_);
+  fit(f1_, dim_, batch_);
   const bool end_known = tape.cols() > 0 && p_.stepper.end_derivative(tape, y1, f1_);
   if (!end_known && carried_end_ && carried_t_ == tb && bits_equal<T>(carried_y_, y1)) {
     f1_.swap(f0_);  // the later step's f(ta', y0') at this step's (tb, y1)
   } else if (!end_known) {
     f_.eval(T(tb), y1, p_.theta, f1_);
   }
-  f0_.resize(dim_, batch_);
+  fit(f0_, dim_, batch_);
   if (tape.cols() == 0 || !p_.stepper.start_derivative(tape, batch_, f0_))
     f_.eval(T(ta), y0, p_.theta, f0_);
   // f0_ may serve as the earlier step's end slope; not needed (and y0 not copied) when the
@@ -114,7 +125,7 @@ void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatc
 template <class T>
 void SaveWalk<T>::cotangent(Index k, double t, ConstBatchRef<T> y) {
   save_.t = t;
-  save_.y_bar.resize(dim_, batch_);
+  fit(save_.y_bar, dim_, batch_);
   (void)loss_.term(k, t, y, save_.y_bar);  // the value was summed forwards
   save_.y_bar *= T(scale_);
 }

@@ -5,6 +5,7 @@
 #include "revode/nn/mlp.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -110,6 +111,18 @@ void advise_huge_pages(void* p, std::size_t bytes) {
 #endif
 }
 
+/// memcmp(a, b, n · sizeof(T)) == 0 written out: the tape's keys are a few floats at batch
+/// 1, where the libc call (its size dispatch) cost more than the comparison (~1% of the
+/// white-dwarf reversible gradient in perf).
+template <class T>
+bool same_bits(const T* a, const T* b, Index n) {
+  using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(T));
+  for (Index i = 0; i < n; ++i)
+    if (std::bit_cast<Bits>(a[i]) != std::bit_cast<Bits>(b[i])) return false;
+  return true;
+}
+
 }  // namespace
 
 void validate(const MlpSpec& spec) {
@@ -185,6 +198,9 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
+  Index hidden_units = 0;
+  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
+  column_floats_ = state_dim() + (spec_.activation == Activation::tanh ? 1 : 2) * hidden_units;
   fixed_ = small_mlp::find<T>(spec_);
 }
 
@@ -309,7 +325,7 @@ bool Mlp<T>::records(Index batch) const {
 }
 
 template <class T>
-T* Mlp<T>::start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index floats) const {
+void Mlp<T>::adopt_theta(const T* theta) const {
   if (tape_.order == TapeOrder::step && tape_.theta != theta) {
     // θ by address (see TapeOrder::step): no copy per step, whose tape lives for one step.
     drop_forwards();
@@ -322,6 +338,11 @@ T* Mlp<T>::start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index flo
     if (tape_.start.empty()) tape_.theta_copy = ConstVectorMap<T>(theta, param_count_);
     tape_.theta = theta;
   }
+}
+
+template <class T>
+T* Mlp<T>::start_entry(T t, const ConstBatchRef<T>& y, const T* theta, Index floats) const {
+  adopt_theta(theta);
   auto& data = tape_.data;
   // Wide entries reserve the whole bound at once: growing by doubling would copy the entries
   // kept so far, through DRAM, at every doubling (the pages are touched only as written).
@@ -425,7 +446,25 @@ void Mlp<T>::vjp_from_tape(T t, const ConstBatchRef<T>& y, const T* theta,
 }
 
 template <class T>
-bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
+T* Mlp<T>::open_fixed_entry(T t, const T* y, const T* theta) const {
+  if (!records(1)) return nullptr;
+  adopt_theta(theta);
+  // One resize for the whole entry (t, y, σ) instead of push_forward's three appends; the
+  // kernel writes σ straight into it.
+  auto& data = tape_.data;
+  const std::size_t start = data.size();
+  tape_.start.push_back(start);
+  tape_.batch.push_back(1);
+  data.resize(start + 1 + std::size_t(column_floats_));
+  T* entry = data.data() + start;
+  entry[0] = t;
+  std::copy(y, y + state_dim(), entry + 1);
+  tape_.theta_checked = false;
+  return entry + 1 + state_dim();
+}
+
+template <class T>
+bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool derivative) const {
   if (tape_.start.empty()) return false;
   const bool step = tape_.order == TapeOrder::step;
   if (step && tape_.theta != theta) return false;
@@ -444,10 +483,10 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   const auto matches = [&](std::size_t e) {
     const T* entry = tape_.data.data() + tape_.start[e];
     // Bits, not ==: the result must be the one a recompute would give.
-    if (tape_.batch[e] != y.cols() || std::memcmp(entry, &t, sizeof(T)) != 0) return false;
+    if (tape_.batch[e] != y.cols() || !same_bits(entry, &t, 1)) return false;
     const T* key = entry + 1;
     for (Index j = 0; j < y.cols(); ++j, key += y.rows())
-      if (std::memcmp(key, y.col(j).data(), sizeof(T) * y.rows()) != 0) return false;
+      if (!same_bits(key, y.col(j).data(), y.rows())) return false;
     return true;
   };
   // TapeOrder::step searches the whole tape (one step's evaluations) and keeps every entry.
@@ -467,7 +506,7 @@ bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const {
   for (std::size_t l = 0; l < hidden_.size(); ++l, p += layers_[l - 1].outputs * y.cols())
     th_[l] = p;
   if (spec_.activation == Activation::tanh) {
-    for (std::size_t l = 0; l < hidden_.size(); ++l) {
+    for (std::size_t l = 0; l < hidden_.size() && derivative; ++l) {
       T* d = derivative_[l].data();
       for (Index i = 0; i < layers_[l].outputs * y.cols(); ++i)
         d[i] = (T(1) - th_[l][i]) * (T(1) + th_[l][i]);
@@ -590,10 +629,9 @@ std::unique_ptr<VectorField<T>> Mlp<T>::clone() const {
 }
 
 template <class T>
-void Mlp<T>::check_theta(Index theta_size, Index theta_bar_size) const {
-  if (theta_size != param_count_ || theta_bar_size != param_count_)
-    throw Error(fmt::format("{}: theta has {} entries (theta_bar {}), expected {}", name(),
-                            theta_size, theta_bar_size, param_count_));
+void Mlp<T>::theta_size_error(Index theta_size, Index theta_bar_size) const {
+  throw Error(fmt::format("{}: theta has {} entries (theta_bar {}), expected {}", name(),
+                          theta_size, theta_bar_size, param_count_));
 }
 
 template <class T>
@@ -740,14 +778,14 @@ void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> 
                                                         : fmt::format("y {}×batch and dy {}×batch",
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
-  reserve(std::min(y.cols(), slab_));
   if (fixed_ != nullptr && y.cols() == 1) {
-    // The fixed-size kernel (small_mlp.hpp); a recorded entry takes σ from it.
-    const bool keep = records(1);
-    fixed_->eval(t, y.data(), theta.data(), dy.data(), keep ? hidden_[0].data() : nullptr);
-    if (keep) push_forward(t, y, theta.data());
+    // The fixed-size kernel (small_mlp.hpp), writing σ straight into a recorded entry; it
+    // needs no scratch.
+    T* sigma = open_fixed_entry(t, y.data(), theta.data());
+    fixed_->eval(t, y.data(), theta.data(), dy.data(), sigma);
     return;
   }
+  reserve(std::min(y.cols(), slab_));
   if (records(y.cols())) {
     if (y.cols() >= kForwardCacheMinBatch) {
       eval_into_tape(t, y, theta.data(), dy);
@@ -805,17 +843,18 @@ void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef
             ? fmt::format("all {}×batch", state_dim())
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
-  reserve(std::min(y.cols(), slab_));
   if (fixed_ != nullptr && y.cols() == 1) {
     // The fixed-size kernel, on the tape's σ when an entry is at (t, y): the same backward
-    // code on the same σ as the recompute, so bit for bit its result.
-    const bool taken = top_forward(t, y, theta.data());
+    // code on the same σ as the recompute, so bit for bit its result. It rebuilds tanh' from
+    // σ itself and needs no scratch.
+    const bool taken = top_forward(t, y, theta.data(), false);
     fixed_->vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
                 taken ? th_[0] : nullptr);
     if (taken && tape_.order == TapeOrder::reverse) pop_forward();
     return;  // its shapes' layers are all too narrow to defer (kDeferMinWeightBytes)
   }
   const bool defer = defers(y.cols(), theta_bar.data());
+  reserve(std::min(y.cols(), slab_));
   if (top_forward(t, y, theta.data())) {
     if (y.cols() == 1)
       backward_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),

@@ -220,7 +220,14 @@ class Mlp final : public VectorField<T> {
   /// then point at every layer's σ and σ'.
   void forward_taped(T t, const ConstBatchRef<T>& y, const T* theta, T* kept, Index batch, Index c,
                      bool into_tape) const;
-  bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta) const;
+  /// top_forward rebuilds tanh' into derivative_ (td_) unless `derivative` is false (the
+  /// fixed-size VJP rebuilds it from σ itself).
+  bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool derivative = true) const;
+  /// The fixed-size path's entry (batch 1, tanh: t, y, σ): the entry is opened with t and y
+  /// written, and the returned pointer is where the kernel writes σ; null when not recording.
+  T* open_fixed_entry(T t, const T* y, const T* theta) const;
+  /// push_forward's θ bookkeeping: drops the entries if θ is not theirs.
+  void adopt_theta(const T* theta) const;
   void pop_forward() const;
   /// The hidden layers of one column into hidden_[l].col(0) (and derivative_ when asked);
   /// returns the last hidden layer's values, or y without hidden layers.
@@ -235,8 +242,13 @@ class Mlp final : public VectorField<T> {
   void store_forward(T t, const ConstBatchRef<T>& y) const;
   /// Moves the entry computed at (t, y) into hidden_/derivative_; false if there is none.
   bool take_forward(T t, const ConstBatchRef<T>& y) const;
-  /// Throws revode::Error unless both sizes equal param_count().
-  void check_theta(Index theta_size, Index theta_bar_size) const;
+  /// Throws revode::Error unless both sizes equal param_count() (inline: one comparison per
+  /// call at batch 1; the message is built out of line).
+  void check_theta(Index theta_size, Index theta_bar_size) const {
+    if (theta_size != param_count_ || theta_bar_size != param_count_) [[unlikely]]
+      theta_size_error(theta_size, theta_bar_size);
+  }
+  [[noreturn, gnu::cold]] void theta_size_error(Index theta_size, Index theta_bar_size) const;
   /// Grows the scratch to hold `batch` columns; never shrinks, so warm calls do not allocate.
   void reserve(Index batch) const;
 
@@ -245,6 +257,7 @@ class Mlp final : public VectorField<T> {
   std::vector<LayerShape> layers_;
   Index param_count_ = 0;
   Index max_hidden_ = 0;
+  Index column_floats_ = 0;  // a tape entry's floats per column: y, σ (and σ' unless tanh)
   Index slab_ = 0;  // columns per slab; wider batches are processed slab by slab
   // Scratch, width × capacity_ each; calls use the first `batch` columns (contiguous).
   mutable Index capacity_ = 0;

@@ -66,11 +66,13 @@ void McCallumFoster<T>::initialize_vjp(const VectorField<T>&, T, ConstBatchRef<T
   y0_bar = x0_bar.topRows(dim) + x0_bar.bottomRows(dim);  // Y0 = Z0 = y0
 }
 
+// The state is [Y; Z], so dim is half its rows (not f.state_dim(): two virtual calls through
+// the counting wrapper per step at batch 1).
 template <class T>
 void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
                              ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
                              Batch<T>* error, bool) const {
-  const Index dim = f.state_dim(), batch = x0.cols(), cols = base_.tape_cols(batch);
+  const Index dim = x0.rows() / 2, batch = x0.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
   fit(phi_, dim, batch);
   base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
@@ -95,7 +97,7 @@ template <class T>
 void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
                                                ConstBatchRef<T> x1, ConstVectorRef<T> theta,
                                                BatchRef<T> x0, BatchRef<T> tape) const {
-  const Index dim = f.state_dim(), batch = x1.cols(), cols = base_.tape_cols(batch);
+  const Index dim = x1.rows() / 2, batch = x1.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
   const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim);
   const auto y0 = rows_from<T>(x0, 0), z0 = rows_from<T>(x0, dim), kept = rows_from<T>(tape, 0);
@@ -139,7 +141,7 @@ void McCallumFoster<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatch
                                  ConstVectorRef<T> theta, ConstBatchRef<T> tape,
                                  ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
                                  VectorRef<T> theta_bar) const {
-  const Index dim = f.state_dim(), batch = x0.cols(), cols = base_.tape_cols(batch);
+  const Index dim = x0.rows() / 2, batch = x0.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
   const auto y1_bar = rows_from<T>(x1_bar, 0), z1_bar = rows_from<T>(x1_bar, dim);
   // Z1 = Z0 + Y1 − Φ_{−h}(Y1): the transpose of −Φ_{−h} is applied to −Z̄1, so θ̄ receives
