@@ -138,16 +138,16 @@ bool tail_readable(const T* w, Index ld, Index rows, Index cols, const T* w_end,
 
 /// The cotangent pass of z = W x + b at batch 1 for M columns at once, in one sweep over W's
 /// columns:
-///   W̄[:, j] += x_m[j] · g_m  for m = 0 … M − 1 in turn  (accumulate ∂L/∂W, M rank-1 terms)
-///   g_in[j]  = (W[:, j] · g) · d[j]                        (Pull: pull back g; d = σ' of the
-///                                                           layer below, or none)
-/// One VJP is M = 1 with (x_0, g_0) = (x, g); with Pull the last term's g_{M−1} is g. M > 1 adds the terms of M VJPs in the order they
-/// came with the same FMAs, so W̄ gets the same bits as M sweeps of one term each while it is
-/// read and written once (Mlp's deferred weight gradients); M = 0 only pulls back, and
-/// without Pull (g unused) the sweep only adds the M terms. Columns go
-/// four at a time so the four dot products are independent dependency chains (one column at a
-/// time waited on FMA latency; MLP 2→64→64→2 double VJP 1.83 → 1.46 µs). All four x of a block
-/// are read before its g_in are written, so an x may alias g_in (y and ȳ at layer 1).
+///   W̄[:, j] += x_m[j] · g_m for m = 0 … M − 1 in turn (accumulate ∂L/∂W, M rank-1 terms)
+///   g_in[j] = (W[:, j] · g) · d[j] (Pull: pull g back; d = σ' of the layer below, or none)
+/// One VJP is M = 1 with (x_0, g_0) = (x, g); with Pull the last term's g_{M−1} is g. M > 1
+/// adds the terms of M VJPs in the order they came with the same FMAs, so W̄ gets the same
+/// bits as M sweeps of one term each while it is read and written once (Mlp's deferred weight
+/// gradients); M = 0 only pulls back, and without Pull (g unused) the sweep only adds the M
+/// terms. Columns go four at a time so the four dot products are independent dependency chains
+/// (one column at a time waited on FMA latency; MLP 2→64→64→2 double VJP 1.83 → 1.46 µs). All
+/// four x of a block are read before its g_in are written, so an x may alias g_in (y and ȳ at
+/// layer 1).
 template <class T, int M, bool Pull>
 void backward_columns(const T* w, T* w_bar, Index ld, Index rows, Index cols, const T* g,
                       const T* const* xs, const T* const* gs, const T* d, T* g_in) {
