@@ -169,3 +169,19 @@ def test_bad_optimizer_arguments(field):
         adam.step(0.1, list(field.params), grad)
     with pytest.raises(ValueError, match=r"grad has shape \(3,\)"):
         adam.step(0.1, field.params, np.zeros(3))
+
+
+def test_memory_limit_covers_adaptive_step_times(monkeypatch):
+    """An adaptive reversible gradient records its step times as it goes: REVODE_MEMORY_LIMIT
+    bounds them too, and the error says which list outgrew it and what to change."""
+    f = revode.MLP([2, 4, 2], seed=0)
+    kwargs = dict(solver="reversible-heun", method="reversible", rtol=1e-9, atol=1e-9)
+    monkeypatch.setenv("REVODE_MEMORY_LIMIT", "2K")
+    with pytest.raises(revode.Error, match=r"recording the step times of an adaptive solve.*"
+                       r"above the limit of 2\.0 KiB.*REVODE_MEMORY_LIMIT"):
+        revode.gradient(f, np.array([1.0, 0.5]), np.linspace(0.0, 1.0, 3), max_steps=10**8,
+                        **kwargs)
+    monkeypatch.setenv("REVODE_MEMORY_LIMIT", "1M")  # thousands of steps fit
+    g = revode.gradient(f, np.array([1.0, 0.5]), np.linspace(0.0, 1.0, 3), **kwargs)
+    assert g.stats["steps"] > 256
+    assert np.all(np.isfinite(g.grad_params))
