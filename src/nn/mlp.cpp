@@ -280,7 +280,8 @@ template <class T>
 void Mlp<T>::record_forwards(Index max_floats, TapeOrder order) const {
   if (max_floats > 0) {
     drop_forwards();
-    if (Index(tape_.data.capacity()) > max_floats) tape_.data = {};  // a smaller bound now
+    // A smaller bound now: release the memory (`data = {}` would keep its capacity).
+    if (Index(tape_.data.capacity()) > max_floats) decltype(tape_.data)().swap(tape_.data);
     tape_.order = order;
   }
   tape_.max_floats = std::max<Index>(max_floats, 0);
@@ -318,6 +319,10 @@ Index Mlp<T>::tape_entry_floats(Index batch) const {
 template <class T>
 bool Mlp<T>::records(Index batch) const {
   if (tape_.max_floats == 0 || hidden_.empty()) return false;
+  // A narrow batch is kept from the scratch of one slab (wide ones go slab by slab): one
+  // wider than the slab (a layer wider than 512 double units makes slabs of < 32 columns) is
+  // not kept, so it never runs past the scratch.
+  if (batch < kForwardCacheMinBatch && batch > slab_) return false;
   // Step order's wide batches keep the forward cache instead (it serves them as well).
   if (batch >= kForwardCacheMinBatch && tape_.order == TapeOrder::step) return false;
   const Index floats = tape_entry_floats(batch);

@@ -133,7 +133,9 @@ TEST(ReversibleBackprop, StoredFloatsDoNotGrowWithTheNumberOfFixedSteps) {
 // evaluations are never pulled back). The tape holds one step's evaluations: counted in
 // stored_floats, the same for 25 and 55 steps, and emptied afterwards. At batch 1 the 24 → 90
 // layer also defers its weight gradients (Mlp::defer_weight_gradients), flushed at the
-// repair's marks and dropped at its rewinds: the same bits again.
+// repair's marks and dropped at its restart (terms are pending there with dense saves over 299
+// steps): the same bits again. (No repair here recomputes a segment, so the drop at a rewind
+// is not compared.)
 TEST(ReversibleBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradientsInConstantMemory) {
   const Mlp<double> f(parse_mlp_spec("2,24,90,2", Activation::tanh, true));
   const Vector<double> theta = f.init_params(Init::pytorch_default, 3);

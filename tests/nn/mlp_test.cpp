@@ -576,6 +576,28 @@ TEST(MlpTest, ForwardTapeAtWideBatchesKeepsTheLayersFedByAWideGemm) {
 // Wide batches keep the last evaluations' hidden layers (Mlp::kForwardCacheMinBatch): a VJP at
 // a point just evaluated must equal, bit for bit, one that recomputes the forward (a fresh
 // clone has nothing cached), and a θ changed in place, or a y differing in one bit, must miss.
+// A layer of 1024 double units makes slabs of 16 columns: a narrow batch of 20 is wider than
+// the scratch, so the tape must not keep it (it used to be computed past the scratch), and
+// eval and VJP still give the unrecorded results.
+TEST(MlpTest, ForwardTapeSkipsNarrowBatchesWiderThanASlab) {
+  const Mlp<double> f(parse_mlp_spec("2,1024,2"));
+  const auto fresh = f.clone();
+  const Vector<double> theta = f.init_params(Init::pytorch_default, 4);
+  const Batch<double> y = Batch<double>::Random(2, 20), a = Batch<double>::Random(2, 20);
+  Batch<double> dy(2, 20), dy_want(2, 20), y_bar(2, 20), y_bar_want(2, 20);
+  Vector<double> theta_bar = Vector<double>::Zero(theta.size()), theta_bar_want = theta_bar;
+  f.record_forwards(Index{1} << 20);
+  f.eval(0.5, y, theta, dy);
+  EXPECT_EQ(f.recorded_floats(), 0);
+  f.vjp(0.5, y, theta, a, y_bar, theta_bar);
+  f.record_forwards(0);
+  fresh->eval(0.5, y, theta, dy_want);
+  fresh->vjp(0.5, y, theta, a, y_bar_want, theta_bar_want);
+  EXPECT_EQ(dy, dy_want);
+  EXPECT_EQ(y_bar, y_bar_want);
+  EXPECT_EQ(theta_bar, theta_bar_want);
+}
+
 TEST(MlpTest, ForwardCacheGivesBitIdenticalVjpsAndMissesOnAnyChange) {
   const Mlp<double> f(parse_mlp_spec("3,24,16,3", Activation::tanh, true));
   Vector<double> theta = f.init_params(Init::pytorch_default, 6);
