@@ -3,20 +3,9 @@
 
 #include "revode/core/bits_equal.hpp"
 #include "revode/core/error.hpp"
+#include "../core/fit.hpp"
 
 namespace revode {
-namespace {
-
-/// resize() unless the size is right already: Eigen's resize checks for overflow with a
-/// 64-bit division on every call, and these run once per save (at every step with saveat
-/// steps), as in explicit_rk.cpp.
-template <class T>
-void fit(Batch<T>& m, Index rows, Index cols) {
-  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
-}
-
-}  // namespace
-
 template <class T>
 LossValue<T>::LossValue(const Loss<T>& loss, const SaveAt& save_at) : loss_(loss) {
   if (!save_at.steps) loss.check_saves(Index(save_at.ts.size()));

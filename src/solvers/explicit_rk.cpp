@@ -2,20 +2,10 @@
 #include "revode/solvers/explicit_rk.hpp"
 
 #include "revode/core/error.hpp"
+#include "../core/fit.hpp"
 #include "stage_sum.hpp"
 
 namespace revode {
-namespace {
-
-/// resize() unless the size is right already: Eigen's resize checks for overflow with a
-/// 64-bit division on every call, which perf found in each step at batch 1.
-template <class T>
-void fit(Batch<T>& m, Index rows, Index cols) {
-  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
-}
-
-}  // namespace
-
 template <class T>
 ExplicitRK<T>::ExplicitRK(const ButcherTableau& tableau)
     : tableau_(tableau), fsal_(tableau.is_fsal()) {

@@ -3,6 +3,7 @@
 
 #include "revode/core/bits_equal.hpp"
 #include "revode/core/error.hpp"
+#include "../../core/fit.hpp"
 #include "../stage_sum.hpp"
 
 namespace revode {
@@ -15,11 +16,6 @@ namespace {
 // with the same base step, so their bits are the forward's.
 using stage_sum::Cols;
 using stage_sum::mul_add;
-
-template <class T>
-void fit(Batch<T>& m, Index rows, Index cols) {
-  if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
-}
 
 template <class T>
 Cols<const T> rows_from(const ConstBatchRef<T>& m, Index first) {
