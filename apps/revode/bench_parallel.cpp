@@ -64,7 +64,7 @@ class VanDerPolSpread final : public VectorField<double> {
   Index state_dim() const override { return 3; }
   Index param_count() const override { return 0; }
   std::string name() const override { return "van-der-pol (μ per sample)"; }
-  void eval(double, ConstBatchRef<double> y, ConstVectorRef<double>,
+  void eval(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>&,
             BatchRef<double> dy) const override {
     for (Index j = 0; j < y.cols(); ++j) {
       const double x = y(0, j), v = y(1, j), mu = y(2, j);
@@ -73,8 +73,9 @@ class VanDerPolSpread final : public VectorField<double> {
       dy(2, j) = 0;
     }
   }
-  void vjp(double, ConstBatchRef<double> y, ConstVectorRef<double>, ConstBatchRef<double> a,
-           BatchRef<double> y_bar, VectorRef<double>) const override {
+  void vjp(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>&,
+           const ConstBatchRef<double>& a, BatchRef<double> y_bar,
+           VectorRef<double>) const override {
     for (Index j = 0; j < y.cols(); ++j) {
       const double x = y(0, j), v = y(1, j), mu = y(2, j), a0 = a(0, j), a1 = a(1, j);
       y_bar(0, j) = a1 * (-2 * mu * x * v - 1);

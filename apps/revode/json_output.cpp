@@ -6,7 +6,7 @@ namespace revode::cli {
 namespace {
 
 template <class T>
-Json states_json(ConstBatchRef<T> y) {
+Json states_json(const ConstBatchRef<T>& y) {
   Json samples = Json::array();
   for (Index j = 0; j < y.cols(); ++j) {
     Json state = Json::array();

@@ -242,7 +242,8 @@ const std::string& TorchField<T>::path() const {
 }
 
 template <class T>
-void TorchField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
+void TorchField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                         BatchRef<T> dy) const {
   const Impl& m = *impl_;
   m.check_shapes("eval", y.rows(), y.cols(), theta.size());
   require(dy.rows() == y.rows() && dy.cols() == y.cols(),
@@ -256,8 +257,9 @@ void TorchField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, Batch
 }
 
 template <class T>
-void TorchField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                        BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void TorchField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                        const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                        VectorRef<T> theta_bar) const {
   const Impl& m = *impl_;
   m.check_shapes("vjp", y.rows(), y.cols(), theta.size());
   require(a.rows() == y.rows() && a.cols() == y.cols() && y_bar.rows() == y.rows() &&

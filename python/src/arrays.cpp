@@ -183,7 +183,7 @@ Vector<T> to_vector(py::handle obj, std::string_view what, Index size, bool chec
 }
 
 template <class T>
-py::array_t<T> to_numpy(ConstBatchRef<T> y, bool as_1d) {
+py::array_t<T> to_numpy(const ConstBatchRef<T>& y, bool as_1d) {
   if (as_1d) {
     py::array_t<T> out(y.rows());
     auto view = out.template mutable_unchecked<1>();
@@ -201,7 +201,7 @@ py::array_t<T> to_numpy(ConstBatchRef<T> y, bool as_1d) {
 }
 
 template <class T>
-py::array_t<T> to_numpy(ConstVectorRef<T> v) {
+py::array_t<T> to_numpy(const ConstVectorRef<T>& v) {
   py::array_t<T> out(v.size());
   std::copy(v.data(), v.data() + v.size(), out.mutable_data());
   return out;
@@ -231,12 +231,12 @@ py::array_t<double> to_numpy(const std::vector<double>& v) {
   return out;
 }
 
-#define REVODE_PYTHON_ARRAYS(T)                                                                  \
-  template Batch<T> to_batch<T>(py::handle, std::string_view, Index, Index, bool, bool*);        \
-  template void to_batch_into<T>(py::handle, std::string_view, BatchRef<T>);                     \
-  template Vector<T> to_vector<T>(py::handle, std::string_view, Index, bool);                    \
-  template py::array_t<T> to_numpy<T>(ConstBatchRef<T>, bool);                                   \
-  template py::array_t<T> to_numpy<T>(ConstVectorRef<T>);                                        \
+#define REVODE_PYTHON_ARRAYS(T)                                                           \
+  template Batch<T> to_batch<T>(py::handle, std::string_view, Index, Index, bool, bool*); \
+  template void to_batch_into<T>(py::handle, std::string_view, BatchRef<T>);              \
+  template Vector<T> to_vector<T>(py::handle, std::string_view, Index, bool);             \
+  template py::array_t<T> to_numpy<T>(const ConstBatchRef<T>&, bool);                     \
+  template py::array_t<T> to_numpy<T>(const ConstVectorRef<T>&);                          \
   template py::array_t<T> to_numpy<T>(const std::vector<Batch<T>>&, Index, Index, bool);
 REVODE_PYTHON_ARRAYS(float)
 REVODE_PYTHON_ARRAYS(double)

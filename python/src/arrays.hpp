@@ -64,10 +64,10 @@ Vector<T> to_vector(py::handle obj, std::string_view what, Index size, bool chec
 
 /// Copies out: (rows,) when as_1d (one column), else (rows, cols).
 template <class T>
-py::array_t<T> to_numpy(ConstBatchRef<T> y, bool as_1d);
+py::array_t<T> to_numpy(const ConstBatchRef<T>& y, bool as_1d);
 /// Copies out a flat vector.
 template <class T>
-py::array_t<T> to_numpy(ConstVectorRef<T> v);
+py::array_t<T> to_numpy(const ConstVectorRef<T>& v);
 /// K blocks as (K, rows) when as_1d, else (K, rows, cols).
 template <class T>
 py::array_t<T> to_numpy(const std::vector<Batch<T>>& ys, Index rows, Index cols, bool as_1d);

@@ -33,15 +33,16 @@ class PythonDeqMap final : public DeqMap<T> {
   Index param_count() const override { return cb_->param_count; }
   std::string name() const override { return "python deq map"; }
 
-  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T>,
+  void eval(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x, const ConstVectorRef<T>&,
             BatchRef<T> out) const override {
     py::gil_scoped_acquire gil;
     const py::object r = cb_->f(to_numpy<T>(z, false), to_numpy<T>(x, false));
     out = to_batch<T>(r, "deq map f(z, x)", z.rows(), z.cols(), /*check_finite=*/true);
   }
 
-  void vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T>, ConstBatchRef<T> a,
-           BatchRef<T> z_bar, BatchRef<T> x_bar, VectorRef<T> theta_bar) const override {
+  void vjp(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x, const ConstVectorRef<T>&,
+           const ConstBatchRef<T>& a, BatchRef<T> z_bar, BatchRef<T> x_bar,
+           VectorRef<T> theta_bar) const override {
     py::gil_scoped_acquire gil;
     const py::object r =
         cb_->vjp(to_numpy<T>(z, false), to_numpy<T>(x, false), to_numpy<T>(a, false));
@@ -67,7 +68,7 @@ class DeqTapeBase {
 
 /// (rows, cols) column-major block -> (cols, rows) C array: one memcpy.
 template <class T>
-py::array_t<T> transposed(ConstBatchRef<T> b) {
+py::array_t<T> transposed(const ConstBatchRef<T>& b) {
   py::array_t<T> out({py::ssize_t(b.cols()), py::ssize_t(b.rows())});
   const Batch<T> copy = b;
   std::memcpy(out.mutable_data(), copy.data(), sizeof(T) * std::size_t(copy.size()));

@@ -60,7 +60,7 @@ std::vector<Batch<T>> data_blocks(py::handle obj, const Problem<T>& p) {
 template <class T>
 std::unique_ptr<Loss<T>> callback_loss(py::object function, bool as_1d) {
   return std::make_unique<CallbackLoss<T>>(
-      [function = std::move(function), as_1d](Index k, double t, ConstBatchRef<T> y,
+      [function = std::move(function), as_1d](Index k, double t, const ConstBatchRef<T>& y,
                                               BatchRef<T> y_bar) -> double {
         py::gil_scoped_acquire gil;
         const py::object result = function(k, t, to_numpy<T>(y, as_1d));

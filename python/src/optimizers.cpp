@@ -36,7 +36,7 @@ Eigen::Map<Vector<double>> writable_vector(py::handle obj, std::string_view what
 }
 
 /// NaN or Inf in params would come back from the update as NaN without a word.
-void require_finite(ConstVectorRef<double> v, std::string_view what) {
+void require_finite(const ConstVectorRef<double>& v, std::string_view what) {
   for (Index i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
       throw py::value_error(

@@ -9,7 +9,8 @@
 namespace revode::python {
 
 template <class T>
-void PythonField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
+void PythonField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                          BatchRef<T> dy) const {
   py::gil_scoped_acquire gil;
   const PythonCallbacks& cb = *callbacks_;
   const py::object result = cb.f(t, to_numpy<T>(y, false), to_numpy<T>(theta));
@@ -17,8 +18,9 @@ void PythonField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, Batc
 }
 
 template <class T>
-void PythonField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                         BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void PythonField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                         const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                         VectorRef<T> theta_bar) const {
   py::gil_scoped_acquire gil;
   const PythonCallbacks& cb = *callbacks_;
   require(!cb.vjp.is_none(),

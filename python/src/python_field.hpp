@@ -34,9 +34,10 @@ class PythonField final : public VectorField<T> {
   Index state_dim() const override { return callbacks_->state_dim; }
   Index param_count() const override { return callbacks_->param_count; }
   std::string name() const override { return callbacks_->name; }
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override {
     return std::make_unique<PythonField>(callbacks_);
   }

@@ -72,7 +72,8 @@ void CdeField<T>::evaluate_parts(T t, const ConstBatchRef<T>& y,
 }
 
 template <class T>
-void CdeField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
+void CdeField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                       BatchRef<T> dy) const {
   check_shapes(y.rows(), y.cols(), theta.size());
   evaluate_parts(t, y, theta);
   for (Index b = 0; b < batch_; ++b) {
@@ -82,8 +83,8 @@ void CdeField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRe
 }
 
 template <class T>
-void CdeField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                      BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void CdeField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                      const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   check_shapes(y.rows(), y.cols(), theta.size());
   require(theta_bar.size() == param_count(), "CDE θ̄ has {} entries; expected {}", theta_bar.size(),
           param_count());
@@ -119,7 +120,7 @@ std::unique_ptr<VectorField<T>> CdeField<T>::clone() const {
 
 template <class T>
 Vector<T> CdeField<T>::init_params(Init init, std::uint64_t seed,
-                                   ConstVectorRef<double> observations) const {
+                                   const ConstVectorRef<double>& observations) const {
   require(observations.size() == observation_count(),
           "CDE observations have {} values; expected channels × knots × batch = {} × {} × {} = {}",
           observations.size(), channels_, path_.knots(), batch_, observation_count());

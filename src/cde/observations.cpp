@@ -8,7 +8,7 @@
 
 namespace revode {
 
-ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<double> raw,
+ObservationPath prepare_observations(std::vector<double> times, const ConstVectorRef<double>& raw,
                                      Index data_channels, Index batch, ObservationOptions o) {
   require(data_channels >= 1 && batch >= 1,
           "CDE observations: {} channels and batch {}; expected both >= 1", data_channels, batch);
@@ -71,7 +71,7 @@ ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<d
 }
 
 Vector<double> fold_observation_gradient(const ObservationPath& path, Index raw_size,
-                                         ConstVectorRef<double> path_gradient) {
+                                         const ConstVectorRef<double>& path_gradient) {
   require(path_gradient.size() == path.values.size(),
           "observation gradient has {} entries; expected {} (channels × times × batch)",
           path_gradient.size(), path.values.size());

@@ -47,8 +47,8 @@ double default_step(const Eigen::MatrixBase<Derived>& x, double epsilon) {
 
 template <class T>
 VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,
-                         std::type_identity_t<ConstBatchRef<T>> y,
-                         std::type_identity_t<ConstVectorRef<T>> theta,
+                         const std::type_identity_t<ConstBatchRef<T>>& y,
+                         const std::type_identity_t<ConstVectorRef<T>>& theta,
                          const VjpCheckOptions& opts) {
   const Index dim = f.state_dim();
   const Index batch = y.cols();
@@ -127,9 +127,11 @@ VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,
   return report;
 }
 
-template VjpCheckReport check_vjp<float>(const VectorField<float>&, float, ConstBatchRef<float>,
-                                         ConstVectorRef<float>, const VjpCheckOptions&);
-template VjpCheckReport check_vjp<double>(const VectorField<double>&, double, ConstBatchRef<double>,
-                                          ConstVectorRef<double>, const VjpCheckOptions&);
+template VjpCheckReport check_vjp<float>(const VectorField<float>&, float,
+                                         const ConstBatchRef<float>&, const ConstVectorRef<float>&,
+                                         const VjpCheckOptions&);
+template VjpCheckReport check_vjp<double>(const VectorField<double>&, double,
+                                          const ConstBatchRef<double>&,
+                                          const ConstVectorRef<double>&, const VjpCheckOptions&);
 
 }  // namespace revode

@@ -65,15 +65,15 @@ Vector<T> DeqClassifier<T>::init_params(std::uint64_t seed,
 
 template <class T>
 typename DeqClassifier<T>::Evaluation DeqClassifier<T>::loss_and_gradient(
-    ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,
+    const ConstBatchRef<T>& x, const std::vector<int>& labels, const ConstVectorRef<T>& theta,
     const DeqOptions& options) const {
   return run(x, labels, theta, options, true);
 }
 
 template <class T>
-typename DeqClassifier<T>::Evaluation DeqClassifier<T>::evaluate(ConstBatchRef<T> x,
+typename DeqClassifier<T>::Evaluation DeqClassifier<T>::evaluate(const ConstBatchRef<T>& x,
                                                                  const std::vector<int>& labels,
-                                                                 ConstVectorRef<T> theta,
+                                                                 const ConstVectorRef<T>& theta,
                                                                  const DeqOptions& options) const {
   DeqOptions forward_only = options;
   if (forward_only.gradient == DeqGradient::backprop) forward_only.gradient = DeqGradient::implicit;
@@ -81,9 +81,9 @@ typename DeqClassifier<T>::Evaluation DeqClassifier<T>::evaluate(ConstBatchRef<T
 }
 
 template <class T>
-typename DeqClassifier<T>::Evaluation DeqClassifier<T>::run(ConstBatchRef<T> x,
+typename DeqClassifier<T>::Evaluation DeqClassifier<T>::run(const ConstBatchRef<T>& x,
                                                             const std::vector<int>& labels,
-                                                            ConstVectorRef<T> theta,
+                                                            const ConstVectorRef<T>& theta,
                                                             const DeqOptions& options,
                                                             bool with_gradient) const {
   const Index batch = x.cols(), dim = layer_.state_dim(), nf = layer_.param_count();

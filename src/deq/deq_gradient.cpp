@@ -25,8 +25,8 @@ struct Walk {
   Batch<T> y_bar, z_bar, scaled, vjp_out;
   DeqGradientResult<T>& result;
 
-  Walk(const DeqMap<T>& l, ConstBatchRef<T> x_, ConstVectorRef<T> th, double b,
-       ConstBatchRef<T> z_bar0, DeqGradientResult<T>& r)
+  Walk(const DeqMap<T>& l, const ConstBatchRef<T>& x_, const ConstVectorRef<T>& th, double b,
+       const ConstBatchRef<T>& z_bar0, DeqGradientResult<T>& r)
       : layer(l),
         x(x_),
         theta(th),
@@ -38,7 +38,7 @@ struct Walk {
         result(r) {}
 
   /// into += β J_f(at)ᵀ from; θ̄ += β (∂f/∂θ)ᵀ from; x̄ += β (∂f/∂x)ᵀ from.
-  void add_vjp(ConstBatchRef<T> at, const Batch<T>& from, Batch<T>& into) {
+  void add_vjp(const ConstBatchRef<T>& at, const Batch<T>& from, Batch<T>& into) {
     scaled = beta * from;
     layer.vjp(at, x, theta, scaled, vjp_out, result.grad_x, result.grad_params);
     ++result.stats.nvjp;
@@ -46,7 +46,7 @@ struct Walk {
   }
 
   /// The transpose of step k → k+1, given y_{k+1} and z_k; (ȳ, z̄) go from k+1 to k.
-  void step_back(ConstBatchRef<T> y_next, ConstBatchRef<T> z_k) {
+  void step_back(const ConstBatchRef<T>& y_next, const ConstBatchRef<T>& z_k) {
     add_vjp(y_next, z_bar, y_bar);  // z_{k+1} = (1−β) z_k + β f(y_{k+1})
     z_bar *= T(1) - beta;
     add_vjp(z_k, y_bar, z_bar);  // y_{k+1} = (1−β) y_k + β f(z_k)
@@ -62,7 +62,7 @@ template <class T>
 class DeqReversal final : public GuardedWalk<T> {
  public:
   /// z_bar0: ∂L/∂z_n, the caller's (restart() goes back to it).
-  DeqReversal(const DeqForward<T>& fwd, Walk<T>& walk, ConstBatchRef<T> z_bar0)
+  DeqReversal(const DeqForward<T>& fwd, Walk<T>& walk, const ConstBatchRef<T>& z_bar0)
       : walk_(walk),
         beta_(walk.beta),
         keep_(T(1) - walk.beta),
@@ -95,7 +95,7 @@ class DeqReversal final : public GuardedWalk<T> {
     walk_.add_vjp(z, walk_.y_bar, walk_.z_bar);
     walk_.y_bar *= keep_;
   }
-  void undo_from(Index, ConstBatchRef<T> x_k) override {
+  void undo_from(Index, const ConstBatchRef<T>& x_k) override {
     walk_.step_back(x_.topRows(dim_), x_k.bottomRows(dim_));  // needs y_{k+1} and z_k
     x_ = x_k;
   }
@@ -118,7 +118,7 @@ class DeqReversal final : public GuardedWalk<T> {
            mark_.grad_x.size() + mark_.grad_params.size();
   }
   /// The start iterates are zero: drift is measured against ‖z_n‖∞, as reconstruction_error.
-  double drift(ConstBatchRef<T> rebuilt, ConstBatchRef<T> truth) const override {
+  double drift(const ConstBatchRef<T>& rebuilt, const ConstBatchRef<T>& truth) const override {
     if (!rebuilt.allFinite()) return std::numeric_limits<double>::infinity();
     return double((rebuilt - truth).cwiseAbs().maxCoeff()) /
            std::max(scale_, double(truth.cwiseAbs().maxCoeff()));
@@ -145,7 +145,7 @@ class DeqReversal final : public GuardedWalk<T> {
 };
 
 template <class T>
-void reversible_walk(const DeqForward<T>& fwd, Walk<T>& walk, ConstBatchRef<T> z_bar) {
+void reversible_walk(const DeqForward<T>& fwd, Walk<T>& walk, const ConstBatchRef<T>& z_bar) {
   DeqReversal<T> reversal(fwd, walk, z_bar);
   for (Index k = fwd.stats.iterations; k-- > 0;) reversal.undo_by_inverse(k);
   DeqStats& stats = walk.result.stats;
@@ -187,8 +187,8 @@ void backprop_walk(const DeqForward<T>& fwd, Walk<T>& walk) {
 }
 
 template <class T>
-void implicit_adjoint(const DeqMap<T>& layer, const DeqForward<T>& fwd, ConstBatchRef<T> x,
-                      ConstVectorRef<T> theta, ConstBatchRef<T> z_bar,
+void implicit_adjoint(const DeqMap<T>& layer, const DeqForward<T>& fwd, const ConstBatchRef<T>& x,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& z_bar,
                       DeqGradientResult<T>& result) {
   const DeqOptions& o = fwd.options;
   const double tol = o.adjoint_tol.value_or(o.tol);
@@ -222,9 +222,9 @@ void implicit_adjoint(const DeqMap<T>& layer, const DeqForward<T>& fwd, ConstBat
 
 template <class T>
 DeqGradientResult<T> deq_backward(const DeqMap<T>& layer, const DeqForward<T>& forward,
-                                  std::type_identity_t<ConstBatchRef<T>> x,
-                                  std::type_identity_t<ConstVectorRef<T>> theta,
-                                  std::type_identity_t<ConstBatchRef<T>> z_bar) {
+                                  const std::type_identity_t<ConstBatchRef<T>>& x,
+                                  const std::type_identity_t<ConstVectorRef<T>>& theta,
+                                  const std::type_identity_t<ConstBatchRef<T>>& z_bar) {
   const Index dim = layer.state_dim(), batch = x.cols();
   require(x.rows() == layer.input_dim() && forward.z.rows() == dim && forward.z.cols() == batch,
           "{} backward: x is {}×{} and the forward's z {}×{}; expected x {}×batch and z {}×batch "
@@ -264,10 +264,12 @@ DeqGradientResult<T> deq_backward(const DeqMap<T>& layer, const DeqForward<T>& f
 }
 
 template DeqGradientResult<float> deq_backward(const DeqMap<float>&, const DeqForward<float>&,
-                                               ConstBatchRef<float>, ConstVectorRef<float>,
-                                               ConstBatchRef<float>);
+                                               const ConstBatchRef<float>&,
+                                               const ConstVectorRef<float>&,
+                                               const ConstBatchRef<float>&);
 template DeqGradientResult<double> deq_backward(const DeqMap<double>&, const DeqForward<double>&,
-                                                ConstBatchRef<double>, ConstVectorRef<double>,
-                                                ConstBatchRef<double>);
+                                                const ConstBatchRef<double>&,
+                                                const ConstVectorRef<double>&,
+                                                const ConstBatchRef<double>&);
 
 }  // namespace revode

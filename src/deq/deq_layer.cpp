@@ -80,15 +80,15 @@ void DeqLayer<T>::check(const char* what, Index z_rows, Index x_rows, Index z_co
 }
 
 template <class T>
-void DeqLayer<T>::stack(ConstBatchRef<T> z, ConstBatchRef<T> x) const {
+void DeqLayer<T>::stack(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x) const {
   stacked_.resize(spec_.state_dim + spec_.input_dim, z.cols());
   stacked_.topRows(spec_.state_dim) = z;
   stacked_.bottomRows(spec_.input_dim) = x;
 }
 
 template <class T>
-void DeqLayer<T>::eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
-                       BatchRef<T> out) const {
+void DeqLayer<T>::eval(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x,
+                       const ConstVectorRef<T>& theta, BatchRef<T> out) const {
   check("eval", z.rows(), x.rows(), z.cols(), x.cols(), theta.size());
   if (out.rows() != spec_.state_dim || out.cols() != z.cols())
     throw Error(fmt::format("{} eval: out is {}×{}, expected {}×{}", name(), out.rows(), out.cols(),
@@ -98,9 +98,9 @@ void DeqLayer<T>::eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T>
 }
 
 template <class T>
-void DeqLayer<T>::vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> a, BatchRef<T> z_bar, BatchRef<T> x_bar,
-                      VectorRef<T> theta_bar) const {
+void DeqLayer<T>::vjp(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& a, BatchRef<T> z_bar,
+                      BatchRef<T> x_bar, VectorRef<T> theta_bar) const {
   check("vjp", z.rows(), x.rows(), z.cols(), x.cols(), theta.size());
   const bool shapes_ok = a.rows() == z.rows() && a.cols() == z.cols() && z_bar.rows() == z.rows() &&
                          z_bar.cols() == z.cols() && x_bar.rows() == x.rows() &&
@@ -136,7 +136,7 @@ double DeqLayer<T>::bound_of(const double* theta) const {
 }
 
 template <class T>
-double DeqLayer<T>::lipschitz_bound(ConstVectorRef<T> theta) const {
+double DeqLayer<T>::lipschitz_bound(const ConstVectorRef<T>& theta) const {
   require(theta.size() == param_count(), "{} lipschitz_bound: theta has {} entries, expected {}",
           name(), theta.size(), param_count());
   const Vector<double> th = theta.template cast<double>();

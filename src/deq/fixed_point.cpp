@@ -96,8 +96,8 @@ std::string DeqStats::brief() const {
 }
 
 template <class T>
-DeqForward<T> deq_forward(const DeqMap<T>& layer, std::type_identity_t<ConstBatchRef<T>> x,
-                          std::type_identity_t<ConstVectorRef<T>> theta,
+DeqForward<T> deq_forward(const DeqMap<T>& layer, const std::type_identity_t<ConstBatchRef<T>>& x,
+                          const std::type_identity_t<ConstVectorRef<T>>& theta,
                           const DeqOptions& options) {
   validate(options);
   require(x.rows() == layer.input_dim() && x.cols() >= 1,
@@ -145,9 +145,9 @@ DeqForward<T> deq_forward(const DeqMap<T>& layer, std::type_identity_t<ConstBatc
   return out;
 }
 
-template DeqForward<float> deq_forward(const DeqMap<float>&, ConstBatchRef<float>,
-                                       ConstVectorRef<float>, const DeqOptions&);
-template DeqForward<double> deq_forward(const DeqMap<double>&, ConstBatchRef<double>,
-                                        ConstVectorRef<double>, const DeqOptions&);
+template DeqForward<float> deq_forward(const DeqMap<float>&, const ConstBatchRef<float>&,
+                                       const ConstVectorRef<float>&, const DeqOptions&);
+template DeqForward<double> deq_forward(const DeqMap<double>&, const ConstBatchRef<double>&,
+                                        const ConstVectorRef<double>&, const DeqOptions&);
 
 }  // namespace revode

@@ -6,7 +6,7 @@
 namespace revode {
 
 template <class T>
-void KeplerField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void KeplerField<T>::eval(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                           BatchRef<T> dy) const {
   const T gm = theta[0];
   for (Index j = 0; j < y.cols(); ++j) {
@@ -21,8 +21,9 @@ void KeplerField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void KeplerField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                         BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void KeplerField<T>::vjp(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                         const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                         VectorRef<T> theta_bar) const {
   const T gm = theta[0];
   T gm_bar = 0;
   for (Index j = 0; j < y.cols(); ++j) {

@@ -18,7 +18,7 @@ std::string LennardJonesField<T>::name() const {
 }
 
 template <class T>
-void LennardJonesField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void LennardJonesField<T>::eval(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                                 BatchRef<T> dy) const {
   const T eps = theta[0], sigma6 = std::pow(theta[1], T(6)), sigma12 = sigma6 * sigma6;
   const Index n = 2 * atoms_;
@@ -39,8 +39,8 @@ void LennardJonesField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> t
 }
 
 template <class T>
-void LennardJonesField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                               ConstBatchRef<T> a, BatchRef<T> y_bar,
+void LennardJonesField<T>::vjp(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                               const ConstBatchRef<T>& a, BatchRef<T> y_bar,
                                VectorRef<T> theta_bar) const {
   const T eps = theta[0], sigma = theta[1];
   const T sigma5 = std::pow(sigma, T(5)), sigma6 = sigma5 * sigma, sigma12 = sigma6 * sigma6;
@@ -87,7 +87,8 @@ Vector<T> LennardJonesField<T>::default_params() const {
   return Vector<T>::Ones(2);
 }
 
-double lennard_jones_energy(ConstVectorRef<double> state, ConstVectorRef<double> theta) {
+double lennard_jones_energy(const ConstVectorRef<double>& state,
+                            const ConstVectorRef<double>& theta) {
   require(state.size() % 4 == 0 && state.size() >= 8 && theta.size() == 2,
           "lennard_jones_energy: state of {} entries and {} parameters; required: 4·atoms "
           "entries (atoms ≥ 2) and (ε, σ)",

@@ -31,15 +31,16 @@ std::string LinearField<T>::name() const {
 }
 
 template <class T>
-void LinearField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void LinearField<T>::eval(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                           BatchRef<T> dy) const {
   const ConstMatrixMap<T> a_matrix(theta.data(), dim_, dim_);
   dy.noalias() = a_matrix * y;
 }
 
 template <class T>
-void LinearField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                         BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void LinearField<T>::vjp(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                         const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                         VectorRef<T> theta_bar) const {
   const ConstMatrixMap<T> a_matrix(theta.data(), dim_, dim_);
   MatrixMap<T> a_matrix_bar(theta_bar.data(), dim_, dim_);
   // ∂(A y)/∂A summed over the batch is the outer product a yᵀ; done before y_bar is written.
@@ -67,8 +68,8 @@ Vector<T> LinearField<T>::default_params() const {
 }
 
 template <class T>
-Vector<T> linear_exact_solution(std::type_identity_t<ConstBatchRef<T>> a_matrix,
-                                std::type_identity_t<ConstVectorRef<T>> y0, T t) {
+Vector<T> linear_exact_solution(const std::type_identity_t<ConstBatchRef<T>>& a_matrix,
+                                const std::type_identity_t<ConstVectorRef<T>>& y0, T t) {
   require(a_matrix.rows() == a_matrix.cols() && a_matrix.rows() == y0.size(),
           "linear_exact_solution: A is {} × {} and y0 has {} entries; required: A square with "
           "as many rows as y0",
@@ -79,9 +80,9 @@ Vector<T> linear_exact_solution(std::type_identity_t<ConstBatchRef<T>> a_matrix,
 
 template class LinearField<float>;
 template class LinearField<double>;
-template Vector<float> linear_exact_solution<float>(ConstBatchRef<float>, ConstVectorRef<float>,
-                                                    float);
-template Vector<double> linear_exact_solution<double>(ConstBatchRef<double>, ConstVectorRef<double>,
-                                                      double);
+template Vector<float> linear_exact_solution<float>(const ConstBatchRef<float>&,
+                                                    const ConstVectorRef<float>&, float);
+template Vector<double> linear_exact_solution<double>(const ConstBatchRef<double>&,
+                                                      const ConstVectorRef<double>&, double);
 
 }  // namespace revode

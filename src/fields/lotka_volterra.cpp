@@ -4,7 +4,7 @@
 namespace revode {
 
 template <class T>
-void LotkaVolterraField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void LotkaVolterraField<T>::eval(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                                  BatchRef<T> dy) const {
   const T alpha = theta[0], beta = theta[1], delta = theta[2], gamma = theta[3];
   for (Index j = 0; j < y.cols(); ++j) {
@@ -15,8 +15,8 @@ void LotkaVolterraField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> 
 }
 
 template <class T>
-void LotkaVolterraField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                                ConstBatchRef<T> a, BatchRef<T> y_bar,
+void LotkaVolterraField<T>::vjp(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                                const ConstBatchRef<T>& a, BatchRef<T> y_bar,
                                 VectorRef<T> theta_bar) const {
   const T alpha = theta[0], beta = theta[1], delta = theta[2], gamma = theta[3];
   T alpha_bar = 0, beta_bar = 0, delta_bar = 0, gamma_bar = 0;

@@ -4,7 +4,7 @@
 namespace revode {
 
 template <class T>
-void VanDerPolField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void VanDerPolField<T>::eval(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                              BatchRef<T> dy) const {
   const T mu = theta[0];
   for (Index j = 0; j < y.cols(); ++j) {
@@ -15,8 +15,9 @@ void VanDerPolField<T>::eval(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> thet
 }
 
 template <class T>
-void VanDerPolField<T>::vjp(T /*t*/, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                            ConstBatchRef<T> a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void VanDerPolField<T>::vjp(T /*t*/, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                            const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                            VectorRef<T> theta_bar) const {
   const T mu = theta[0];
   T mu_bar = 0;
   for (Index j = 0; j < y.cols(); ++j) {

@@ -7,7 +7,7 @@
 namespace revode {
 
 template <class T>
-void WhiteDwarfField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void WhiteDwarfField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                               BatchRef<T> dy) const {
   const T c = theta[0];
   const T friction = T(2) / (t + time_shift);
@@ -21,8 +21,9 @@ void WhiteDwarfField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void WhiteDwarfField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                             BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void WhiteDwarfField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                             const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                             VectorRef<T> theta_bar) const {
   const T c = theta[0];
   const T friction = T(2) / (t + time_shift);
   T c_bar = 0;

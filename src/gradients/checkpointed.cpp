@@ -28,7 +28,7 @@ struct Workspace {
   std::vector<Batch<T>> slots;
   std::vector<Index> slot_step;
 
-  void store(int slot, Index step, ConstBatchRef<T> x) {
+  void store(int slot, Index step, const ConstBatchRef<T>& x) {
     if (std::size_t(slot) >= slots.size()) {
       slots.resize(std::size_t(slot) + 1);
       slot_step.resize(std::size_t(slot) + 1, -1);

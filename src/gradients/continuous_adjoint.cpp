@@ -31,7 +31,8 @@ class AugmentedField final : public VectorField<T> {
   Index state_dim() const override { return 2 * dim_ * batch_ + f_.param_count(); }
   Index param_count() const override { return f_.param_count(); }
   std::string name() const override { return "adjoint of " + f_.name(); }
-  void eval(T t, ConstBatchRef<T> u, ConstVectorRef<T> theta, BatchRef<T> du) const override {
+  void eval(T t, const ConstBatchRef<T>& u, const ConstVectorRef<T>& theta,
+            BatchRef<T> du) const override {
     const Index block = dim_ * batch_;
     const Eigen::Map<const Batch<T>> z(u.data(), dim_, batch_), a(u.data() + block, dim_, batch_);
     Eigen::Map<Batch<T>> dz(du.data(), dim_, batch_), da(du.data() + block, dim_, batch_);
@@ -42,8 +43,8 @@ class AugmentedField final : public VectorField<T> {
     da = -da;
     da_theta = -da_theta;
   }
-  void vjp(T, ConstBatchRef<T>, ConstVectorRef<T>, ConstBatchRef<T>, BatchRef<T>,
-           VectorRef<T>) const override {
+  void vjp(T, const ConstBatchRef<T>&, const ConstVectorRef<T>&, const ConstBatchRef<T>&,
+           BatchRef<T>, VectorRef<T>) const override {
     throw Error("the continuous adjoint's augmented field has no VJP (none is needed)");
   }
   Index intermediate_floats(Index) const override { return f_.intermediate_floats(batch_); }

@@ -24,7 +24,7 @@ class BlockStore {
   // The limit is shared by the chunks that run at once (parallel_gradient): this one's share.
   BlockStore(Index rows, Index cols)
       : rows_(rows), cols_(cols), limit_(memory_limit() / std::uint64_t(chunks_in_flight())) {}
-  void push(ConstBatchRef<T> block) {
+  void push(const ConstBatchRef<T>& block) {
     const std::size_t offset = data_.size();
     // Adaptive steps: the count is known only as it grows; stop at the limit, not in bad_alloc.
     if ((offset + std::size_t(rows_ * cols_)) * sizeof(T) > limit_)

@@ -7,7 +7,8 @@
 namespace revode {
 
 template <class T>
-double Loss<T>::term_on_columns(Index, double, ConstBatchRef<T>, BatchRef<T>, Index, Index) const {
+double Loss<T>::term_on_columns(Index, double, const ConstBatchRef<T>&, BatchRef<T>, Index,
+                                Index) const {
   throw Error(
       "this loss sees the whole batch at once (a callback loss), so the batch cannot be split "
       "into chunks or per-sample solves; use per_sample_steps off (threads then split field "
@@ -26,15 +27,15 @@ ColumnSlice<T>::ColumnSlice(const Loss<T>& base, Index first, Index count, Index
 }
 
 template <class T>
-double ColumnSlice<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double ColumnSlice<T>::term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const {
   require(y.cols() == count_, "column chunk of {} samples was given a state of {} columns", count_,
           y.cols());
   return base_.term_on_columns(k, t, y, y_bar, first_, batch_);
 }
 
 template <class T>
-double ColumnSlice<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
-                                       Index first, Index batch) const {
+double ColumnSlice<T>::term_on_columns(Index k, double t, const ConstBatchRef<T>& y,
+                                       BatchRef<T> y_bar, Index first, Index batch) const {
   require(first + y.cols() <= count_ && batch == count_,
           "column chunk of {} samples: columns [{}, {}) of {} asked for", count_, first,
           first + y.cols(), batch);
@@ -53,12 +54,12 @@ MseData<T>::MseData(std::vector<Batch<T>> data) : data_(std::move(data)) {
 }
 
 template <class T>
-double MseData<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double MseData<T>::term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const {
   return term_on_columns(k, t, y, y_bar, 0, y.cols());
 }
 
 template <class T>
-double MseData<T>::term_on_columns(Index k, double, ConstBatchRef<T> y, BatchRef<T> y_bar,
+double MseData<T>::term_on_columns(Index k, double, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
                                    Index first, Index batch) const {
   require(k < Index(data_.size()),
           "mse-data: the solve saved more states (at least {}) than the data has time points ({})",
@@ -86,14 +87,14 @@ void MseData<T>::check_saves(Index saves) const {
 }
 
 template <class T>
-double MseZero<T>::term(Index, double, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double MseZero<T>::term(Index, double, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const {
   y_bar = T(2) * y;
   return y.template cast<double>().squaredNorm();
 }
 
 template <class T>
-double MseZero<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index,
-                                   Index) const {
+double MseZero<T>::term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
+                                   Index, Index) const {
   return term(k, t, y, y_bar);
 }
 
@@ -103,7 +104,8 @@ double MseZero<T>::scale(Index saves, Index dim, Index batch) const {
 }
 
 template <class T>
-double CallbackLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double CallbackLoss<T>::term(Index k, double t, const ConstBatchRef<T>& y,
+                             BatchRef<T> y_bar) const {
   const double value = function_(k, t, y, y_bar);
   require(std::isfinite(value) && all_finite(y_bar),
           "the loss callback returned a non-finite value or gradient at save {} (t = {})", k, t);
@@ -111,13 +113,14 @@ double CallbackLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> 
 }
 
 template <class T>
-double CotangentLoss<T>::term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const {
+double CotangentLoss<T>::term(Index k, double t, const ConstBatchRef<T>& y,
+                              BatchRef<T> y_bar) const {
   return term_on_columns(k, t, y, y_bar, 0, y.cols());
 }
 
 template <class T>
-double CotangentLoss<T>::term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
-                                         Index first, Index batch) const {
+double CotangentLoss<T>::term_on_columns(Index k, double t, const ConstBatchRef<T>& y,
+                                         BatchRef<T> y_bar, Index first, Index batch) const {
   require(k >= 0 && k < Index(c_.size()),
           "cotangent loss: save {} (t = {}) has no cotangent; {} were given", k, t, c_.size());
   const Batch<T>& c = c_[std::size_t(k)];

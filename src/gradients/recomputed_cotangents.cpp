@@ -39,9 +39,9 @@ SaveWalk<T>::SaveWalk(const GradientProblem<T>& problem, const VectorField<T>& f
       next_save_(saves - 1) {}
 
 template <class T>
-void SaveWalk<T>::add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
-                                 ConstBatchRef<T> tape, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
-                                 VectorRef<T> theta_bar) {
+void SaveWalk<T>::add_step_saves(double ta, double tb, const ConstBatchRef<T>& y0,
+                                 const ConstBatchRef<T>& y1, const ConstBatchRef<T>& tape,
+                                 BatchRef<T> y0_bar, BatchRef<T> y1_bar, VectorRef<T> theta_bar) {
   have_ends_ = false;
   if (p_.save_at.steps) {
     require(next_save_ >= 1, "SaveWalk: more steps than saves at every step (a bug)");
@@ -70,9 +70,9 @@ Index SaveWalk<T>::stored_floats() const {
 }
 
 template <class T>
-void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRef<T> y0,
-                           ConstBatchRef<T> y1, ConstBatchRef<T> tape, BatchRef<T> y0_bar,
-                           BatchRef<T> y1_bar, VectorRef<T> theta_bar) {
+void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, const ConstBatchRef<T>& y0,
+                           const ConstBatchRef<T>& y1, const ConstBatchRef<T>& tape,
+                           BatchRef<T> y0_bar, BatchRef<T> y1_bar, VectorRef<T> theta_bar) {
   if (!(p_.save_at.dense && axis_.strictly_inside(t, ta, tb))) {
     cotangent(k, t, y1);
     y1_bar += save_.y_bar;
@@ -89,8 +89,8 @@ void SaveWalk<T>::add_save(Index k, double t, double ta, double tb, ConstBatchRe
 }
 
 template <class T>
-void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
-                           ConstBatchRef<T> tape) {
+void SaveWalk<T>::step_ends(double ta, double tb, const ConstBatchRef<T>& y0,
+                            const ConstBatchRef<T>& y1, const ConstBatchRef<T>& tape) {
   fit(f1_, dim_, batch_);
   const bool end_known = tape.cols() > 0 && p_.stepper.end_derivative(tape, y1, f1_);
   if (!end_known && carried_end_ && carried_t_ == tb && bits_equal<T>(carried_y_, y1)) {
@@ -112,7 +112,7 @@ void SaveWalk<T>::step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatc
 }
 
 template <class T>
-void SaveWalk<T>::cotangent(Index k, double t, ConstBatchRef<T> y) {
+void SaveWalk<T>::cotangent(Index k, double t, const ConstBatchRef<T>& y) {
   save_.t = t;
   fit(save_.y_bar, dim_, batch_);
   (void)loss_.term(k, t, y, save_.y_bar);  // the value was summed forwards

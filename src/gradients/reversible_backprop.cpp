@@ -138,7 +138,7 @@ class BackwardWalk final : public GuardedWalk<T> {
     ++replayed_;
   }
   void undo_by_inverse(Index n) override { undo(t(n), t(n + 1)); }
-  void undo_from(Index n, ConstBatchRef<T> x_n) override {
+  void undo_from(Index n, const ConstBatchRef<T>& x_n) override {
     forwards_.drop();
     x0_ = x_n;
     scratch_.resize(x0_.rows(), x0_.cols());

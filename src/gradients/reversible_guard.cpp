@@ -89,7 +89,7 @@ bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drif
 }
 
 template <class T>
-Index guard_repair(GuardedWalk<T>& walk, ConstBatchRef<T> x0, double tolerance, double eps,
+Index guard_repair(GuardedWalk<T>& walk, const ConstBatchRef<T>& x0, double tolerance, double eps,
                    double first_drift, GuardStats& stats) {
   const Index n_steps = walk.steps();
   const Index k = guard_segment_length(first_drift, tolerance, eps, n_steps);
@@ -144,9 +144,9 @@ Index guard_repair(GuardedWalk<T>& walk, ConstBatchRef<T> x0, double tolerance, 
   return peak + walk.stored_floats();
 }
 
-template Index guard_repair<float>(GuardedWalk<float>&, ConstBatchRef<float>, double, double,
+template Index guard_repair<float>(GuardedWalk<float>&, const ConstBatchRef<float>&, double, double,
                                    double, GuardStats&);
-template Index guard_repair<double>(GuardedWalk<double>&, ConstBatchRef<double>, double, double,
-                                    double, GuardStats&);
+template Index guard_repair<double>(GuardedWalk<double>&, const ConstBatchRef<double>&, double,
+                                    double, double, GuardStats&);
 
 }  // namespace revode

@@ -4,9 +4,9 @@ namespace revode {
 
 template <class T>
 void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, double t0, double t1,
-                    ConstBatchRef<T> y0, ConstBatchRef<T> y1, ConstVectorRef<T> theta,
-                    BatchRef<T> y0_bar, BatchRef<T> y1_bar, VectorRef<T> theta_bar,
-                    Batch<T>& scratch) {
+                    const ConstBatchRef<T>& y0, const ConstBatchRef<T>& y1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
+                    VectorRef<T> theta_bar, Batch<T>& scratch) {
   if (save.s == 1.0) {
     y1_bar += save.y_bar;
     return;
@@ -30,11 +30,11 @@ void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, doubl
   y1_bar += T(w[2]) * save.y_bar + pulled;
 }
 
-#define REVODE_INSTANTIATE(T)                                                                \
-  template void pull_back_save<T>(const VectorField<T>&, const SaveCotangent<T>&, double,    \
-                                  double, ConstBatchRef<T>, ConstBatchRef<T>,                \
-                                  ConstVectorRef<T>, BatchRef<T>, BatchRef<T>, VectorRef<T>, \
-                                  Batch<T>&);
+#define REVODE_INSTANTIATE(T)                                                                     \
+  template void pull_back_save<T>(const VectorField<T>&, const SaveCotangent<T>&, double, double, \
+                                  const ConstBatchRef<T>&, const ConstBatchRef<T>&,               \
+                                  const ConstVectorRef<T>&, BatchRef<T>, BatchRef<T>,             \
+                                  VectorRef<T>, Batch<T>&);
 REVODE_INSTANTIATE(float)
 REVODE_INSTANTIATE(double)
 #undef REVODE_INSTANTIATE

@@ -15,8 +15,8 @@ StepAdjoint<T>::StepAdjoint(const GradientProblem<T>& problem, const VectorField
 }
 
 template <class T>
-void StepAdjoint<T>::add_saves(double t0, double t1, ConstBatchRef<T> x0, ConstBatchRef<T> x1,
-                               ConstBatchRef<T> tape) {
+void StepAdjoint<T>::add_saves(double t0, double t1, const ConstBatchRef<T>& x0,
+                               const ConstBatchRef<T>& x1, const ConstBatchRef<T>& tape) {
   pending_.setZero();
   saves_.add_step_saves(t0, t1, x0.topRows(dim_), x1.topRows(dim_), tape, pending_,
                         x_bar_.topRows(dim_), theta_bar_);
@@ -29,8 +29,8 @@ void StepAdjoint<T>::finish_step() {
 }
 
 template <class T>
-void StepAdjoint<T>::step_vjp(double t0, double t1, ConstBatchRef<T> x0, ConstBatchRef<T> x1,
-                              ConstBatchRef<T> tape) {
+void StepAdjoint<T>::step_vjp(double t0, double t1, const ConstBatchRef<T>& x0,
+                              const ConstBatchRef<T>& x1, const ConstBatchRef<T>& tape) {
   add_saves(t0, t1, x0, x1, tape);
   p_.stepper.step_vjp(f_, T(t0), T(t1), x0, p_.theta, tape, x_bar_, x_bar_prev_, theta_bar_);
   finish_step();

@@ -48,7 +48,7 @@ class StoreStates final : public SolveObserver<T> {
   LossValue<T> loss_value;
 
  private:
-  void push(ConstBatchRef<T> y) {
+  void push(const ConstBatchRef<T>& y) {
     const std::size_t offset = data_.size();
     data_.resize(offset + std::size_t(dim_ * batch_));
     Eigen::Map<Batch<T>>(data_.data() + offset, dim_, batch_) = y;
@@ -81,8 +81,8 @@ class StageAdjoint {
   }
 
   /// λ_n (into lambda0) and ∂L/∂θ (accumulated) from λ_{n+1} = lambda1 for step y0: t0 → t1.
-  void run(const VectorField<T>& f, double t0, double t1, ConstBatchRef<T> y0,
-           ConstVectorRef<T> theta, const Batch<T>& lambda1, Batch<T>& lambda0,
+  void run(const VectorField<T>& f, double t0, double t1, const ConstBatchRef<T>& y0,
+           const ConstVectorRef<T>& theta, const Batch<T>& lambda1, Batch<T>& lambda0,
            Vector<T>& theta_bar) {
     const T h = T(t1) - T(t0);
     for (int i = 0; i < tab_.stages; ++i) {
@@ -119,7 +119,7 @@ class StageAdjoint {
   T stage_time(int i, double t0, double t1, T h) const {
     return tab_.c[i] == 1.0 ? T(t1) : T(t0) + T(tab_.c[i]) * h;
   }
-  void stage_input(int i, T h, ConstBatchRef<T> y0) {
+  void stage_input(int i, T h, const ConstBatchRef<T>& y0) {
     stage_ = y0;
     for (int j = 0; j < i; ++j)
       if (tab_.a[i][j] != 0.0) stage_.noalias() += (h * T(tab_.a[i][j])) * k_[j];

@@ -774,7 +774,8 @@ void Mlp<T>::backward_column(T t, const T* y, const T* theta, const T* a, T* y_b
 }
 
 template <class T>
-void Mlp<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const {
+void Mlp<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                  BatchRef<T> dy) const {
   // name() formats a string, so it is only built once a check has failed.
   if (y.rows() != state_dim() || dy.rows() != output_dim() || dy.cols() != y.cols())
     throw Error(fmt::format("{}: eval got y {}×{} and dy {}×{}; expected {}", name(), y.rows(),
@@ -837,8 +838,8 @@ void Mlp<T>::eval_slab(T t, const ConstBatchRef<T>& y, const T* theta, BatchRef<
 }
 
 template <class T>
-void Mlp<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                 BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void Mlp<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                 const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   if (y.rows() != state_dim() || a.rows() != output_dim() || a.cols() != y.cols() ||
       y_bar.rows() != y.rows() || y_bar.cols() != y.cols())
     throw Error(fmt::format(

@@ -31,7 +31,7 @@ void ParallelField<T>::for_chunks(Index n, const ChunkTask& task) const {
 }
 
 template <class T>
-void ParallelField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void ParallelField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                             BatchRef<T> dy) const {
   const Index batch = y.cols(), n = chunks(batch);
   if (n <= 1) return field_.eval(t, y, theta, dy);
@@ -42,8 +42,9 @@ void ParallelField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void ParallelField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                           BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void ParallelField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                           const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                           VectorRef<T> theta_bar) const {
   const Index batch = y.cols(), n = chunks(batch);
   if (n <= 1) return field_.vjp(t, y, theta, a, y_bar, theta_bar);
   if (Index(theta_bar_.size()) < n) theta_bar_.resize(std::size_t(n));

@@ -173,8 +173,8 @@ GradientResult<T> parallel_gradient(const GradientMethod<T>& method, const Gradi
 template <class T>
 ParallelSolution<T> parallel_solve(const VectorField<T>& f, const Stepper<T>& stepper,
                                    const StepControl& control, const SaveAt& save_at, double t0,
-                                   double t1, NonDeduced<ConstBatchRef<T>> y0,
-                                   NonDeduced<ConstVectorRef<T>> theta, Executor& executor,
+                                   double t1, const NonDeduced<ConstBatchRef<T>>& y0,
+                                   const NonDeduced<ConstVectorRef<T>>& theta, Executor& executor,
                                    const ParallelOptions& options) {
   const ChunkPlan plan = plan_for(f, y0.cols(), options);
   ParallelSolution<T> out;
@@ -227,11 +227,13 @@ template GradientResult<double> parallel_gradient(const GradientMethod<double>&,
                                                   const ParallelOptions&);
 template ParallelSolution<float> parallel_solve(const VectorField<float>&, const Stepper<float>&,
                                                 const StepControl&, const SaveAt&, double, double,
-                                                ConstBatchRef<float>, ConstVectorRef<float>,
-                                                Executor&, const ParallelOptions&);
+                                                const ConstBatchRef<float>&,
+                                                const ConstVectorRef<float>&, Executor&,
+                                                const ParallelOptions&);
 template ParallelSolution<double> parallel_solve(const VectorField<double>&, const Stepper<double>&,
                                                  const StepControl&, const SaveAt&, double, double,
-                                                 ConstBatchRef<double>, ConstVectorRef<double>,
-                                                 Executor&, const ParallelOptions&);
+                                                 const ConstBatchRef<double>&,
+                                                 const ConstVectorRef<double>&, Executor&,
+                                                 const ParallelOptions&);
 
 }  // namespace revode

@@ -21,11 +21,12 @@ class ConstantDiffusion final : public Diffusion<T> {
   std::string name() const override { return "const"; }
   Index param_count() const override { return rows_; }
   bool depends_on_state() const override { return false; }
-  void eval(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override {
+  void eval(T, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> g) const override {
     g = theta.replicate(1, y.cols());
   }
-  void vjp(T, ConstBatchRef<T>, ConstVectorRef<T>, ConstBatchRef<T> g_bar, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override {
+  void vjp(T, const ConstBatchRef<T>&, const ConstVectorRef<T>&, const ConstBatchRef<T>& g_bar,
+           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
     y_bar.setZero();
     theta_bar += g_bar.rowwise().sum();
   }
@@ -45,12 +46,14 @@ class LinearDiffusion final : public Diffusion<T> {
   std::string name() const override { return "linear"; }
   Index param_count() const override { return rows_; }
   bool depends_on_state() const override { return true; }
-  void eval(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override {
+  void eval(T, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> g) const override {
     for (Index j = 0; j < rows_ / d_; ++j)
       g.middleRows(j * d_, d_) = (y.array().colwise() * theta.segment(j * d_, d_).array()).matrix();
   }
-  void vjp(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
+  void vjp(T, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& g_bar, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override {
     y_bar.setZero();
     for (Index j = 0; j < rows_ / d_; ++j) {
       const auto block = g_bar.middleRows(j * d_, d_);
@@ -74,11 +77,13 @@ class MlpDiffusion final : public Diffusion<T> {
   std::string name() const override { return mlp_.name(); }
   Index param_count() const override { return mlp_.param_count(); }
   bool depends_on_state() const override { return true; }
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override {
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> g) const override {
     mlp_.eval(t, y, theta, g);
   }
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& g_bar, BatchRef<T> y_bar,
+           VectorRef<T> theta_bar) const override {
     mlp_.vjp(t, y, theta, g_bar, y_bar, theta_bar);
   }
   std::unique_ptr<Diffusion<T>> clone() const override {
@@ -216,28 +221,29 @@ std::string DriftDiffusion<T>::name() const {
 }
 
 template <class T>
-void DriftDiffusion<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void DriftDiffusion<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                              BatchRef<T> dy) const {
   drift_->eval(t, y, theta.head(drift_->param_count()), dy);
 }
 
 template <class T>
-void DriftDiffusion<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                            BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void DriftDiffusion<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                            const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                            VectorRef<T> theta_bar) const {
   const Index p = drift_->param_count();
   drift_->vjp(t, y, theta.head(p), a, y_bar, theta_bar.head(p));
 }
 
 template <class T>
-void DriftDiffusion<T>::diffusion(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void DriftDiffusion<T>::diffusion(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                                   BatchRef<T> g) const {
   diffusion_->eval(t, y, theta.tail(diffusion_->param_count()), g);
 }
 
 template <class T>
-void DriftDiffusion<T>::diffusion_vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                                      ConstBatchRef<T> g_bar, BatchRef<T> y_bar,
-                                      VectorRef<T> theta_bar) const {
+void DriftDiffusion<T>::diffusion_vjp(T t, const ConstBatchRef<T>& y,
+                                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& g_bar,
+                                      BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
   const Index q = diffusion_->param_count();
   diffusion_->vjp(t, y, theta.tail(q), g_bar, y_bar, theta_bar.tail(q));
 }

@@ -32,7 +32,8 @@ Index diffusion_rows(NoiseType type, Index state_dim, Index noise_dim) {
 }
 
 template <class T>
-void apply_noise(NoiseType type, ConstBatchRef<T> g, ConstBatchRef<T> dw, BatchRef<T> out) {
+void apply_noise(NoiseType type, const ConstBatchRef<T>& g, const ConstBatchRef<T>& dw,
+                 BatchRef<T> out) {
   const Index d = out.rows();
   switch (type) {
     case NoiseType::diagonal:
@@ -52,8 +53,8 @@ void apply_noise(NoiseType type, ConstBatchRef<T> g, ConstBatchRef<T> dw, BatchR
 }
 
 template <class T>
-void apply_noise_vjp(NoiseType type, ConstBatchRef<T> a, ConstBatchRef<T> dw, BatchRef<T> g_bar,
-                     bool accumulate) {
+void apply_noise_vjp(NoiseType type, const ConstBatchRef<T>& a, const ConstBatchRef<T>& dw,
+                     BatchRef<T> g_bar, bool accumulate) {
   const Index d = a.rows();
   if (!accumulate) g_bar.setZero();
   switch (type) {
@@ -74,7 +75,7 @@ void apply_noise_vjp(NoiseType type, ConstBatchRef<T> a, ConstBatchRef<T> dw, Ba
 }
 
 template <class T>
-void require_finite_diffusion(const SdeField<T>& field, T t, ConstBatchRef<T> g) {
+void require_finite_diffusion(const SdeField<T>& field, T t, const ConstBatchRef<T>& g) {
   if (g.allFinite()) return;
   for (Index c = 0; c < g.cols(); ++c)
     for (Index i = 0; i < g.rows(); ++i)
@@ -83,11 +84,12 @@ void require_finite_diffusion(const SdeField<T>& field, T t, ConstBatchRef<T> g)
               double(t), field.name(), i, c, double(g(i, c)));
 }
 
-#define REVODE_INSTANTIATE(T)                                                                  \
-  template void apply_noise<T>(NoiseType, ConstBatchRef<T>, ConstBatchRef<T>, BatchRef<T>);    \
-  template void apply_noise_vjp<T>(NoiseType, ConstBatchRef<T>, ConstBatchRef<T>, BatchRef<T>, \
-                                   bool);                                                      \
-  template void require_finite_diffusion<T>(const SdeField<T>&, T, ConstBatchRef<T>);
+#define REVODE_INSTANTIATE(T)                                                                   \
+  template void apply_noise<T>(NoiseType, const ConstBatchRef<T>&, const ConstBatchRef<T>&,     \
+                               BatchRef<T>);                                                    \
+  template void apply_noise_vjp<T>(NoiseType, const ConstBatchRef<T>&, const ConstBatchRef<T>&, \
+                                   BatchRef<T>, bool);                                          \
+  template void require_finite_diffusion<T>(const SdeField<T>&, T, const ConstBatchRef<T>&);
 REVODE_INSTANTIATE(float)
 REVODE_INSTANTIATE(double)
 #undef REVODE_INSTANTIATE

@@ -28,7 +28,7 @@ const SdeField<T>& sde_field_or_throw(const VectorField<T>& f, std::string_view 
 // ---- FrozenNoiseField -------------------------------------------------------------------
 
 template <class T>
-void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
+void FrozenNoiseField<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                                BatchRef<T> dy) const {
   drift_->eval(t, y, theta, dy);
   g_.resize(field_->diffusion_rows(), y.cols());
@@ -40,8 +40,9 @@ void FrozenNoiseField<T>::eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
 }
 
 template <class T>
-void FrozenNoiseField<T>::vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                              BatchRef<T> y_bar, VectorRef<T> theta_bar) const {
+void FrozenNoiseField<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                              const ConstBatchRef<T>& a, BatchRef<T> y_bar,
+                              VectorRef<T> theta_bar) const {
   // The diffusion's VJP first: y_bar may alias y (VectorField's contract allows it), and the
   // drift's VJP overwrites y_bar.
   g_bar_.resize(field_->diffusion_rows(), y.cols());
@@ -124,22 +125,22 @@ SdeStepper<T>::SdeStepper(std::unique_ptr<Stepper<T>> base,
     : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
-void SdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                               ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void SdeStepper<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                               const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   base_->initialize(f, t0, y0, theta, x0);
 }
 
 template <class T>
-void SdeStepper<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                   ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
+void SdeStepper<T>::initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                   const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
                                    BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
   base_->initialize_vjp(f, t0, y0, theta, x0_bar, y0_bar, theta_bar);
 }
 
 template <class T>
-void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                         ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
-                         bool) const {
+void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                         const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
+                         Batch<T>* error, bool) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
   // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
   // step carries this step's ΔW, not the next one's.
@@ -149,9 +150,9 @@ void SdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x
 }
 
 template <class T>
-void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, ConstBatchRef<T> tape,
-                             ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+void SdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                             const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                             const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                              VectorRef<T> theta_bar) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
@@ -166,21 +167,23 @@ ReversibleSdeStepper<T>::ReversibleSdeStepper(std::unique_ptr<ReversibleStepper<
     : base_(std::move(base)), noise_(std::move(brownian)), estimate_(estimate) {}
 
 template <class T>
-void ReversibleSdeStepper<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                         ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void ReversibleSdeStepper<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                         const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   base_->initialize(f, t0, y0, theta, x0);
 }
 
 template <class T>
-void ReversibleSdeStepper<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                             ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
-                                             BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
+void ReversibleSdeStepper<T>::initialize_vjp(const VectorField<T>& f, T t0,
+                                             const ConstBatchRef<T>& y0,
+                                             const ConstVectorRef<T>& theta,
+                                             const ConstBatchRef<T>& x0_bar, BatchRef<T> y0_bar,
+                                             VectorRef<T> theta_bar) const {
   base_->initialize_vjp(f, t0, y0, theta, x0_bar, y0_bar, theta_bar);
 }
 
 template <class T>
-void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                   ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                   const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                                    Batch<T>* error, bool) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), true);
   // The embedded estimate on F; never FSAL (first_stage_ready is false): F(t1, y1) of this
@@ -191,25 +194,27 @@ void ReversibleSdeStepper<T>::step(const VectorField<T>& f, T t0, T t1, ConstBat
 }
 
 template <class T>
-void ReversibleSdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                       ConstVectorRef<T> theta, ConstBatchRef<T> tape,
-                                       ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
-                                       VectorRef<T> theta_bar) const {
+void ReversibleSdeStepper<T>::step_vjp(const VectorField<T>& f, T t0, T t1,
+                                       const ConstBatchRef<T>& x0, const ConstVectorRef<T>& theta,
+                                       const ConstBatchRef<T>& tape, const ConstBatchRef<T>& x1_bar,
+                                       BatchRef<T> x0_bar, VectorRef<T> theta_bar) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x0.cols(), name(), false);
   base_->step_vjp(frozen, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
 }
 
 template <class T>
-void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                           ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void ReversibleSdeStepper<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
+                                           const ConstBatchRef<T>& x1,
+                                           const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step(frozen, t0, t1, x1, theta, x0);
 }
 
 template <class T>
 void ReversibleSdeStepper<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
-                                                     ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-                                                     BatchRef<T> x0, BatchRef<T> tape) const {
+                                                     const ConstBatchRef<T>& x1,
+                                                     const ConstVectorRef<T>& theta, BatchRef<T> x0,
+                                                     BatchRef<T> tape) const {
   const VectorField<T>& frozen = noise_.freeze(f, t0, t1, x1.cols(), name(), false);
   base_->reverse_step_with_tape(frozen, t0, t1, x1, theta, x0, tape);
 }
@@ -247,8 +252,8 @@ void SdeReversibleHeun<T>::increment(T t0, T t1, Index batch) const {
 
 template <class T>
 void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& sde,
-                                    bool check_finite, T t, ConstBatchRef<T> z,
-                                    ConstVectorRef<T> theta, BatchRef<T> x) const {
+                                    bool check_finite, T t, const ConstBatchRef<T>& z,
+                                    const ConstVectorRef<T>& theta, BatchRef<T> x) const {
   f.eval(t, z, theta, x.middleRows(2 * d_, d_));
   auto g = x.bottomRows(g_rows_);
   sde.diffusion(t, z, theta, g);
@@ -256,8 +261,8 @@ void SdeReversibleHeun<T>::evaluate(const VectorField<T>& f, const SdeField<T>& 
 }
 
 template <class T>
-void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                      ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                      const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   const SdeField<T>& sde = checked(f);
   x0.topRows(d_) = y0;
   x0.middleRows(d_, d_) = y0;
@@ -265,9 +270,10 @@ void SdeReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchR
 }
 
 template <class T>
-void SdeReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                          ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
-                                          BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
+void SdeReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                          const ConstVectorRef<T>& theta,
+                                          const ConstBatchRef<T>& x0_bar, BatchRef<T> y0_bar,
+                                          VectorRef<T> theta_bar) const {
   const SdeField<T>& sde = checked(f);
   y_bar_.resize(d_, y0.cols());
   f.vjp(t0, y0, theta, x0_bar.middleRows(2 * d_, d_), y0_bar, theta_bar);
@@ -276,8 +282,8 @@ void SdeReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBa
 }
 
 template <class T>
-void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>,
+void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T>,
                                 Batch<T>* error, bool) const {
   const SdeField<T>& sde = checked(f);
   const Index batch = x0.cols();
@@ -300,8 +306,9 @@ void SdeReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchR
 }
 
 template <class T>
-void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                        ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
+                                        const ConstBatchRef<T>& x1, const ConstVectorRef<T>& theta,
+                                        BatchRef<T> x0) const {
   const SdeField<T>& sde = checked(f);
   const Index batch = x1.cols();
   const T h = t1 - t0;
@@ -319,9 +326,9 @@ void SdeReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, Con
 }
 
 template <class T>
-void SdeReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                    ConstVectorRef<T> theta, ConstBatchRef<T>,
-                                    ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+void SdeReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                    const ConstVectorRef<T>& theta, const ConstBatchRef<T>&,
+                                    const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                                     VectorRef<T> theta_bar) const {
   const SdeField<T>& sde = checked(f);
   const Index batch = x0.cols();

@@ -24,8 +24,9 @@ SdeShark<T>::SdeShark(std::shared_ptr<const BrownianTree> brownian, NoiseType no
 }
 
 template <class T>
-const SdeField<T>& SdeShark<T>::stages(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> y0,
-                                       ConstVectorRef<T> theta) const {
+const SdeField<T>& SdeShark<T>::stages(const VectorField<T>& f, T t0, T t1,
+                                       const ConstBatchRef<T>& y0,
+                                       const ConstVectorRef<T>& theta) const {
   const SdeField<T>& sde = sde_field_or_throw(f, name());
   require(sde.noise_type() == NoiseType::additive,
           "solver 'shark' (ShARK) is for additive noise only; field '{}' has {} noise", sde.name(),
@@ -60,8 +61,8 @@ const SdeField<T>& SdeShark<T>::stages(const VectorField<T>& f, T t0, T t1, Cons
 }
 
 template <class T>
-void SdeShark<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                       ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>, Batch<T>* error,
+void SdeShark<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                       const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T>, Batch<T>* error,
                        bool) const {
   stages(f, t0, t1, x0, theta);
   const T h = t1 - t0;
@@ -73,9 +74,10 @@ void SdeShark<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
 }
 
 template <class T>
-void SdeShark<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                           ConstVectorRef<T> theta, ConstBatchRef<T>, ConstBatchRef<T> x1_bar,
-                           BatchRef<T> x0_bar, VectorRef<T> theta_bar) const {
+void SdeShark<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                           const ConstVectorRef<T>& theta, const ConstBatchRef<T>&,
+                           const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
+                           VectorRef<T> theta_bar) const {
   const SdeField<T>& sde = stages(f, t0, t1, x0, theta);
   const T h = t1 - t0;
   const Index d = x0.rows(), batch = x0.cols();

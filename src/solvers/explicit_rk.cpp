@@ -21,8 +21,10 @@ int ExplicitRK<T>::evals_per_step() const {
 // stage_input and run_step are inlined into their callers here: passing their Eigen::Refs by
 // value through one more call level cost a store-to-load stall per call at batch 1.
 template <class T>
-[[gnu::always_inline]] inline void ExplicitRK<T>::stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape,
-                                Index batch, BatchRef<T> out) const {
+[[gnu::always_inline]] inline void ExplicitRK<T>::stage_input(int i, T h,
+                                                              const ConstBatchRef<T>& y0,
+                                                              const ConstBatchRef<T>& tape,
+                                                              Index batch, BatchRef<T> out) const {
   // The zero coefficients are left out (an explicit tableau's rows are mostly zeros).
   std::array<T, kMaxStages> c;
   std::array<stage_sum::Cols<const T>, kMaxStages> k;
@@ -39,23 +41,26 @@ template <class T>
 }
 
 template <class T>
-void ExplicitRK<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                         ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+void ExplicitRK<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                         const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                          Batch<T>* error, bool first_stage_ready) const {
   run_step(f, t0, t1, x0, theta, x1, tape, error, first_stage_ready, false);
 }
 
 template <class T>
-void ExplicitRK<T>::step_unchained(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                   ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+void ExplicitRK<T>::step_unchained(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                   const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                                    Batch<T>* error) const {
   run_step(f, t0, t1, x0, theta, x1, tape, error, false, fsal_ && error == nullptr);
 }
 
 template <class T>
-[[gnu::always_inline]] inline void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
-                             Batch<T>* error, bool first_stage_ready, bool skip_fsal_stage) const {
+[[gnu::always_inline]] inline void ExplicitRK<T>::run_step(const VectorField<T>& f, T t0, T t1,
+                                                           const ConstBatchRef<T>& x0,
+                                                           const ConstVectorRef<T>& theta,
+                                                           BatchRef<T> x1, BatchRef<T> tape,
+                                                           Batch<T>* error, bool first_stage_ready,
+                                                           bool skip_fsal_stage) const {
   const Index batch = x0.cols();
   const T h = t1 - t0;
   const int s = tableau_.stages;
@@ -104,9 +109,9 @@ void ExplicitRK<T>::carry_fsal(BatchRef<T> tape) const {
 }
 
 template <class T>
-void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, ConstBatchRef<T> tape,
-                             ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                             const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                             const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                              VectorRef<T> theta_bar) const {
   const Index batch = x0.cols(), dim = x0.rows();
   const T h = t1 - t0;
@@ -148,7 +153,8 @@ void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
 }
 
 template <class T>
-bool ExplicitRK<T>::start_derivative(ConstBatchRef<T> tape, Index batch, BatchRef<T> out) const {
+bool ExplicitRK<T>::start_derivative(const ConstBatchRef<T>& tape, Index batch,
+                                     BatchRef<T> out) const {
   out = tape.leftCols(batch);
   return true;
 }

@@ -6,9 +6,9 @@
 namespace revode {
 
 template <class T>
-double initial_step(const VectorField<T>& f, double t0, double t1, ConstBatchRef<T> y0,
-                    ConstBatchRef<T> f0, ConstVectorRef<T> theta, int order, double rtol,
-                    double atol) {
+double initial_step(const VectorField<T>& f, double t0, double t1, const ConstBatchRef<T>& y0,
+                    const ConstBatchRef<T>& f0, const ConstVectorRef<T>& theta, int order,
+                    double rtol, double atol) {
   const double span = std::abs(t1 - t0);
   const double direction = t1 > t0 ? 1.0 : -1.0;
   const Batch<double> scale = (atol + rtol * y0.template cast<double>().array().abs()).matrix();
@@ -32,10 +32,10 @@ double initial_step(const VectorField<T>& f, double t0, double t1, ConstBatchRef
 }
 
 template double initial_step<float>(const VectorField<float>&, double, double,
-                                    ConstBatchRef<float>, ConstBatchRef<float>,
-                                    ConstVectorRef<float>, int, double, double);
+                                    const ConstBatchRef<float>&, const ConstBatchRef<float>&,
+                                    const ConstVectorRef<float>&, int, double, double);
 template double initial_step<double>(const VectorField<double>&, double, double,
-                                     ConstBatchRef<double>, ConstBatchRef<double>,
-                                     ConstVectorRef<double>, int, double, double);
+                                     const ConstBatchRef<double>&, const ConstBatchRef<double>&,
+                                     const ConstVectorRef<double>&, int, double, double);
 
 }  // namespace revode

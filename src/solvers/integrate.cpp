@@ -21,14 +21,16 @@ std::array<double, 4> hermite_weights(double s) {
 }
 
 template <class T>
-void hermite_interpolate(double s, double delta, ConstBatchRef<T> y0, ConstBatchRef<T> f0,
-                         ConstBatchRef<T> y1, ConstBatchRef<T> f1, BatchRef<T> out) {
+void hermite_interpolate(double s, double delta, const ConstBatchRef<T>& y0,
+                         const ConstBatchRef<T>& f0, const ConstBatchRef<T>& y1,
+                         const ConstBatchRef<T>& f1, BatchRef<T> out) {
   const auto w = hermite_weights(s);
   out = T(w[0]) * y0 + T(w[1] * delta) * f0 + T(w[2]) * y1 + T(w[3] * delta) * f1;
 }
 
 template <class T>
-void validate_inputs(const VectorField<T>& f, ConstBatchRef<T> y0, ConstVectorRef<T> theta) {
+void validate_inputs(const VectorField<T>& f, const ConstBatchRef<T>& y0,
+                     const ConstVectorRef<T>& theta) {
   require(y0.rows() == f.state_dim(),
           "y0 has {} rows; the field '{}' has state dimension {} (y0 is state_dim × batch)",
           y0.rows(), f.name(), f.state_dim());
@@ -60,12 +62,20 @@ void require_saves_fit(const StepControl& control, const SaveAt& save_at, Index 
 template <class T>
 class Integration {
  public:
-  Integration(const VectorField<T>& f, const Stepper<T>& stepper, const SaveAt& save_at,
-              double t0, double t1, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
+  Integration(const VectorField<T>& f, const Stepper<T>& stepper, const SaveAt& save_at, double t0,
+              double t1, const ConstBatchRef<T>& y0, const ConstVectorRef<T>& theta,
               SolveObserver<T>& observer)
-      : f_(f), stepper_(stepper), save_(save_at), t0_(t0), t1_(t1), theta_(theta),
-        observer_(observer), direction_(TimeAxis(t0, t1).direction),
-        snap_(TimeAxis(t0, t1).snap), dim_(y0.rows()), batch_(y0.cols()) {
+      : f_(f),
+        stepper_(stepper),
+        save_(save_at),
+        t0_(t0),
+        t1_(t1),
+        theta_(theta),
+        observer_(observer),
+        direction_(TimeAxis(t0, t1).direction),
+        snap_(TimeAxis(t0, t1).snap),
+        dim_(y0.rows()),
+        batch_(y0.cols()) {
     require(!save_at.dense || stepper.dense_output(),
             "{}: dense output does not apply (its path between steps is not the interpolant of "
             "f at the steps' ends); let the save times split the steps instead",
@@ -96,7 +106,7 @@ class Integration {
   }
 
   void emit_initial_saves();
-  void emit(double t, ConstBatchRef<T> y, Index step, double s);
+  void emit(double t, const ConstBatchRef<T>& y, Index step, double s);
   void emit_dense(double t, double ta, double tb);
   void take_step(double ta, double tb, Batch<T>* error);
   void accept(double ta, double tb);
@@ -121,7 +131,7 @@ class Integration {
 };
 
 template <class T>
-void Integration<T>::emit(double t, ConstBatchRef<T> y, Index step, double s) {
+void Integration<T>::emit(double t, const ConstBatchRef<T>& y, Index step, double s) {
   observer_.on_save(SaveRecord<T>{saved_++, t, y, step, s});
 }
 
@@ -290,10 +300,10 @@ class KeepSaves final : public SolveObserver<T> {
 }  // namespace
 
 template <class T>
-SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
-                     const StepControl& control, const SaveAt& save_at, double t0, double t1,
-                     NonDeduced<ConstBatchRef<T>> y0,
-                     NonDeduced<ConstVectorRef<T>> theta, SolveObserver<T>& observer) {
+SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
+                     const SaveAt& save_at, double t0, double t1,
+                     const NonDeduced<ConstBatchRef<T>>& y0,
+                     const NonDeduced<ConstVectorRef<T>>& theta, SolveObserver<T>& observer) {
   validate_inputs(f, y0, theta);
   require(std::isfinite(t0) && std::isfinite(t1) && std::isfinite(t1 - t0) && t0 != t1,
           "time interval [t0, t1] = [{}, {}]; required: finite, with a finite length, and "
@@ -309,24 +319,27 @@ SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
 
 template <class T>
 Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
-                  const SaveAt& save_at, double t0, double t1, NonDeduced<ConstBatchRef<T>> y0,
-                  NonDeduced<ConstVectorRef<T>> theta) {
+                  const SaveAt& save_at, double t0, double t1,
+                  const NonDeduced<ConstBatchRef<T>>& y0,
+                  const NonDeduced<ConstVectorRef<T>>& theta) {
   Solution<T> out;
   KeepSaves<T> keep(out);
   out.stats = integrate(f, stepper, control, save_at, t0, t1, y0, theta, keep);
   return out;
 }
 
-#define REVODE_INSTANTIATE(T)                                                                 \
-  template void hermite_interpolate<T>(double, double, ConstBatchRef<T>, ConstBatchRef<T>,     \
-                                       ConstBatchRef<T>, ConstBatchRef<T>, BatchRef<T>);      \
-  template void validate_inputs<T>(const VectorField<T>&, ConstBatchRef<T>, ConstVectorRef<T>); \
-  template SolveStats integrate<T>(const VectorField<T>&, const Stepper<T>&,                  \
-                                   const StepControl&, const SaveAt&, double, double,         \
-                                   ConstBatchRef<T>, ConstVectorRef<T>, SolveObserver<T>&);   \
-  template Solution<T> solve<T>(const VectorField<T>&, const Stepper<T>&, const StepControl&, \
-                                const SaveAt&, double, double, ConstBatchRef<T>,              \
-                                ConstVectorRef<T>);
+#define REVODE_INSTANTIATE(T)                                                                    \
+  template void hermite_interpolate<T>(double, double, const ConstBatchRef<T>&,                  \
+                                       const ConstBatchRef<T>&, const ConstBatchRef<T>&,         \
+                                       const ConstBatchRef<T>&, BatchRef<T>);                    \
+  template void validate_inputs<T>(const VectorField<T>&, const ConstBatchRef<T>&,               \
+                                   const ConstVectorRef<T>&);                                    \
+  template SolveStats integrate<T>(const VectorField<T>&, const Stepper<T>&, const StepControl&, \
+                                   const SaveAt&, double, double, const ConstBatchRef<T>&,       \
+                                   const ConstVectorRef<T>&, SolveObserver<T>&);                 \
+  template Solution<T> solve<T>(const VectorField<T>&, const Stepper<T>&, const StepControl&,    \
+                                const SaveAt&, double, double, const ConstBatchRef<T>&,          \
+                                const ConstVectorRef<T>&);
 REVODE_INSTANTIATE(float)
 REVODE_INSTANTIATE(double)
 #undef REVODE_INSTANTIATE

@@ -23,13 +23,14 @@ class ComplexScalarField final : public VectorField<double> {
   Index state_dim() const override { return 2; }
   Index param_count() const override { return 0; }
   std::string name() const override { return "complex-scalar"; }
-  void eval(double, ConstBatchRef<double> y, ConstVectorRef<double>,
+  void eval(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>&,
             BatchRef<double> dy) const override {
     dy.row(0) = a_.real() * y.row(0) - a_.imag() * y.row(1);
     dy.row(1) = a_.imag() * y.row(0) + a_.real() * y.row(1);
   }
-  void vjp(double, ConstBatchRef<double>, ConstVectorRef<double>, ConstBatchRef<double> c,
-           BatchRef<double> y_bar, VectorRef<double>) const override {
+  void vjp(double, const ConstBatchRef<double>&, const ConstVectorRef<double>&,
+           const ConstBatchRef<double>& c, BatchRef<double> y_bar,
+           VectorRef<double>) const override {
     y_bar.row(0) = a_.real() * c.row(0) + a_.imag() * c.row(1);
     y_bar.row(1) = -a_.imag() * c.row(0) + a_.real() * c.row(1);
   }

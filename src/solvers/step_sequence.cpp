@@ -67,8 +67,8 @@ double StepSequence::operator[](Index n) const {
 
 template <class T>
 Index replay_steps(const VectorField<T>& f, const Stepper<T>& stepper, const StepSequence& times,
-                   Index from, Index to, ConstVectorRef<T> theta, Batch<T>& x, Batch<T>& scratch,
-                   Batch<T>& tape) {
+                   Index from, Index to, const ConstVectorRef<T>& theta, Batch<T>& x,
+                   Batch<T>& scratch, Batch<T>& tape) {
   // Not an integration loop: no step control and no saves, just the forward solve's own
   // steps, in its own floats, one after another.
   for (Index n = from; n < to; ++n) {
@@ -79,10 +79,11 @@ Index replay_steps(const VectorField<T>& f, const Stepper<T>& stepper, const Ste
 }
 
 template Index replay_steps<float>(const VectorField<float>&, const Stepper<float>&,
-                                   const StepSequence&, Index, Index, ConstVectorRef<float>,
+                                   const StepSequence&, Index, Index, const ConstVectorRef<float>&,
                                    Batch<float>&, Batch<float>&, Batch<float>&);
 template Index replay_steps<double>(const VectorField<double>&, const Stepper<double>&,
-                                    const StepSequence&, Index, Index, ConstVectorRef<double>,
-                                    Batch<double>&, Batch<double>&, Batch<double>&);
+                                    const StepSequence&, Index, Index,
+                                    const ConstVectorRef<double>&, Batch<double>&, Batch<double>&,
+                                    Batch<double>&);
 
 }  // namespace revode

@@ -4,15 +4,15 @@
 namespace revode {
 
 template <class T>
-void Stepper<T>::initialize(const VectorField<T>&, T, ConstBatchRef<T> y0, ConstVectorRef<T>,
-                            BatchRef<T> x0) const {
+void Stepper<T>::initialize(const VectorField<T>&, T, const ConstBatchRef<T>& y0,
+                            const ConstVectorRef<T>&, BatchRef<T> x0) const {
   x0 = y0;
 }
 
 template <class T>
-void Stepper<T>::initialize_vjp(const VectorField<T>&, T, ConstBatchRef<T>, ConstVectorRef<T>,
-                                ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                                VectorRef<T>) const {
+void Stepper<T>::initialize_vjp(const VectorField<T>&, T, const ConstBatchRef<T>&,
+                                const ConstVectorRef<T>&, const ConstBatchRef<T>& x0_bar,
+                                BatchRef<T> y0_bar, VectorRef<T>) const {
   y0_bar = x0_bar.topRows(y0_bar.rows());
 }
 

@@ -50,7 +50,7 @@ Adam::Adam(AdamOptions options, Index param_count) : options_(options) {
   state_.v = Vector<double>::Zero(param_count);
 }
 
-void Adam::step(double lr, VectorRef<double> params, ConstVectorRef<double> grad) {
+void Adam::step(double lr, VectorRef<double> params, const ConstVectorRef<double>& grad) {
   const Index n = state_.m.size();
   require(params.size() == n && grad.size() == n,
           "Adam::step: {} parameters and {} gradient entries; the optimizer was built for {}",

@@ -21,14 +21,15 @@ class ToyField final : public VectorField<T> {
   Index state_dim() const override { return 2; }
   Index param_count() const override { return 2; }
   std::string name() const override { return "toy"; }
-  void eval(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override {
+  void eval(T, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override {
     for (Index j = 0; j < y.cols(); ++j) {
       dy(0, j) = theta[0] * y(0, j) * y(1, j);
       dy(1, j) = std::sin(theta[1] * y(0, j));
     }
   }
-  void vjp(T, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override {
+  void vjp(T, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta, const ConstBatchRef<T>& a,
+           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
     if (bug_ == Bug::overwrites_theta_bar) theta_bar.setZero();
     for (Index j = 0; j < y.cols(); ++j) {
       const T cosine = std::cos(theta[1] * y(0, j));
@@ -54,12 +55,13 @@ class DecayField final : public VectorField<double> {
   Index state_dim() const override { return 3; }
   Index param_count() const override { return 0; }
   std::string name() const override { return "decay"; }
-  void eval(double, ConstBatchRef<double> y, ConstVectorRef<double>,
+  void eval(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>&,
             BatchRef<double> dy) const override {
     dy = -y;
   }
-  void vjp(double, ConstBatchRef<double>, ConstVectorRef<double>, ConstBatchRef<double> a,
-           BatchRef<double> y_bar, VectorRef<double>) const override {
+  void vjp(double, const ConstBatchRef<double>&, const ConstVectorRef<double>&,
+           const ConstBatchRef<double>& a, BatchRef<double> y_bar,
+           VectorRef<double>) const override {
     y_bar = -a;
   }
   std::unique_ptr<VectorField<double>> clone() const override {

@@ -163,15 +163,15 @@ class PlainEuler final : public Stepper<double> {
   int error_order() const override { return 0; }
   int evals_per_step() const override { return 1; }
   Index tape_cols(Index batch) const override { return batch; }
-  void step(const VectorField<double>& f, double t0, double t1, ConstBatchRef<double> x0,
-            ConstVectorRef<double> theta, BatchRef<double> x1, BatchRef<double> tape,
+  void step(const VectorField<double>& f, double t0, double t1, const ConstBatchRef<double>& x0,
+            const ConstVectorRef<double>& theta, BatchRef<double> x1, BatchRef<double> tape,
             Batch<double>*, bool) const override {
     f.eval(t0, x0, theta, tape);
     x1 = x0 + (t1 - t0) * tape;
   }
-  void step_vjp(const VectorField<double>& f, double t0, double t1, ConstBatchRef<double> x0,
-                ConstVectorRef<double> theta, ConstBatchRef<double>,
-                ConstBatchRef<double> x1_bar, BatchRef<double> x0_bar,
+  void step_vjp(const VectorField<double>& f, double t0, double t1, const ConstBatchRef<double>& x0,
+                const ConstVectorRef<double>& theta, const ConstBatchRef<double>&,
+                const ConstBatchRef<double>& x1_bar, BatchRef<double> x0_bar,
                 VectorRef<double> theta_bar) const override {
     f.vjp(t0, x0, theta, ((t1 - t0) * x1_bar).eval(), x0_bar, theta_bar);
     x0_bar += x1_bar;

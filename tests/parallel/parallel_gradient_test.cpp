@@ -281,7 +281,7 @@ TEST(ParallelGradient, LossesSplitIntoColumnsAddUp) {
     EXPECT_EQ(bar, whole_bar);
   }
   const CallbackLoss<double> callback(
-      [](Index, double, ConstBatchRef<double> v, BatchRef<double> v_bar) {
+      [](Index, double, const ConstBatchRef<double>& v, BatchRef<double> v_bar) {
         v_bar = v;
         return 0.5 * v.squaredNorm();
       });

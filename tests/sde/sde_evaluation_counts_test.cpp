@@ -23,21 +23,22 @@ class CountedDiffusion final : public SdeField<double> {
   std::string name() const override { return inner_.name(); }
   NoiseType noise_type() const override { return inner_.noise_type(); }
   Index noise_dim() const override { return inner_.noise_dim(); }
-  void eval(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+  void eval(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
             BatchRef<double> dy) const override {
     inner_.eval(t, y, theta, dy);
   }
-  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta, ConstBatchRef<double> a,
-           BatchRef<double> y_bar, VectorRef<double> theta_bar) const override {
+  void vjp(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
+           const ConstBatchRef<double>& a, BatchRef<double> y_bar,
+           VectorRef<double> theta_bar) const override {
     inner_.vjp(t, y, theta, a, y_bar, theta_bar);
   }
-  void diffusion(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+  void diffusion(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
                  BatchRef<double> g) const override {
     ++evaluations;
     inner_.diffusion(t, y, theta, g);
   }
-  void diffusion_vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-                     ConstBatchRef<double> g_bar, BatchRef<double> y_bar,
+  void diffusion_vjp(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
+                     const ConstBatchRef<double>& g_bar, BatchRef<double> y_bar,
                      VectorRef<double> theta_bar) const override {
     ++vjps;
     inner_.diffusion_vjp(t, y, theta, g_bar, y_bar, theta_bar);

@@ -12,12 +12,12 @@ class BlowUpField final : public VectorField<double> {
   Index state_dim() const override { return 1; }
   Index param_count() const override { return 1; }
   std::string name() const override { return "blow-up"; }
-  void eval(double, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+  void eval(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
             BatchRef<double> dy) const override {
     dy = theta[0] * y.array().square().matrix();
   }
-  void vjp(double, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-           ConstBatchRef<double> a, BatchRef<double> y_bar,
+  void vjp(double, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
+           const ConstBatchRef<double>& a, BatchRef<double> y_bar,
            VectorRef<double> theta_bar) const override {
     y_bar = (2 * theta[0] * a.array() * y.array()).matrix();
     theta_bar[0] += (a.array() * y.array().square()).sum();

@@ -16,12 +16,12 @@ class WithoutForwardTape final : public VectorField<double> {
   Index state_dim() const override { return inner_.state_dim(); }
   Index param_count() const override { return inner_.param_count(); }
   std::string name() const override { return inner_.name(); }
-  void eval(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
+  void eval(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
             BatchRef<double> dy) const override {
     inner_.eval(t, y, theta, dy);
   }
-  void vjp(double t, ConstBatchRef<double> y, ConstVectorRef<double> theta,
-           ConstBatchRef<double> a, BatchRef<double> y_bar,
+  void vjp(double t, const ConstBatchRef<double>& y, const ConstVectorRef<double>& theta,
+           const ConstBatchRef<double>& a, BatchRef<double> y_bar,
            VectorRef<double> theta_bar) const override {
     inner_.vjp(t, y, theta, a, y_bar, theta_bar);
   }

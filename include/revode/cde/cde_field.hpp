@@ -40,9 +40,10 @@ class CdeField final : public VectorField<T> {
   std::string name() const override;
 
   /// y: hidden × batch with batch == batch() (revode::Error otherwise).
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override;
   /// Column b is driven by sample b's path: the batch is fixed at construction.
   bool column_local() const override { return false; }
@@ -59,7 +60,8 @@ class CdeField final : public VectorField<T> {
 
   /// θ = [the MLP's init_params(init, seed) | observations]. @throws revode::Error when
   /// observations has the wrong length.
-  Vector<T> init_params(Init init, std::uint64_t seed, ConstVectorRef<double> observations) const;
+  Vector<T> init_params(Init init, std::uint64_t seed,
+                        const ConstVectorRef<double>& observations) const;
 
  private:
   void check_shapes(Index rows, Index cols, Index theta_size) const;

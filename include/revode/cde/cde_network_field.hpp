@@ -29,13 +29,14 @@ class CdeNetworkField final : public VectorField<T> {
   Index param_count() const override { return cde_->network_param_count(); }
   std::string name() const override { return cde_->name(); }
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override {
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override {
     full_.head(theta.size()) = theta;
     cde_->eval(t, y, full_, dy);
   }
   /// θ̄ += aᵀ ∂f/∂θ for the network part; the observations' share is computed and dropped.
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override {
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
     full_.head(theta.size()) = theta;
     full_bar_.head(theta_bar.size()) = theta_bar;
     full_bar_.tail(full_bar_.size() - theta_bar.size()).setZero();

@@ -41,7 +41,7 @@ struct ObservationPath {
 /// @param raw data_channels × knots × batch in the same layout (NaN = missing).
 /// @throws revode::Error when raw has the wrong size, a value is ±Inf, the times are not
 ///   finite and strictly increasing, or a data channel of a sample has no observation at all.
-ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<double> raw,
+ObservationPath prepare_observations(std::vector<double> times, const ConstVectorRef<double>& raw,
                                      Index data_channels, Index batch,
                                      ObservationOptions options = {});
 
@@ -49,6 +49,6 @@ ObservationPath prepare_observations(std::vector<double> times, ConstVectorRef<d
 /// missing entries) from the gradient with respect to the dense path values: each raw value
 /// collects the gradient of every entry it was filled into.
 Vector<double> fold_observation_gradient(const ObservationPath& path, Index raw_size,
-                                         ConstVectorRef<double> path_gradient);
+                                         const ConstVectorRef<double>& path_gradient);
 
 }  // namespace revode

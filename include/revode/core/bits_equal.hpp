@@ -10,7 +10,7 @@
 namespace revode {
 
 template <class T>
-bool bits_equal(ConstBatchRef<T> a, ConstBatchRef<T> b) {
+bool bits_equal(const ConstBatchRef<T>& a, const ConstBatchRef<T>& b) {
   if (a.rows() != b.rows() || a.cols() != b.cols()) return false;
   for (Index j = 0; j < a.cols(); ++j)  // column by column: either may be a block with a stride
     if (std::memcmp(a.col(j).data(), b.col(j).data(), sizeof(T) * std::size_t(a.rows())) != 0)

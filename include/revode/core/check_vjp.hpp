@@ -49,15 +49,17 @@ struct VjpCheckReport {
 /// T is deduced from f alone (type_identity_t), so plain matrices and literals convert.
 template <class T>
 VjpCheckReport check_vjp(const VectorField<T>& f, std::type_identity_t<T> t,
-                         std::type_identity_t<ConstBatchRef<T>> y,
-                         std::type_identity_t<ConstVectorRef<T>> theta,
+                         const std::type_identity_t<ConstBatchRef<T>>& y,
+                         const std::type_identity_t<ConstVectorRef<T>>& theta,
                          const VjpCheckOptions& opts = {});
 
 extern template VjpCheckReport check_vjp<float>(const VectorField<float>&, float,
-                                                ConstBatchRef<float>, ConstVectorRef<float>,
+                                                const ConstBatchRef<float>&,
+                                                const ConstVectorRef<float>&,
                                                 const VjpCheckOptions&);
 extern template VjpCheckReport check_vjp<double>(const VectorField<double>&, double,
-                                                 ConstBatchRef<double>, ConstVectorRef<double>,
+                                                 const ConstBatchRef<double>&,
+                                                 const ConstVectorRef<double>&,
                                                  const VjpCheckOptions&);
 
 }  // namespace revode

@@ -14,12 +14,13 @@ class CountingField final : public VectorField<T> {
   Index state_dim() const override { return inner_.state_dim(); }
   Index param_count() const override { return inner_.param_count(); }
   std::string name() const override { return inner_.name(); }
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override {
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override {
     ++nfe_;
     inner_.eval(t, y, theta, dy);
   }
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override {
     ++nvjp_;
     inner_.vjp(t, y, theta, a, y_bar, theta_bar);
   }

@@ -31,11 +31,12 @@ class VectorField {
   virtual std::string name() const = 0;
 
   /// dy = f(t, y; θ). y, dy: state_dim × batch.
-  virtual void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const = 0;
+  virtual void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                    BatchRef<T> dy) const = 0;
 
   /// y_bar = aᵀ ∂f/∂y at (t, y); theta_bar += aᵀ ∂f/∂θ. a, y_bar: state_dim × batch.
-  virtual void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-                   BatchRef<T> y_bar, VectorRef<T> theta_bar) const = 0;
+  virtual void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                   const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const = 0;
 
   /// Scalars one evaluation keeps alive while its VJP runs (hidden activations of a network):
   /// used to report the true peak memory of gradient methods.

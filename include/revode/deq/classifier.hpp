@@ -50,15 +50,16 @@ class DeqClassifier {
 
   /// Forward, loss and ∂loss/∂θ with options.gradient. x: input_dim × batch.
   /// @throws revode::Error on bad shapes, labels out of range, or DEQ errors.
-  Evaluation loss_and_gradient(ConstBatchRef<T> x, const std::vector<int>& labels,
-                               ConstVectorRef<T> theta, const DeqOptions& options) const;
+  Evaluation loss_and_gradient(const ConstBatchRef<T>& x, const std::vector<int>& labels,
+                               const ConstVectorRef<T>& theta, const DeqOptions& options) const;
   /// Forward, loss and accuracy only (options.gradient is ignored: no tape is kept).
-  Evaluation evaluate(ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,
-                      const DeqOptions& options) const;
+  Evaluation evaluate(const ConstBatchRef<T>& x, const std::vector<int>& labels,
+                      const ConstVectorRef<T>& theta, const DeqOptions& options) const;
 
  private:
-  Evaluation run(ConstBatchRef<T> x, const std::vector<int>& labels, ConstVectorRef<T> theta,
-                 const DeqOptions& options, bool with_gradient) const;
+  Evaluation run(const ConstBatchRef<T>& x, const std::vector<int>& labels,
+                 const ConstVectorRef<T>& theta, const DeqOptions& options,
+                 bool with_gradient) const;
 
   DeqLayer<T> layer_;
   int classes_;

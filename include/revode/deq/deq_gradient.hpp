@@ -38,18 +38,19 @@ struct DeqGradientResult {
 /// @throws revode::Error on shape mismatch or a non-finite adjoint.
 template <class T>
 DeqGradientResult<T> deq_backward(const DeqMap<T>& layer, const DeqForward<T>& forward,
-                                  std::type_identity_t<ConstBatchRef<T>> x,
-                                  std::type_identity_t<ConstVectorRef<T>> theta,
-                                  std::type_identity_t<ConstBatchRef<T>> z_bar);
+                                  const std::type_identity_t<ConstBatchRef<T>>& x,
+                                  const std::type_identity_t<ConstVectorRef<T>>& theta,
+                                  const std::type_identity_t<ConstBatchRef<T>>& z_bar);
 
 extern template DeqGradientResult<float> deq_backward(const DeqMap<float>&,
                                                       const DeqForward<float>&,
-                                                      ConstBatchRef<float>, ConstVectorRef<float>,
-                                                      ConstBatchRef<float>);
+                                                      const ConstBatchRef<float>&,
+                                                      const ConstVectorRef<float>&,
+                                                      const ConstBatchRef<float>&);
 extern template DeqGradientResult<double> deq_backward(const DeqMap<double>&,
                                                        const DeqForward<double>&,
-                                                       ConstBatchRef<double>,
-                                                       ConstVectorRef<double>,
-                                                       ConstBatchRef<double>);
+                                                       const ConstBatchRef<double>&,
+                                                       const ConstVectorRef<double>&,
+                                                       const ConstBatchRef<double>&);
 
 }  // namespace revode

@@ -38,13 +38,13 @@ class DeqMap {
   virtual Index param_count() const = 0;
   virtual std::string name() const = 0;
   /// out = f(z, x; θ). z, out: state_dim × batch; x: input_dim × batch. out must not alias z.
-  virtual void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
-                    BatchRef<T> out) const = 0;
+  virtual void eval(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x,
+                    const ConstVectorRef<T>& theta, BatchRef<T> out) const = 0;
   /// z_bar = aᵀ ∂f/∂z (overwritten); x_bar += aᵀ ∂f/∂x; theta_bar += aᵀ ∂f/∂θ (summed over
   /// the batch). a, z_bar: state_dim × batch; x_bar: input_dim × batch.
-  virtual void vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
-                   ConstBatchRef<T> a, BatchRef<T> z_bar, BatchRef<T> x_bar,
-                   VectorRef<T> theta_bar) const = 0;
+  virtual void vjp(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x,
+                   const ConstVectorRef<T>& theta, const ConstBatchRef<T>& a, BatchRef<T> z_bar,
+                   BatchRef<T> x_bar, VectorRef<T> theta_bar) const = 0;
   /// Scalars one call keeps alive (what a gradient method reports on top of its own buffers).
   virtual Index workspace_floats(Index batch) const { return (void)batch, 0; }
 };
@@ -64,13 +64,14 @@ class DeqLayer final : public DeqMap<T> {
   std::string name() const override;
 
   /// out = f(z, x; θ). z, out: state_dim × batch; x: input_dim × batch. out must not alias z.
-  void eval(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta,
+  void eval(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x, const ConstVectorRef<T>& theta,
             BatchRef<T> out) const override;
 
   /// z_bar = aᵀ ∂f/∂z (overwritten); x_bar += aᵀ ∂f/∂x; theta_bar += aᵀ ∂f/∂θ (summed over
   /// the batch). a, z_bar: state_dim × batch; x_bar: input_dim × batch.
-  void vjp(ConstBatchRef<T> z, ConstBatchRef<T> x, ConstVectorRef<T> theta, ConstBatchRef<T> a,
-           BatchRef<T> z_bar, BatchRef<T> x_bar, VectorRef<T> theta_bar) const override;
+  void vjp(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> z_bar, BatchRef<T> x_bar,
+           VectorRef<T> theta_bar) const override;
 
   /// Scalars one call keeps alive: the stacked [z; x] and its cotangent plus the Mlp's hidden
   /// activations (what a gradient method reports on top of its own buffers).
@@ -78,7 +79,7 @@ class DeqLayer final : public DeqMap<T> {
 
   /// An upper bound on the Lipschitz constant of z ↦ f(z, x) in the 2-norm, for every x:
   /// ‖W_z‖₂ · Π_{l ≥ 2} ‖W_l‖₂ · (sup|σ'|)^{hidden layers}. Computed with an SVD (allocates).
-  double lipschitz_bound(ConstVectorRef<T> theta) const;
+  double lipschitz_bound(const ConstVectorRef<T>& theta) const;
 
   /// A fresh θ from the Mlp initialiser, deterministic in seed. With `contraction` = γ ∈ (0, 1)
   /// the z-columns W_z of the first layer are then scaled down (never up) so that
@@ -98,7 +99,7 @@ class DeqLayer final : public DeqMap<T> {
  private:
   void check(const char* what, Index z_rows, Index x_rows, Index z_cols, Index x_cols,
              Index theta_size) const;
-  void stack(ConstBatchRef<T> z, ConstBatchRef<T> x) const;
+  void stack(const ConstBatchRef<T>& z, const ConstBatchRef<T>& x) const;
   double bound_of(const double* theta) const;  // lipschitz_bound of a double θ, unchecked
 
   DeqSpec spec_;

@@ -100,12 +100,13 @@ struct DeqForward {
 /// @throws revode::Error on invalid options or shapes. Never throws on non-convergence:
 /// stats.converged says whether the rule held; non-finite iterates throw revode::Error.
 template <class T>
-DeqForward<T> deq_forward(const DeqMap<T>& layer, std::type_identity_t<ConstBatchRef<T>> x,
-                          std::type_identity_t<ConstVectorRef<T>> theta, const DeqOptions& options);
+DeqForward<T> deq_forward(const DeqMap<T>& layer, const std::type_identity_t<ConstBatchRef<T>>& x,
+                          const std::type_identity_t<ConstVectorRef<T>>& theta,
+                          const DeqOptions& options);
 
-extern template DeqForward<float> deq_forward(const DeqMap<float>&, ConstBatchRef<float>,
-                                              ConstVectorRef<float>, const DeqOptions&);
-extern template DeqForward<double> deq_forward(const DeqMap<double>&, ConstBatchRef<double>,
-                                               ConstVectorRef<double>, const DeqOptions&);
+extern template DeqForward<float> deq_forward(const DeqMap<float>&, const ConstBatchRef<float>&,
+                                              const ConstVectorRef<float>&, const DeqOptions&);
+extern template DeqForward<double> deq_forward(const DeqMap<double>&, const ConstBatchRef<double>&,
+                                               const ConstVectorRef<double>&, const DeqOptions&);
 
 }  // namespace revode

@@ -29,9 +29,10 @@ class LennardJonesField final : public VectorField<T> {
   /// "lennard-jones:<N>".
   std::string name() const override;
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   /// (ε, σ) = (1, 1).
@@ -43,7 +44,8 @@ class LennardJonesField final : public VectorField<T> {
 
 /// H = |p|²/2 + Σ_{i<j} V(|q_i − q_j|) for one state column of `atoms` atoms; conserved by the
 /// exact flow. @param state 4·atoms entries. @param theta (ε, σ).
-double lennard_jones_energy(ConstVectorRef<double> state, ConstVectorRef<double> theta);
+double lennard_jones_energy(const ConstVectorRef<double>& state,
+                            const ConstVectorRef<double>& theta);
 
 extern template class LennardJonesField<float>;
 extern template class LennardJonesField<double>;

@@ -26,9 +26,10 @@ class LinearField final : public VectorField<T> {
   Index param_count() const override { return dim_ * dim_; }
   std::string name() const override;
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   /// Block-diagonal damped rotations [[-0.1, ω], [-ω, -0.1]] with ω = 2, 3, 4, …, and -0.1 on
@@ -42,14 +43,14 @@ class LinearField final : public VectorField<T> {
 /// expm(A t) y0: the exact solution of y' = A y, y(0) = y0. T is deduced from t alone.
 /// @param a_matrix A, dim × dim. @param y0 dim entries. @throws revode::Error on shape mismatch.
 template <class T>
-Vector<T> linear_exact_solution(std::type_identity_t<ConstBatchRef<T>> a_matrix,
-                                std::type_identity_t<ConstVectorRef<T>> y0, T t);
+Vector<T> linear_exact_solution(const std::type_identity_t<ConstBatchRef<T>>& a_matrix,
+                                const std::type_identity_t<ConstVectorRef<T>>& y0, T t);
 
 extern template class LinearField<float>;
 extern template class LinearField<double>;
-extern template Vector<float> linear_exact_solution<float>(ConstBatchRef<float>,
-                                                           ConstVectorRef<float>, float);
-extern template Vector<double> linear_exact_solution<double>(ConstBatchRef<double>,
-                                                             ConstVectorRef<double>, double);
+extern template Vector<float> linear_exact_solution<float>(const ConstBatchRef<float>&,
+                                                           const ConstVectorRef<float>&, float);
+extern template Vector<double> linear_exact_solution<double>(const ConstBatchRef<double>&,
+                                                             const ConstVectorRef<double>&, double);
 
 }  // namespace revode

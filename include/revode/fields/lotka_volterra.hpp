@@ -20,9 +20,10 @@ class LotkaVolterraField final : public VectorField<T> {
   Index param_count() const override { return 4; }
   std::string name() const override { return "lotka-volterra"; }
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   /// (α, β, δ, γ) = (1.5, 1, 1, 3).

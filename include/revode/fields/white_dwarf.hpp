@@ -29,9 +29,10 @@ class WhiteDwarfField final : public VectorField<T> {
   Index param_count() const override { return 1; }
   std::string name() const override { return "white-dwarf"; }
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   /// (C) = (0.001), as published.

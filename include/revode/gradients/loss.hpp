@@ -19,7 +19,7 @@ class Loss {
  public:
   virtual ~Loss() = default;
   /// ℓ_k(y) for the k-th saved state y (state_dim × batch) at time t; writes y_bar = ∂ℓ_k/∂y.
-  virtual double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const = 0;
+  virtual double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const = 0;
   /// The factor in front of the sum, once the number of saves K is known.
   virtual double scale(Index saves, Index dim, Index batch) const = 0;
   /// Throws revode::Error if K saves are incompatible with the loss (e.g. data length).
@@ -31,7 +31,7 @@ class Loss {
   /// ℓ_k restricted to columns [first, first + y.cols()) of a batch of `batch` samples: y and
   /// y_bar are those columns only. Summed over a partition of the columns it gives `term`.
   /// @throws revode::Error for a loss that is not separable.
-  virtual double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar,
+  virtual double term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
                                  Index first, Index batch) const;
 };
 
@@ -44,15 +44,15 @@ class ColumnSlice final : public Loss<T> {
  public:
   /// @throws revode::Error unless base.separable() and 0 ≤ first < first + count ≤ batch.
   ColumnSlice(const Loss<T>& base, Index first, Index count, Index batch);
-  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const override;
   /// The base scale with the whole batch's size in place of the chunk's.
   double scale(Index saves, Index dim, Index) const override {
     return base_.scale(saves, dim, batch_);
   }
   void check_saves(Index saves) const override { base_.check_saves(saves); }
   bool separable() const override { return true; }
-  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
-                         Index batch) const override;
+  double term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
+                         Index first, Index batch) const override;
 
  private:
   const Loss<T>& base_;
@@ -66,12 +66,12 @@ template <class T>
 class MseData final : public Loss<T> {
  public:
   explicit MseData(std::vector<Batch<T>> data);
-  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const override;
   double scale(Index saves, Index dim, Index batch) const override;
   void check_saves(Index saves) const override;
   bool separable() const override { return true; }
-  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
-                         Index batch) const override;
+  double term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
+                         Index first, Index batch) const override;
 
  private:
   std::vector<Batch<T>> data_;
@@ -81,11 +81,11 @@ class MseData final : public Loss<T> {
 template <class T>
 class MseZero final : public Loss<T> {
  public:
-  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const override;
   double scale(Index saves, Index dim, Index batch) const override;
   bool separable() const override { return true; }
-  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
-                         Index batch) const override;
+  double term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
+                         Index first, Index batch) const override;
 };
 
 /// A user loss: a callback returns ℓ_k and writes ∂ℓ_k/∂y_k; no scale (L = Σ_k ℓ_k). It sees
@@ -94,9 +94,10 @@ class MseZero final : public Loss<T> {
 template <class T>
 class CallbackLoss final : public Loss<T> {
  public:
-  using Function = std::function<double(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar)>;
+  using Function =
+      std::function<double(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar)>;
   explicit CallbackLoss(Function function) : function_(std::move(function)) {}
-  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const override;
   double scale(Index, Index, Index) const override { return 1.0; }
 
  private:
@@ -113,12 +114,12 @@ class CotangentLoss final : public Loss<T> {
  public:
   /// One dim × batch block per save time.
   explicit CotangentLoss(std::vector<Batch<T>> cotangents) : c_(std::move(cotangents)) {}
-  double term(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar) const override;
+  double term(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar) const override;
   double scale(Index, Index, Index) const override { return 1.0; }
   void check_saves(Index saves) const override;
   bool separable() const override { return true; }
-  double term_on_columns(Index k, double t, ConstBatchRef<T> y, BatchRef<T> y_bar, Index first,
-                         Index batch) const override;
+  double term_on_columns(Index k, double t, const ConstBatchRef<T>& y, BatchRef<T> y_bar,
+                         Index first, Index batch) const override;
 
   std::vector<Batch<T>>& cotangents() { return c_; }
   const std::vector<Batch<T>>& cotangents() const { return c_; }

@@ -62,8 +62,8 @@ class SaveWalk {
   /// newest first: an endpoint save to y1_bar; a dense save to both y0_bar and y1_bar (one
   /// evaluation and one VJP of f at each end). `tape`, when it has columns, is the step's
   /// tape, whose first stage may give f(ta, y0) for free. Steps must come last to first.
-  void add_step_saves(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
-                      ConstBatchRef<T> tape, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
+  void add_step_saves(double ta, double tb, const ConstBatchRef<T>& y0, const ConstBatchRef<T>& y1,
+                      const ConstBatchRef<T>& tape, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
                       VectorRef<T> theta_bar);
   /// The saves left, at the initial time (y = y0), into y0_bar. Call once, after every step.
   void add_initial_saves(BatchRef<T> y0_bar);
@@ -80,11 +80,11 @@ class SaveWalk {
 
  private:
   /// Save k at time t in step (ta, tb): its cotangent into the step's end adjoints.
-  void add_save(Index k, double t, double ta, double tb, ConstBatchRef<T> y0,
-                ConstBatchRef<T> y1, ConstBatchRef<T> tape, BatchRef<T> y0_bar,
+  void add_save(Index k, double t, double ta, double tb, const ConstBatchRef<T>& y0,
+                const ConstBatchRef<T>& y1, const ConstBatchRef<T>& tape, BatchRef<T> y0_bar,
                 BatchRef<T> y1_bar, VectorRef<T> theta_bar);
   /// save_.y_bar = scale · ∂ℓ_k/∂y at y.
-  void cotangent(Index k, double t, ConstBatchRef<T> y);
+  void cotangent(Index k, double t, const ConstBatchRef<T>& y);
 
   const GradientProblem<T>& p_;
   const VectorField<T>& f_;
@@ -95,8 +95,8 @@ class SaveWalk {
   Index next_save_;  ///< the newest save not yet added (k), −1 once all are
   /// f at the step's ends (once per step with dense saves) from the tape, from the later
   /// step's start slope, or by evaluation.
-  void step_ends(double ta, double tb, ConstBatchRef<T> y0, ConstBatchRef<T> y1,
-                 ConstBatchRef<T> tape);
+  void step_ends(double ta, double tb, const ConstBatchRef<T>& y0, const ConstBatchRef<T>& y1,
+                 const ConstBatchRef<T>& tape);
 
   bool have_ends_ = false;
   /// f0_ holds f(carried_t_, carried_y_), the later step's start slope: the next (earlier)

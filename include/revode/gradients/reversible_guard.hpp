@@ -82,7 +82,7 @@ class ReconstructionError : public Error {
 
 /// ‖a − b‖_∞ / ‖b‖_∞ (b the true state); +inf when a is not finite, 0 when both are zero.
 template <class T>
-double relative_drift(ConstBatchRef<T> rebuilt, ConstBatchRef<T> truth) {
+double relative_drift(const ConstBatchRef<T>& rebuilt, const ConstBatchRef<T>& truth) {
   if (!rebuilt.allFinite()) return std::numeric_limits<double>::infinity();
   const double diff = double((rebuilt - truth).cwiseAbs().maxCoeff());
   const double scale = double(truth.cwiseAbs().maxCoeff());
@@ -111,7 +111,7 @@ class GuardedWalk {
   /// back through step n.
   virtual void undo_by_inverse(Index n) = 0;
   /// The same with the true x_n given (rebuilt by forward recomputation instead).
-  virtual void undo_from(Index n, ConstBatchRef<T> x_n) = 0;
+  virtual void undo_from(Index n, const ConstBatchRef<T>& x_n) = 0;
   /// The walk's current state (x_{n+1} before undoing step n, x_n after).
   virtual Batch<T>& current() = 0;
   /// Snapshot / restore of everything a step's undo changes besides the current state (the
@@ -125,7 +125,7 @@ class GuardedWalk {
   virtual Index stored_floats() const = 0;
   /// The drift of a rebuilt state against the true one; by default relative_drift. A walk
   /// whose start state is zero (the DEQ) measures against a scale of its own.
-  virtual double drift(ConstBatchRef<T> rebuilt, ConstBatchRef<T> truth) const {
+  virtual double drift(const ConstBatchRef<T>& rebuilt, const ConstBatchRef<T>& truth) const {
     return relative_drift<T>(rebuilt, truth);
   }
 };
@@ -144,12 +144,12 @@ bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drif
 /// last. Fills the anchor and segment counts and the bound; returns the peak scalars held
 /// by the anchors, a recomputed segment's states and the walk's snapshot.
 template <class T>
-Index guard_repair(GuardedWalk<T>& walk, ConstBatchRef<T> x0, double tolerance, double eps,
+Index guard_repair(GuardedWalk<T>& walk, const ConstBatchRef<T>& x0, double tolerance, double eps,
                    double first_drift, GuardStats& stats);
 
-extern template Index guard_repair<float>(GuardedWalk<float>&, ConstBatchRef<float>, double,
+extern template Index guard_repair<float>(GuardedWalk<float>&, const ConstBatchRef<float>&, double,
                                           double, double, GuardStats&);
-extern template Index guard_repair<double>(GuardedWalk<double>&, ConstBatchRef<double>, double,
-                                           double, double, GuardStats&);
+extern template Index guard_repair<double>(GuardedWalk<double>&, const ConstBatchRef<double>&,
+                                           double, double, double, GuardStats&);
 
 }  // namespace revode

@@ -25,8 +25,8 @@ struct SaveCotangent {
 /// dim × 2·batch once) keeps that allocation-free.
 template <class T>
 void pull_back_save(const VectorField<T>& f, const SaveCotangent<T>& save, double t0, double t1,
-                    ConstBatchRef<T> y0, ConstBatchRef<T> y1, ConstVectorRef<T> theta,
-                    BatchRef<T> y0_bar, BatchRef<T> y1_bar, VectorRef<T> theta_bar,
-                    Batch<T>& scratch);
+                    const ConstBatchRef<T>& y0, const ConstBatchRef<T>& y1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> y0_bar, BatchRef<T> y1_bar,
+                    VectorRef<T> theta_bar, Batch<T>& scratch);
 
 }  // namespace revode

@@ -23,8 +23,8 @@ class StepAdjoint {
   /// saves to x̄_{n+1}; dense saves also to x̄_n, through one VJP of f at each end. Call it
   /// once per step, for n = N−1 down to 0, before reading x1_bar(). `tape` (optional) is
   /// the step's tape.
-  void add_saves(double t0, double t1, ConstBatchRef<T> x0, ConstBatchRef<T> x1,
-                 ConstBatchRef<T> tape = Batch<T>());
+  void add_saves(double t0, double t1, const ConstBatchRef<T>& x0, const ConstBatchRef<T>& x1,
+                 const ConstBatchRef<T>& tape = Batch<T>());
   /// x̄_{n+1}, complete once add_saves(n, …) ran.
   const Batch<T>& x1_bar() const { return x_bar_; }
   /// Where the step's VJP writes x̄_n (overwritten; must not alias x1_bar()).
@@ -34,8 +34,8 @@ class StepAdjoint {
   /// After x0_bar() was written: adds the dense-save part and moves on to step n − 1.
   void finish_step();
   /// add_saves + the stepper's step_vjp + finish_step, for a step whose tape is at hand.
-  void step_vjp(double t0, double t1, ConstBatchRef<T> x0, ConstBatchRef<T> x1,
-                ConstBatchRef<T> tape);
+  void step_vjp(double t0, double t1, const ConstBatchRef<T>& x0, const ConstBatchRef<T>& x1,
+                const ConstBatchRef<T>& tape);
   /// Adds the saves at the initial time and pulls x̄_0 back through the stepper's
   /// initialisation: returns ∂L/∂y0 (state_dim × batch).
   Batch<T> grad_y0();

@@ -74,11 +74,12 @@ class Mlp final : public VectorField<T> {
 
   /// dy = f(t, y; θ). y: state_dim × batch, dy: output_dim × batch; theta: param_count. dy
   /// must not alias y.
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
   /// y_bar = aᵀ ∂f/∂y; theta_bar += aᵀ ∂f/∂θ summed over the batch. a: output_dim × batch,
   /// y_bar like y. y_bar must not alias a; it may alias y (ȳ overwrites y in place).
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
   /// slab (256 columns for widths ≤ 64 double / 128 float, fewer for wider layers) bounds
   /// the columns processed at once; wider batches reuse one scratch slab by slab. Batches of

@@ -25,10 +25,11 @@ class ParallelField final : public VectorField<T> {
   Index state_dim() const override { return field_.state_dim(); }
   Index param_count() const override { return field_.param_count(); }
   std::string name() const override { return field_.name(); }
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
   /// θ̄ += Σ_c θ̄_c with θ̄_c the chunk's cotangent from zero, added in chunk order.
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override {
     return field_.intermediate_floats(batch);
   }

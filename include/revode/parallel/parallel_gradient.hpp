@@ -70,8 +70,8 @@ struct ParallelSolution {
 template <class T>
 ParallelSolution<T> parallel_solve(const VectorField<T>& f, const Stepper<T>& stepper,
                                    const StepControl& control, const SaveAt& save_at, double t0,
-                                   double t1, NonDeduced<ConstBatchRef<T>> y0,
-                                   NonDeduced<ConstVectorRef<T>> theta, Executor& executor,
+                                   double t1, const NonDeduced<ConstBatchRef<T>>& y0,
+                                   const NonDeduced<ConstVectorRef<T>>& theta, Executor& executor,
                                    const ParallelOptions& options = {});
 
 }  // namespace revode

@@ -24,10 +24,12 @@ class Diffusion {
   virtual std::string name() const = 0;
   virtual Index param_count() const = 0;
   virtual bool depends_on_state() const = 0;
-  virtual void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const = 0;
+  virtual void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                    BatchRef<T> g) const = 0;
   /// y_bar overwritten, theta_bar accumulated.
-  virtual void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
-                   BatchRef<T> y_bar, VectorRef<T> theta_bar) const = 0;
+  virtual void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                   const ConstBatchRef<T>& g_bar, BatchRef<T> y_bar,
+                   VectorRef<T> theta_bar) const = 0;
   virtual std::unique_ptr<Diffusion<T>> clone() const = 0;
 };
 
@@ -62,12 +64,15 @@ class DriftDiffusion final : public SdeField<T> {
   Index noise_dim() const override { return noise_dim_; }
   const VectorField<T>& drift() const { return *drift_; }
 
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
-  void diffusion(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const override;
-  void diffusion_vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> g_bar,
-                     BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  void diffusion(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                 BatchRef<T> g) const override;
+  void diffusion_vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                     const ConstBatchRef<T>& g_bar, BatchRef<T> y_bar,
+                     VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override {
     return drift_->intermediate_floats(batch);
   }

@@ -40,26 +40,28 @@ class SdeField : public VectorField<T> {
   }
 
   /// g = g(t, y; θ): diffusion_rows() × batch.
-  virtual void diffusion(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> g) const = 0;
+  virtual void diffusion(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                         BatchRef<T> g) const = 0;
   /// y_bar = ⟨g_bar, ∂g/∂y⟩ (overwritten); theta_bar += ⟨g_bar, ∂g/∂θ⟩ over the batch.
-  virtual void diffusion_vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta,
-                             ConstBatchRef<T> g_bar, BatchRef<T> y_bar,
+  virtual void diffusion_vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+                             const ConstBatchRef<T>& g_bar, BatchRef<T> y_bar,
                              VectorRef<T> theta_bar) const = 0;
 };
 
 /// out = g dW per sample for the noise type (g: diffusion_rows × batch, dW: m × batch,
 /// out: d × batch).
 template <class T>
-void apply_noise(NoiseType type, ConstBatchRef<T> g, ConstBatchRef<T> dw, BatchRef<T> out);
+void apply_noise(NoiseType type, const ConstBatchRef<T>& g, const ConstBatchRef<T>& dw,
+                 BatchRef<T> out);
 
 /// The transpose in g: g_bar = ∂⟨a, g dW⟩/∂g for fixed dW (a: d × batch), written or, when
 /// `accumulate`, added to g_bar.
 template <class T>
-void apply_noise_vjp(NoiseType type, ConstBatchRef<T> a, ConstBatchRef<T> dw, BatchRef<T> g_bar,
-                     bool accumulate);
+void apply_noise_vjp(NoiseType type, const ConstBatchRef<T>& a, const ConstBatchRef<T>& dw,
+                     BatchRef<T> g_bar, bool accumulate);
 
 /// Throws revode::Error naming the field, t and the first non-finite entry unless g is finite.
 template <class T>
-void require_finite_diffusion(const SdeField<T>& field, T t, ConstBatchRef<T> g);
+void require_finite_diffusion(const SdeField<T>& field, T t, const ConstBatchRef<T>& g);
 
 }  // namespace revode

@@ -59,9 +59,10 @@ class FrozenNoiseField final : public VectorField<T> {
   Index state_dim() const override { return field_->state_dim(); }
   Index param_count() const override { return field_->param_count(); }
   std::string name() const override { return field_->name(); }
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   Index intermediate_floats(Index batch) const override {
     return field_->intermediate_floats(batch);
   }
@@ -135,15 +136,17 @@ class SdeStepper final : public Stepper<T> {
   int evals_per_step() const override { return base_->evals_per_step(); }
   int state_copies() const override { return base_->state_copies(); }
   Index tape_cols(Index batch) const override { return base_->tape_cols(batch); }
-  void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                  BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                      VectorRef<T> theta_bar) const override;
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
+                      BatchRef<T> y0_bar, VectorRef<T> theta_bar) const override;
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+            bool) const override;
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
 
  private:
@@ -168,20 +171,22 @@ class ReversibleSdeStepper final : public ReversibleStepper<T> {
   int evals_per_step() const override { return base_->evals_per_step(); }
   int state_copies() const override { return base_->state_copies(); }
   Index tape_cols(Index batch) const override { return base_->tape_cols(batch); }
-  void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                  BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                      VectorRef<T> theta_bar) const override;
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
+                      BatchRef<T> y0_bar, VectorRef<T> theta_bar) const override;
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+            bool) const override;
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
-  void reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                    ConstVectorRef<T> theta, BatchRef<T> x0) const override;
-  void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                              ConstVectorRef<T> theta, BatchRef<T> x0,
+  void reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                              const ConstVectorRef<T>& theta, BatchRef<T> x0,
                               BatchRef<T> tape) const override;
 
  private:
@@ -211,18 +216,20 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
   int evals_per_step() const override { return 1; }
   int state_copies() const override { return int(3 + g_rows_ / d_); }
   Index tape_cols(Index) const override { return 0; }
-  void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                  BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                      VectorRef<T> theta_bar) const override;
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
+                      BatchRef<T> y0_bar, VectorRef<T> theta_bar) const override;
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+            bool) const override;
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
-  void reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                    ConstVectorRef<T> theta, BatchRef<T> x0) const override;
+  void reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
 
  private:
   /// The SDE field checked against the noise type and dimension the stepper was made for.
@@ -231,7 +238,7 @@ class SdeReversibleHeun final : public ReversibleStepper<T> {
   /// f̂ and ĝ at (t, z) into the bottom blocks of x; ĝ checked finite when `check_finite`
   /// (forward steps; see NoiseFreezer::freeze).
   void evaluate(const VectorField<T>& f, const SdeField<T>& sde, bool check_finite, T t,
-                ConstBatchRef<T> z, ConstVectorRef<T> theta, BatchRef<T> x) const;
+                const ConstBatchRef<T>& z, const ConstVectorRef<T>& theta, BatchRef<T> x) const;
 
   std::shared_ptr<const BrownianTree> brownian_;
   NoiseType noise_;

@@ -41,18 +41,20 @@ class SdeShark final : public Stepper<T> {
   int error_order() const override { return 1; }
   int evals_per_step() const override { return 2; }
   Index tape_cols(Index) const override { return 0; }
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+            bool) const override;
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
 
  private:
   /// W, H of [t0, t1], G = g(t0) and the stages Z1, k1, Z2 of the step from y0. @throws
   /// revode::Error for dt ≤ 0 or a step below the Brownian tree's resolution
   /// (require_resolved_step).
-  const SdeField<T>& stages(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> y0,
-                            ConstVectorRef<T> theta) const;
+  const SdeField<T>& stages(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& y0,
+                            const ConstVectorRef<T>& theta) const;
 
   std::shared_ptr<const BrownianTree> brownian_;
   mutable Batch<double> w64_, h64_;

@@ -27,31 +27,32 @@ class ExplicitRK final : public Stepper<T> {
   bool fsal() const override { return fsal_; }
   std::unique_ptr<Stepper<T>> clone() const override { return std::make_unique<ExplicitRK>(*this); }
 
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
             bool first_stage_ready) const override;
   void carry_fsal(BatchRef<T> tape) const override;
   /// step() for a caller that never carries the FSAL stage into a next step (McCallum–Foster's
   /// base steps, forwards and in reconstruction): unless an error estimate is asked for, the
   /// trailing FSAL stage feeds nothing, so it is not evaluated (dopri5 7 → 6 evaluations,
   /// bosh3 4 → 3) and its tape slot is left as it was. step_vjp never reads that slot.
-  void step_unchained(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                      ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+  void step_unchained(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                      const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                       Batch<T>* error) const;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
-  bool start_derivative(ConstBatchRef<T> tape, Index batch, BatchRef<T> out) const override;
+  bool start_derivative(const ConstBatchRef<T>& tape, Index batch, BatchRef<T> out) const override;
 
  private:
   /// out = y0 + h Σ_{j<i} a_ij k_j: the stage input of stage i (the one fused combination
   /// every stage goes through).
-  void stage_input(int i, T h, ConstBatchRef<T> y0, ConstBatchRef<T> tape, Index batch,
-                   BatchRef<T> out) const;
+  void stage_input(int i, T h, const ConstBatchRef<T>& y0, const ConstBatchRef<T>& tape,
+                   Index batch, BatchRef<T> out) const;
   /// step()'s body; `skip_fsal_stage` leaves out the trailing FSAL stage (step_unchained).
-  void run_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error, bool first_stage_ready,
-                bool skip_fsal_stage) const;
+  void run_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+                bool first_stage_ready, bool skip_fsal_stage) const;
 
   ButcherTableau tableau_;
   bool fsal_;

@@ -18,7 +18,7 @@ template <class T>
 struct StepRecord {
   Index n;
   double t0, t1;
-  ConstBatchRef<T> x0, x1, tape;
+  const ConstBatchRef<T>&x0, x1, tape;
 };
 
 /// One saved state y (state_dim × batch), k = 0, 1, ... in time order. `step` is the step
@@ -48,22 +48,24 @@ std::array<double, 4> hermite_weights(double s);
 /// The dense output of SaveRecord at s ∈ [0, 1] of a step of length delta:
 /// out = h00 y0 + h10 Δ f0 + h01 y1 + h11 Δ f1 (all state_dim × batch).
 template <class T>
-void hermite_interpolate(double s, double delta, ConstBatchRef<T> y0, ConstBatchRef<T> f0,
-                         ConstBatchRef<T> y1, ConstBatchRef<T> f1, BatchRef<T> out);
+void hermite_interpolate(double s, double delta, const ConstBatchRef<T>& y0,
+                         const ConstBatchRef<T>& f0, const ConstBatchRef<T>& y1,
+                         const ConstBatchRef<T>& f1, BatchRef<T> out);
 
 /// Integrates from (t0, y0) to t1. Validates every input first (shapes, finiteness, options,
 /// save times) and throws revode::Error; throws SolveError when the solve cannot reach t1
 /// (max_steps, step-size underflow, non-finite state), naming the time reached.
 /// y0: state_dim × batch. Returns steps, rejections and nfe (stored_floats = 0).
 template <class T>
-SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper,
-                     const StepControl& control, const SaveAt& save_at, double t0, double t1,
-                     NonDeduced<ConstBatchRef<T>> y0,
-                     NonDeduced<ConstVectorRef<T>> theta, SolveObserver<T>& observer);
+SolveStats integrate(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
+                     const SaveAt& save_at, double t0, double t1,
+                     const NonDeduced<ConstBatchRef<T>>& y0,
+                     const NonDeduced<ConstVectorRef<T>>& theta, SolveObserver<T>& observer);
 
 /// Checks the shapes and finiteness of y0 and θ against the field (used by every entry point).
 template <class T>
-void validate_inputs(const VectorField<T>& f, ConstBatchRef<T> y0, ConstVectorRef<T> theta);
+void validate_inputs(const VectorField<T>& f, const ConstBatchRef<T>& y0,
+                     const ConstVectorRef<T>& theta);
 
 /// A solution: the saved times and states and the statistics.
 template <class T>
@@ -76,7 +78,8 @@ struct Solution {
 /// Convenience over `integrate` that keeps the saved states.
 template <class T>
 Solution<T> solve(const VectorField<T>& f, const Stepper<T>& stepper, const StepControl& control,
-                  const SaveAt& save_at, double t0, double t1, NonDeduced<ConstBatchRef<T>> y0,
-                  NonDeduced<ConstVectorRef<T>> theta);
+                  const SaveAt& save_at, double t0, double t1,
+                  const NonDeduced<ConstBatchRef<T>>& y0,
+                  const NonDeduced<ConstVectorRef<T>>& theta);
 
 }  // namespace revode

@@ -16,17 +16,17 @@ template <class T>
 class ReversibleStepper : public Stepper<T> {
  public:
   /// x0 from x1 (both state_copies() × dim rows, batch columns). x0 must not alias x1.
-  virtual void reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                            ConstVectorRef<T> theta, BatchRef<T> x0) const = 0;
+  virtual void reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                            const ConstVectorRef<T>& theta, BatchRef<T> x0) const = 0;
 
   /// The fused backward hook: x0 from x1 AND the tape that `step` from x0 would have written,
   /// sharing the evaluations the inversion needs (McCallum–Foster's inverse evaluates exactly
   /// the stages of the forward step). Followed by `step_vjp` with that tape, it gives the
   /// step's VJP without a forward re-run. The default inverts, then re-runs `step` when the
   /// tape is non-empty: correct for any reversible stepper, one step dearer.
-  virtual void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                      ConstVectorRef<T> theta, BatchRef<T> x0,
-                                      BatchRef<T> tape) const;
+  virtual void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
+                                      const ConstBatchRef<T>& x1, const ConstVectorRef<T>& theta,
+                                      BatchRef<T> x0, BatchRef<T> tape) const;
 };
 
 }  // namespace revode

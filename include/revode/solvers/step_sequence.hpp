@@ -63,16 +63,16 @@ void record_step_time(std::vector<double>& times, double t);
 /// @param scratch same shape as x. Returns the number of steps run (to − from).
 template <class T>
 Index replay_steps(const VectorField<T>& f, const Stepper<T>& stepper, const StepSequence& times,
-                   Index from, Index to, ConstVectorRef<T> theta, Batch<T>& x, Batch<T>& scratch,
-                   Batch<T>& tape);
+                   Index from, Index to, const ConstVectorRef<T>& theta, Batch<T>& x,
+                   Batch<T>& scratch, Batch<T>& tape);
 
 extern template Index replay_steps<float>(const VectorField<float>&, const Stepper<float>&,
                                           const StepSequence&, Index, Index,
-                                          ConstVectorRef<float>, Batch<float>&, Batch<float>&,
-                                          Batch<float>&);
+                                          const ConstVectorRef<float>&, Batch<float>&,
+                                          Batch<float>&, Batch<float>&);
 extern template Index replay_steps<double>(const VectorField<double>&, const Stepper<double>&,
                                            const StepSequence&, Index, Index,
-                                           ConstVectorRef<double>, Batch<double>&,
+                                           const ConstVectorRef<double>&, Batch<double>&,
                                            Batch<double>&, Batch<double>&);
 
 }  // namespace revode

@@ -46,19 +46,19 @@ class Stepper {
   virtual std::unique_ptr<Stepper> clone() const { return nullptr; }
 
   /// Solver state at t0 from y0 (rows: state_copies() × dim). Default: x0 = y0.
-  virtual void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                          ConstVectorRef<T> theta, BatchRef<T> x0) const;
+  virtual void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                          const ConstVectorRef<T>& theta, BatchRef<T> x0) const;
   /// VJP of `initialize`: y0_bar = x0_barᵀ ∂x0/∂y0; theta_bar += x0_barᵀ ∂x0/∂θ.
-  virtual void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                              ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
+  virtual void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                              const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
                               BatchRef<T> y0_bar, VectorRef<T> theta_bar) const;
 
   /// One step from (t0, x0) to t1. Writes x1 and the tape. When `error` is non-null (and the
   /// method has an estimate) writes the local error estimate of y1 (state_dim × batch).
   /// When `first_stage_ready` the tape already holds f(t0, y0) in its FSAL slot.
-  virtual void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                    ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
-                    bool first_stage_ready) const = 0;
+  virtual void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                    const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
+                    Batch<T>* error, bool first_stage_ready) const = 0;
 
   /// Moves f(t1, y1) from the slot where `step` left it to the slot the next step reads,
   /// for FSAL methods.
@@ -66,13 +66,14 @@ class Stepper {
 
   /// VJP of one step: x0_bar = x1_barᵀ ∂x1/∂x0, theta_bar += x1_barᵀ ∂x1/∂θ, using the tape
   /// written by `step` from the same (t0, t1, x0, θ). x0_bar must not alias x1_bar.
-  virtual void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                        ConstVectorRef<T> theta, ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar,
-                        BatchRef<T> x0_bar, VectorRef<T> theta_bar) const = 0;
+  virtual void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                        const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                        const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
+                        VectorRef<T> theta_bar) const = 0;
 
   /// f(t0, y0) when a step's tape already holds it (explicit RK: the first stage), so dense
   /// output need not evaluate it again. Returns false when it is not available.
-  virtual bool start_derivative(ConstBatchRef<T> tape, Index batch, BatchRef<T> out) const {
+  virtual bool start_derivative(const ConstBatchRef<T>& tape, Index batch, BatchRef<T> out) const {
     (void)tape, (void)batch, (void)out;
     return false;
   }
@@ -81,7 +82,8 @@ class Stepper {
   /// bits (McCallum–Foster: the first stage of its reverse base step), so dense output need
   /// not evaluate it again. Returns false when it is not available, or when the tape is not
   /// that of a step ending at y1.
-  virtual bool end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y1, BatchRef<T> out) const {
+  virtual bool end_derivative(const ConstBatchRef<T>& tape, const ConstBatchRef<T>& y1,
+                              BatchRef<T> out) const {
     (void)tape, (void)y1, (void)out;
     return false;
   }

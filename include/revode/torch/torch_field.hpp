@@ -63,12 +63,13 @@ class TorchField final : public VectorField<T> {
   /// dy = forward(t, y) under NoGradGuard. Throws revode::Error naming the module when the
   /// result is not a tensor of shape batch × dim and dtype T, not finite (check_finite), or
   /// forward raised (its message included).
-  void eval(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, BatchRef<T> dy) const override;
+  void eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+            BatchRef<T> dy) const override;
   /// One forward with y as a leaf requiring grad, then torch::autograd::grad with cotangent a:
   /// y_bar = aᵀ ∂f/∂y (overwritten; may alias y), theta_bar += aᵀ ∂f/∂θ. Parameters forward
   /// does not use get zero. Same errors as eval.
-  void vjp(T t, ConstBatchRef<T> y, ConstVectorRef<T> theta, ConstBatchRef<T> a, BatchRef<T> y_bar,
-           VectorRef<T> theta_bar) const override;
+  void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
+           const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
   std::unique_ptr<VectorField<T>> clone() const override;
 
   /// The module's parameter values as loaded (converted to T): the natural initial θ.

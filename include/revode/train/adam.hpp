@@ -57,7 +57,7 @@ class Adam {
   /// Loshchilov & Hutter's η_t λ θ with λ = lr · wd. One fused pass, no allocation.
   /// @param params, grad param_count entries each; grad is not modified.
   /// @throws revode::Error on a size mismatch or unless lr is finite and >= 0 (before any change).
-  void step(double lr, VectorRef<double> params, ConstVectorRef<double> grad);
+  void step(double lr, VectorRef<double> params, const ConstVectorRef<double>& grad);
 
   const AdamOptions& options() const { return options_; }
   const AdamState& state() const { return state_; }

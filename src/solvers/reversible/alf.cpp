@@ -15,25 +15,27 @@ AsynchronousLeapfrog<T>::AsynchronousLeapfrog(double damping) : damping_(damping
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                         ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void AsynchronousLeapfrog<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                         const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   const Index d = y0.rows();
   x0.topRows(d) = y0;
   f.eval(t0, y0, theta, x0.bottomRows(d));
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                             ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
-                                             BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
+void AsynchronousLeapfrog<T>::initialize_vjp(const VectorField<T>& f, T t0,
+                                             const ConstBatchRef<T>& y0,
+                                             const ConstVectorRef<T>& theta,
+                                             const ConstBatchRef<T>& x0_bar, BatchRef<T> y0_bar,
+                                             VectorRef<T> theta_bar) const {
   const Index d = y0.rows();
   f.vjp(t0, y0, theta, x0_bar.bottomRows(d), y0_bar, theta_bar);  // v0 = f(t0, y0)
   y0_bar += x0_bar.topRows(d);
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                   ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>,
+void AsynchronousLeapfrog<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                   const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T>,
                                    Batch<T>* error, bool) const {
   const Index d = f.state_dim();
   const T h = t1 - t0, eta = T(damping_);
@@ -48,8 +50,9 @@ void AsynchronousLeapfrog<T>::step(const VectorField<T>& f, T t0, T t1, ConstBat
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                           ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void AsynchronousLeapfrog<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
+                                           const ConstBatchRef<T>& x1,
+                                           const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   const Index d = f.state_dim();
   const T h = t1 - t0, eta = T(damping_);
   auto v = x0.bottomRows(d);
@@ -61,10 +64,10 @@ void AsynchronousLeapfrog<T>::reverse_step(const VectorField<T>& f, T t0, T t1, 
 }
 
 template <class T>
-void AsynchronousLeapfrog<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                       ConstVectorRef<T> theta, ConstBatchRef<T>,
-                                       ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
-                                       VectorRef<T> theta_bar) const {
+void AsynchronousLeapfrog<T>::step_vjp(const VectorField<T>& f, T t0, T t1,
+                                       const ConstBatchRef<T>& x0, const ConstVectorRef<T>& theta,
+                                       const ConstBatchRef<T>&, const ConstBatchRef<T>& x1_bar,
+                                       BatchRef<T> x0_bar, VectorRef<T> theta_bar) const {
   const Index d = f.state_dim();
   const T h = t1 - t0, eta = T(damping_);
   const auto z1_bar = x1_bar.topRows(d);

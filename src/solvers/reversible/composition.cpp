@@ -59,7 +59,7 @@ Index Composition<T>::base_tape_offset(Index i, Index batch) const {
 }
 
 template <class T>
-void Composition<T>::pack(ConstBatchRef<T> x, BatchRef<T> tape, Index i) const {
+void Composition<T>::pack(const ConstBatchRef<T>& x, BatchRef<T> tape, Index i) const {
   const Index copies = base_->state_copies(), batch = x.cols(), dim = x.rows() / copies;
   const Index offset = state_offset(i, batch);
   for (Index c = 0; c < copies; ++c)
@@ -67,7 +67,7 @@ void Composition<T>::pack(ConstBatchRef<T> x, BatchRef<T> tape, Index i) const {
 }
 
 template <class T>
-void Composition<T>::unpack(ConstBatchRef<T> tape, Index i, Index dim, BatchRef<T> x) const {
+void Composition<T>::unpack(const ConstBatchRef<T>& tape, Index i, Index dim, BatchRef<T> x) const {
   const Index copies = base_->state_copies(), batch = x.cols();
   const Index offset = state_offset(i, batch);
   for (Index c = 0; c < copies; ++c)
@@ -75,21 +75,21 @@ void Composition<T>::unpack(ConstBatchRef<T> tape, Index i, Index dim, BatchRef<
 }
 
 template <class T>
-void Composition<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void Composition<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   base_->initialize(f, t0, y0, theta, x0);
 }
 
 template <class T>
-void Composition<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                    ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
+void Composition<T>::initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                    const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
                                     BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
   base_->initialize_vjp(f, t0, y0, theta, x0_bar, y0_bar, theta_bar);
 }
 
 template <class T>
-void Composition<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                          ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+void Composition<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                          const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                           Batch<T>* error, bool) const {
   const Index s = substeps(), dim = f.state_dim(), batch = x0.cols();
   const Index base_cols = base_->tape_cols(batch), i_pair = Index(scheme_.pair);
@@ -115,8 +115,8 @@ void Composition<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> 
 }
 
 template <class T>
-void Composition<T>::invert(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                            ConstVectorRef<T> theta, BatchRef<T> x0, BatchRef<T> tape,
+void Composition<T>::invert(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                            const ConstVectorRef<T>& theta, BatchRef<T> x0, BatchRef<T> tape,
                             bool with_tape) const {
   const Index s = substeps(), batch = x1.cols(), base_cols = base_->tape_cols(batch);
   a_ = x1;
@@ -141,22 +141,23 @@ void Composition<T>::invert(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T
 }
 
 template <class T>
-void Composition<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                  ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void Composition<T>::reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   invert(f, t0, t1, x1, theta, x0, tape_, false);
 }
 
 template <class T>
 void Composition<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
-                                            ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-                                            BatchRef<T> x0, BatchRef<T> tape) const {
+                                            const ConstBatchRef<T>& x1,
+                                            const ConstVectorRef<T>& theta, BatchRef<T> x0,
+                                            BatchRef<T> tape) const {
   invert(f, t0, t1, x1, theta, x0, tape, tape.cols() > 0);
 }
 
 template <class T>
-void Composition<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                              ConstVectorRef<T> theta, ConstBatchRef<T> tape,
-                              ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+void Composition<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                              const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                              const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                               VectorRef<T> theta_bar) const {
   const Index s = substeps(), dim = f.state_dim(), batch = x0.cols();
   const Index base_cols = base_->tape_cols(batch);

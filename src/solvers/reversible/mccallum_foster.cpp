@@ -47,16 +47,16 @@ std::string McCallumFoster<T>::name() const {
 }
 
 template <class T>
-void McCallumFoster<T>::initialize(const VectorField<T>&, T, ConstBatchRef<T> y0, ConstVectorRef<T>,
-                                   BatchRef<T> x0) const {
+void McCallumFoster<T>::initialize(const VectorField<T>&, T, const ConstBatchRef<T>& y0,
+                                   const ConstVectorRef<T>&, BatchRef<T> x0) const {
   const Index dim = y0.rows();
   x0.topRows(dim) = y0;
   x0.bottomRows(dim) = y0;
 }
 
 template <class T>
-void McCallumFoster<T>::initialize_vjp(const VectorField<T>&, T, ConstBatchRef<T> y0,
-                                       ConstVectorRef<T>, ConstBatchRef<T> x0_bar,
+void McCallumFoster<T>::initialize_vjp(const VectorField<T>&, T, const ConstBatchRef<T>& y0,
+                                       const ConstVectorRef<T>&, const ConstBatchRef<T>& x0_bar,
                                        BatchRef<T> y0_bar, VectorRef<T>) const {
   const Index dim = y0.rows();
   y0_bar = x0_bar.topRows(dim) + x0_bar.bottomRows(dim);  // Y0 = Z0 = y0
@@ -65,8 +65,8 @@ void McCallumFoster<T>::initialize_vjp(const VectorField<T>&, T, ConstBatchRef<T
 // The state is [Y; Z], so dim is half its rows (not f.state_dim(): two virtual calls through
 // the counting wrapper per step at batch 1).
 template <class T>
-void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T> tape,
+void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                             const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                              Batch<T>* error, bool) const {
   const Index dim = x0.rows() / 2, batch = x0.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
@@ -91,8 +91,9 @@ void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
 
 template <class T>
 void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T t1,
-                                               ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-                                               BatchRef<T> x0, BatchRef<T> tape) const {
+                                               const ConstBatchRef<T>& x1,
+                                               const ConstVectorRef<T>& theta, BatchRef<T> x0,
+                                               BatchRef<T> tape) const {
   const Index dim = x1.rows() / 2, batch = x1.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);
   const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim);
@@ -116,7 +117,7 @@ void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T 
 }
 
 template <class T>
-bool McCallumFoster<T>::end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y1,
+bool McCallumFoster<T>::end_derivative(const ConstBatchRef<T>& tape, const ConstBatchRef<T>& y1,
                                        BatchRef<T> out) const {
   const Index batch = y1.cols(), cols = base_.tape_cols(batch);
   if (tape.rows() != y1.rows() || tape.cols() != tape_cols(batch)) return false;
@@ -126,16 +127,17 @@ bool McCallumFoster<T>::end_derivative(ConstBatchRef<T> tape, ConstBatchRef<T> y
 }
 
 template <class T>
-void McCallumFoster<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                     ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void McCallumFoster<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
+                                     const ConstBatchRef<T>& x1, const ConstVectorRef<T>& theta,
+                                     BatchRef<T> x0) const {
   tape_.resize(f.state_dim(), tape_cols(x1.cols()));
   reverse_step_with_tape(f, t0, t1, x1, theta, x0, tape_);
 }
 
 template <class T>
-void McCallumFoster<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                 ConstVectorRef<T> theta, ConstBatchRef<T> tape,
-                                 ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+void McCallumFoster<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                 const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                                 const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                                  VectorRef<T> theta_bar) const {
   const Index dim = x0.rows() / 2, batch = x0.cols(), cols = base_.tape_cols(batch);
   const T lambda = T(coupling_);

@@ -5,8 +5,8 @@
 namespace revode {
 
 template <class T>
-void ReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                   ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void ReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                   const ConstVectorRef<T>& theta, BatchRef<T> x0) const {
   const Index d = y0.rows();
   x0.topRows(d) = y0;
   x0.middleRows(d, d) = y0;
@@ -14,18 +14,19 @@ void ReversibleHeun<T>::initialize(const VectorField<T>& f, T t0, ConstBatchRef<
 }
 
 template <class T>
-void ReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0,
-                                       ConstVectorRef<T> theta, ConstBatchRef<T> x0_bar,
-                                       BatchRef<T> y0_bar, VectorRef<T> theta_bar) const {
+void ReversibleHeun<T>::initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                                       const ConstVectorRef<T>& theta,
+                                       const ConstBatchRef<T>& x0_bar, BatchRef<T> y0_bar,
+                                       VectorRef<T> theta_bar) const {
   const Index d = y0.rows();
   f.vjp(t0, y0, theta, x0_bar.bottomRows(d), y0_bar, theta_bar);
   y0_bar += x0_bar.topRows(d) + x0_bar.middleRows(d, d);
 }
 
 template <class T>
-void ReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                             ConstVectorRef<T> theta, BatchRef<T> x1, BatchRef<T>, Batch<T>* error,
-                             bool) const {
+void ReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                             const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T>,
+                             Batch<T>* error, bool) const {
   const Index d = f.state_dim();
   const T h = t1 - t0;
   const auto y = x0.topRows(d), f_hat = x0.bottomRows(d);
@@ -37,8 +38,9 @@ void ReversibleHeun<T>::step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<
 }
 
 template <class T>
-void ReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                                     ConstVectorRef<T> theta, BatchRef<T> x0) const {
+void ReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1,
+                                     const ConstBatchRef<T>& x1, const ConstVectorRef<T>& theta,
+                                     BatchRef<T> x0) const {
   const Index d = f.state_dim();
   const T h = t1 - t0;
   const auto y1 = x1.topRows(d), f_hat1 = x1.bottomRows(d);
@@ -49,9 +51,10 @@ void ReversibleHeun<T>::reverse_step(const VectorField<T>& f, T t0, T t1, ConstB
 }
 
 template <class T>
-void ReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0,
-                                 ConstVectorRef<T> theta, ConstBatchRef<T>, ConstBatchRef<T> x1_bar,
-                                 BatchRef<T> x0_bar, VectorRef<T> theta_bar) const {
+void ReversibleHeun<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                                 const ConstVectorRef<T>& theta, const ConstBatchRef<T>&,
+                                 const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
+                                 VectorRef<T> theta_bar) const {
   const Index d = f.state_dim();
   const T h = t1 - t0;
   const auto y_bar1 = x1_bar.topRows(d);

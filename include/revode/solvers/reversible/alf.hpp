@@ -40,19 +40,20 @@ class AsynchronousLeapfrog final : public ReversibleStepper<T> {
   int state_copies() const override { return 2; }
   Index tape_cols(Index) const override { return 0; }
 
-  void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                  BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                      VectorRef<T> theta_bar) const override;
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+  void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
+                      BatchRef<T> y0_bar, VectorRef<T> theta_bar) const override;
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
             bool first_stage_ready) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
-  void reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                    ConstVectorRef<T> theta, BatchRef<T> x0) const override;
+  void reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
 
  private:
   /// The midpoint time t0 + h/2, formed identically by the step, its inverse and its VJP.

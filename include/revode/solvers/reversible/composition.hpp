@@ -56,21 +56,22 @@ class Composition final : public ReversibleStepper<T> {
   int state_copies() const override { return base_->state_copies(); }
   Index tape_cols(Index batch) const override;
 
-  void initialize(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                  BatchRef<T> x0) const override;
-  void initialize_vjp(const VectorField<T>& f, T t0, ConstBatchRef<T> y0, ConstVectorRef<T> theta,
-                      ConstBatchRef<T> x0_bar, BatchRef<T> y0_bar,
-                      VectorRef<T> theta_bar) const override;
-  void step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-            BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
+  void initialize(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                  const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void initialize_vjp(const VectorField<T>& f, T t0, const ConstBatchRef<T>& y0,
+                      const ConstVectorRef<T>& theta, const ConstBatchRef<T>& x0_bar,
+                      BatchRef<T> y0_bar, VectorRef<T> theta_bar) const override;
+  void step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+            const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape, Batch<T>* error,
             bool first_stage_ready) const override;
-  void step_vjp(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x0, ConstVectorRef<T> theta,
-                ConstBatchRef<T> tape, ConstBatchRef<T> x1_bar, BatchRef<T> x0_bar,
+  void step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x0,
+                const ConstVectorRef<T>& theta, const ConstBatchRef<T>& tape,
+                const ConstBatchRef<T>& x1_bar, BatchRef<T> x0_bar,
                 VectorRef<T> theta_bar) const override;
-  void reverse_step(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                    ConstVectorRef<T> theta, BatchRef<T> x0) const override;
-  void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1,
-                              ConstVectorRef<T> theta, BatchRef<T> x0,
+  void reverse_step(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                    const ConstVectorRef<T>& theta, BatchRef<T> x0) const override;
+  void reverse_step_with_tape(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+                              const ConstVectorRef<T>& theta, BatchRef<T> x0,
                               BatchRef<T> tape) const override;
 
  private:
@@ -80,11 +81,12 @@ class Composition final : public ReversibleStepper<T> {
   Index state_offset(Index i, Index batch) const;
   Index base_tape_offset(Index i, Index batch) const;
   /// x (state_copies()·dim × batch) to and from its packed tape columns.
-  void pack(ConstBatchRef<T> x, BatchRef<T> tape, Index i) const;
-  void unpack(ConstBatchRef<T> tape, Index i, Index dim, BatchRef<T> x) const;
+  void pack(const ConstBatchRef<T>& x, BatchRef<T> tape, Index i) const;
+  void unpack(const ConstBatchRef<T>& tape, Index i, Index dim, BatchRef<T> x) const;
   /// Reverse sub-steps s … 1 from x1; keeps x_i in the tape when `tape` has columns.
-  void invert(const VectorField<T>& f, T t0, T t1, ConstBatchRef<T> x1, ConstVectorRef<T> theta,
-              BatchRef<T> x0, BatchRef<T> tape, bool with_base_tapes) const;
+  void invert(const VectorField<T>& f, T t0, T t1, const ConstBatchRef<T>& x1,
+              const ConstVectorRef<T>& theta, BatchRef<T> x0, BatchRef<T> tape,
+              bool with_base_tapes) const;
 
   std::unique_ptr<ReversibleStepper<T>> base_;
   CompositionScheme scheme_;
