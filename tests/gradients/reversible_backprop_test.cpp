@@ -134,8 +134,7 @@ TEST(ReversibleBackprop, StoredFloatsDoNotGrowWithTheNumberOfFixedSteps) {
 // stored_floats, the same for 25 and 55 steps, and emptied afterwards. At batch 1 the 24 → 90
 // layer also defers its weight gradients (Mlp::defer_weight_gradients), flushed at the
 // repair's marks and dropped at its restart (terms are pending there with dense saves over 299
-// steps): the same bits again. (No repair here recomputes a segment, so the drop at a rewind
-// is not compared.)
+// steps) and at the rewinds of segments that still drift (λ = 0.01): the same bits again.
 TEST(ReversibleBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradientsInConstantMemory) {
   const Mlp<double> f(parse_mlp_spec("2,24,90,2", Activation::tanh, true));
   const Vector<double> theta = f.init_params(Init::pytorch_default, 3);
@@ -200,6 +199,24 @@ TEST(ReversibleBackprop, ForwardTapeOfAnMlpGivesBitIdenticalGradientsInConstantM
     EXPECT_EQ(taped.stats.nfe, recomputed.stats.nfe);
     EXPECT_EQ(f.recorded_floats(), 0);
   }
+  // A repair that rolls segments back: λ = 0.01 overflows the first walk, and its segments
+  // still drift, so each is rewound (its deferred terms dropped, not flushed into θ̄) and
+  // walked again on replayed states. Batch 1, so the 24 → 90 layer defers throughout; the
+  // dense saves inside the steps add VJPs, so terms are pending at the rewinds (a step of
+  // McCallum–Foster over midpoint alone takes 4 VJPs, a whole deferral round).
+  const auto steep = make_stepper<double>("reversible:midpoint", {.coupling = 0.01});
+  const Batch<double> y1 = Batch<double>::Constant(2, 1, 0.3);
+  SaveAt save = SaveAt::linspace(0.0, 1.0, 51);
+  save.dense = true;
+  const FixedSteps steps{399};
+  const GradientProblem<double> p{f, *steep, steps, save, 0.0, 1.0, y1, theta, loss};
+  const GradientProblem<double> q{plain, *steep, steps, save, 0.0, 1.0, y1, theta, loss};
+  const auto taped = ReversibleBackprop<double>().compute(p);
+  const auto recomputed = ReversibleBackprop<double>().compute(q);
+  ASSERT_GT(taped.stats.guard.segments_recomputed, 0) << "drift " << taped.stats.guard.drift;
+  EXPECT_EQ(taped.grad_params, recomputed.grad_params);
+  EXPECT_EQ(taped.grad_y0, recomputed.grad_y0);
+  EXPECT_EQ(f.recorded_floats(), 0);
 }
 
 TEST(ReversibleBackprop, AdaptiveStepsCountTheirStepTimes) {
