@@ -17,7 +17,11 @@ template <class T>
 using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
 /// Writable and read-only views. Functions take views so callers may pass blocks of larger
-/// buffers without copies; a view always has unit inner stride.
+/// buffers without copies; a view always has unit inner stride. Read-only views are taken by
+/// const reference (const ConstBatchRef<T>&), writable ones by value (BatchRef<T>), as Eigen
+/// documents: a read-only view passed by value is copied at every call level, and at batch 1
+/// that copy reads fields the caller has just written, a store-to-load stall per call
+/// (docs/performance.md, "Session 8").
 template <class T>
 using BatchRef = Eigen::Ref<Batch<T>>;
 template <class T>
