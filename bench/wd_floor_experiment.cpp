@@ -22,7 +22,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "revode/core/counting_field.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/solvers/explicit_rk.hpp"
+#include "revode/solvers/tableaux/registry.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/registry.hpp"
 #include "small_mlp.hpp"
@@ -38,16 +41,41 @@ struct Net {
   Mlp<double> mlp{parse_mlp_spec("2,10,2", Activation::tanh, true)};
   Vector<double> theta = mlp.init_params(Init::pytorch_default, 0);
   const small_mlp::Kernels<double>* k = small_mlp::find<double>(mlp.spec());
+  // Through the field interface instead (fused/via-field): CountingField → Mlp::eval/vjp with
+  // Eigen views, the Mlp's own forward tape keeping σ as in reversible backprop.
+  bool via_field = false, via_stepper = false;
+  ExplicitRK<double> rk{find_tableau("midpoint")};
+  mutable Batch<double> tape = Batch<double>(2, 2), vjp_tape = Batch<double>::Zero(2, 2);
+  CountingField<double> counted{mlp};
+  mutable Vector<double> theta_bar_scratch;
+  void eval(double t, const double* y, double* dy, double* sigma) const {
+    if (!via_field) return k->eval(t, y, theta.data(), dy, sigma);
+    counted.eval(t, Eigen::Map<const Batch<double>>(y, 2, 1), theta, Eigen::Map<Batch<double>>(dy, 2, 1));
+  }
+  void vjp(double t, const double* y, const double* a, double* y_bar, double* theta_bar,
+           const double* sigma) const {
+    if (!via_field) return k->vjp(t, y, theta.data(), a, y_bar, theta_bar, sigma);
+    counted.vjp(t, Eigen::Map<const Batch<double>>(y, 2, 1), theta, Eigen::Map<const Batch<double>>(a, 2, 1),
+                Eigen::Map<Batch<double>>(y_bar, 2, 1), Eigen::Map<Vector<double>>(theta_bar, theta.size()));
+  }
 };
 
 /// One midpoint step x1 = x0 + h f(t + h/2, x0 + h/2 f(t, x0)); σ of both stages into s and
 /// the second stage's input into mid (the library's step tape keeps the stages instead).
 inline State midpoint(const Net& n, double t, double h, const State& x0, Sigma* s,
                       State* mid_out = nullptr) {
+  if (n.via_stepper) {  // ExplicitRK's step on the field interface; its tape keeps the stages
+    State x1;
+    n.rk.step_unchained(n.counted, t, t + h, Eigen::Map<const Batch<double>>(x0.data(), 2, 1),
+                        n.theta, Eigen::Map<Batch<double>>(x1.data(), 2, 1), n.tape, nullptr);
+    if (mid_out)
+      for (int r = 0; r < 2; ++r) (*mid_out)[r] = n.tape(r, 0);  // k1, for the VJP's stage input
+    return x1;
+  }
   State k1, mid, k2;
-  n.k->eval(t, x0.data(), n.theta.data(), k1.data(), s ? s[0].data() : nullptr);
+  n.eval(t, x0.data(), k1.data(), s ? s[0].data() : nullptr);
   for (int r = 0; r < 2; ++r) mid[r] = x0[r] + (0.5 * h) * k1[r];
-  n.k->eval(t + 0.5 * h, mid.data(), n.theta.data(), k2.data(), s ? s[1].data() : nullptr);
+  n.eval(t + 0.5 * h, mid.data(), k2.data(), s ? s[1].data() : nullptr);
   if (mid_out) *mid_out = mid;
   return {x0[0] + h * k2[0], x0[1] + h * k2[1]};
 }
@@ -56,11 +84,19 @@ inline State midpoint(const Net& n, double t, double h, const State& x0, Sigma* 
 inline State midpoint_vjp(const Net& n, double t, double h, const State& x0, const State& mid,
                           const State& x1_bar, const Sigma* s, double* theta_bar) {
   State a2, mid_bar, a1, x0_bar;
+  if (n.via_stepper) {  // mid holds k1 here; the step's tape is rebuilt from it
+    Batch<double>& tape = n.vjp_tape;
+    tape.col(0) << mid[0], mid[1];  // midpoint's VJP never reads k2
+    n.rk.step_vjp(n.counted, t, t + h, Eigen::Map<const Batch<double>>(x0.data(), 2, 1), n.theta,
+                  tape, Eigen::Map<const Batch<double>>(x1_bar.data(), 2, 1),
+                  Eigen::Map<Batch<double>>(x0_bar.data(), 2, 1),
+                  Eigen::Map<Vector<double>>(theta_bar, n.theta.size()));
+    return x0_bar;
+  }
   for (int r = 0; r < 2; ++r) a2[r] = h * x1_bar[r];
-  n.k->vjp(t + 0.5 * h, mid.data(), n.theta.data(), a2.data(), mid_bar.data(), theta_bar,
-           s[1].data());
+  n.vjp(t + 0.5 * h, mid.data(), a2.data(), mid_bar.data(), theta_bar, s[1].data());
   for (int r = 0; r < 2; ++r) a1[r] = (0.5 * h) * mid_bar[r];
-  n.k->vjp(t, x0.data(), n.theta.data(), a1.data(), x0_bar.data(), theta_bar, s[0].data());
+  n.vjp(t, x0.data(), a1.data(), x0_bar.data(), theta_bar, s[0].data());
   for (int r = 0; r < 2; ++r) x0_bar[r] += x1_bar[r] + mid_bar[r];
   return x0_bar;
 }
@@ -79,6 +115,7 @@ double fused_gradient(const Net& n, Vector<double>& theta_bar) {
     y = y1;
   }
   theta_bar.setZero();
+  if (n.via_field || n.via_stepper) n.mlp.record_forwards(1 << 16, Mlp<double>::TapeOrder::step);
   State y_bar{2 * scale * y[0], 2 * scale * y[1]}, z_bar{0, 0};
   Sigma s_back[2], s_fwd[2];
   State mid_back, mid_fwd;
@@ -102,7 +139,9 @@ double fused_gradient(const Net& n, Vector<double>& theta_bar) {
     }
     y = y0;
     z = z0;
+    if (n.via_field || n.via_stepper) n.mlp.drop_forwards();
   }
+  if (n.via_field || n.via_stepper) n.mlp.record_forwards(0);
   return y_bar[0] + z_bar[0];
 }
 
@@ -112,6 +151,22 @@ void fused(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
 }
 BENCHMARK(fused)->Unit(benchmark::kMillisecond);
+
+void via_field(benchmark::State& state) {
+  Net n;
+  n.via_field = true;
+  Vector<double> theta_bar(n.theta.size());
+  for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
+}
+BENCHMARK(via_field)->Unit(benchmark::kMillisecond);
+
+void via_stepper(benchmark::State& state) {
+  Net n;
+  n.via_stepper = true;
+  Vector<double> theta_bar(n.theta.size());
+  for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
+}
+BENCHMARK(via_stepper)->Unit(benchmark::kMillisecond);
 
 void check(benchmark::State& state) {
   Net n;
