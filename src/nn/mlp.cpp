@@ -198,9 +198,6 @@ Mlp<T>::Mlp(MlpSpec spec) : spec_(std::move(spec)) {
   Index widest = 0;
   for (const LayerShape& s : layers_) widest = std::max({widest, s.inputs, s.outputs});
   slab_ = std::clamp<Index>(kPackBytes / (widest * Index{sizeof(T)}), 1, kMaxSlab);
-  Index hidden_units = 0;
-  for (std::size_t l = 0; l < hidden_.size(); ++l) hidden_units += layers_[l].outputs;
-  column_floats_ = state_dim() + (spec_.activation == Activation::tanh ? 1 : 2) * hidden_units;
   fixed_ = small_mlp::find<T>(spec_);
 }
 
@@ -453,19 +450,8 @@ void Mlp<T>::vjp_from_tape(T t, const ConstBatchRef<T>& y, const T* theta,
 template <class T>
 T* Mlp<T>::open_fixed_entry(T t, const T* y, const T* theta) const {
   if (!records(1)) return nullptr;
-  adopt_theta(theta);
-  // One resize for the whole entry (t, y, σ) instead of push_forward's three appends; the
-  // kernel writes σ straight into it.
-  auto& data = tape_.data;
-  const std::size_t start = data.size();
-  tape_.start.push_back(start);
-  tape_.batch.push_back(1);
-  data.resize(start + 1 + std::size_t(column_floats_));
-  T* entry = data.data() + start;
-  entry[0] = t;
-  std::copy(y, y + state_dim(), entry + 1);
-  tape_.theta_checked = false;
-  return entry + 1 + state_dim();
+  // The whole entry (t, y, σ) in one resize; the kernel writes σ straight into it.
+  return start_entry(t, ConstMatrixMap<T>(y, state_dim(), 1), theta, tape_entry_floats(1));
 }
 
 template <class T>

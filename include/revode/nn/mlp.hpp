@@ -258,7 +258,6 @@ class Mlp final : public VectorField<T> {
   std::vector<LayerShape> layers_;
   Index param_count_ = 0;
   Index max_hidden_ = 0;
-  Index column_floats_ = 0;  // a tape entry's floats per column: y, σ (and σ' unless tanh)
   Index slab_ = 0;  // columns per slab; wider batches are processed slab by slab
   // Scratch, width × capacity_ each; calls use the first `batch` columns (contiguous).
   mutable Index capacity_ = 0;

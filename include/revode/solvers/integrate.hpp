@@ -18,7 +18,7 @@ template <class T>
 struct StepRecord {
   Index n;
   double t0, t1;
-  const ConstBatchRef<T>&x0, x1, tape;
+  ConstBatchRef<T> x0, x1, tape;
 };
 
 /// One saved state y (state_dim × batch), k = 0, 1, ... in time order. `step` is the step
