@@ -145,28 +145,17 @@ double fused_gradient(const Net& n, Vector<double>& theta_bar) {
   return y_bar[0] + z_bar[0];
 }
 
-void fused(benchmark::State& state) {
+/// mode 0: fused, 1: via_field, 2: via_stepper (the variants of the header).
+void variant(benchmark::State& state, int mode) {
   Net n;
+  n.via_field = mode == 1;
+  n.via_stepper = mode == 2;
   Vector<double> theta_bar(n.theta.size());
   for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
 }
-BENCHMARK(fused)->Unit(benchmark::kMillisecond);
-
-void via_field(benchmark::State& state) {
-  Net n;
-  n.via_field = true;
-  Vector<double> theta_bar(n.theta.size());
-  for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
-}
-BENCHMARK(via_field)->Unit(benchmark::kMillisecond);
-
-void via_stepper(benchmark::State& state) {
-  Net n;
-  n.via_stepper = true;
-  Vector<double> theta_bar(n.theta.size());
-  for (auto _ : state) benchmark::DoNotOptimize(fused_gradient(n, theta_bar));
-}
-BENCHMARK(via_stepper)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(variant, fused, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(variant, via_field, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(variant, via_stepper, 2)->Unit(benchmark::kMillisecond);
 
 void check(benchmark::State& state) {
   const auto stepper = make_stepper<double>("reversible:midpoint");
