@@ -116,6 +116,7 @@ int run_grad(const GradOptions& o) {
   if (data) check_data_times(*data, result.ts, p.t0, p.t1);
   require_finite(result);
   warn_about_guard(result.stats.guard);
+  warn_about_recomputation(method->name(), result.stats);
   if (o.problem.json)
     fmt::print("{}\n", grad_json(p, method->name(), o.loss, result, seconds).dump());
   else

@@ -70,6 +70,20 @@ void warn_about_guard(const GuardStats& g) {
                g.drift, g.tolerance);
 }
 
+void warn_about_recomputation(const std::string& method, const SolveStats& s) {
+  // Revolve with C slots over N steps re-runs each step about t times, t the least with
+  // binomial(C + t, t) ≥ N: checkpoint:4 over a million steps is ~60 solves' work, which a
+  // user waiting on it should hear about (the online placement of adaptive solves alike).
+  constexpr Index kFactor = 10;
+  if (method.rfind("checkpoint:", 0) != 0 || s.steps == 0 ||
+      s.recomputed_steps < kFactor * s.steps)
+    return;
+  fmt::print(stderr,
+             "warning: {} re-ran {} forward steps for a solve of {} ({:.0f}× the solve); more "
+             "slots (checkpoint:C, one state each) cut the recomputation\n",
+             method, s.recomputed_steps, s.steps, double(s.recomputed_steps) / double(s.steps));
+}
+
 template <class T>
 Json problem_json(const Problem<T>& p) {
   return Json{{"field", p.field->name()},

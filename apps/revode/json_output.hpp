@@ -21,6 +21,10 @@ Json guard_json(const GuardStats& guard);
 /// The warning line on stderr when the reversible guard repaired or flagged a gradient.
 void warn_about_guard(const GuardStats& guard);
 
+/// The warning line on stderr when a checkpointing method re-ran each step of the solve 10
+/// times or more on average (few slots against many steps), with the trade that cuts it.
+void warn_about_recomputation(const std::string& method, const SolveStats& stats);
+
 /// The problem as run: field, solver, dtype, shapes, time span and step control.
 template <class T>
 Json problem_json(const Problem<T>& problem);

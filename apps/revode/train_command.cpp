@@ -277,6 +277,7 @@ void train(const TrainOptions& o, const TrainRanks& ranks) {
   if (!o.plot.empty()) plot(trainer, o.plot);
   const Index ran = trainer.iteration() - start;
   const double final_loss = trainer.losses().back();
+  warn_about_recomputation(trainer.settings().method, trainer.last_stats());
   if (o.json) {
     Json j;
     j["command"] = "train";

@@ -65,6 +65,14 @@ expect_ok grad --field lotka-volterra --t1 1 --saveat 2 --batch 2 --loss "mse-da
 echo '{"params": [1.5, 1, 1, 3]}' >"$WORK/params.json"
 expect_ok solve --field lotka-volterra --params "$WORK/params.json"
 
+# Checkpointing with few slots against many steps says how much it recomputed, and what cuts it;
+# with enough slots it says nothing.
+expect_ok grad --field mlp:2,8,2 --solver midpoint --steps 2000 --method checkpoint:2
+grep -q "warning: checkpoint:2 re-ran [0-9]* forward steps for a solve of 2000 .*more slots" \
+  "$WORK/err" || fail "checkpoint:2 over 2000 steps: no recomputation warning: $(cat "$WORK/err")"
+expect_ok grad --field mlp:2,8,2 --solver midpoint --steps 2000 --method checkpoint:32
+[[ ! -s "$WORK/err" ]] || fail "checkpoint:32 over 2000 steps warned: $(cat "$WORK/err")"
+
 # ---- bad input: a clear message and exit status 2 ------------------------------------------------
 # Flags CLI11 rejects exit 2 as well, not with CLI11's own codes (109, 114, ...).
 expect_error "not expected: --bogus" solve --bogus
