@@ -455,7 +455,44 @@ T* Mlp<T>::open_fixed_entry(T t, const T* y, const T* theta) const {
 }
 
 template <class T>
-bool Mlp<T>::top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool derivative) const {
+void Mlp<T>::fixed_eval(T t, const T* y, const T* theta, T* dy) const {
+  // The fixed-size kernel (small_mlp.hpp), writing σ straight into a recorded entry; it needs
+  // no scratch.
+  fixed_->eval(t, y, theta, dy, open_fixed_entry(t, y, theta));
+}
+
+template <class T>
+void Mlp<T>::fixed_vjp(T t, const T* y, const T* theta, const T* a, T* y_bar,
+                       T* theta_bar) const {
+  // On the tape's σ when an entry is at (t, y): the same backward code on the same σ as the
+  // recompute, so bit for bit its result. The kernel rebuilds tanh' from σ itself and needs no
+  // scratch.
+  const bool taken = top_forward(t, ConstMatrixMap<T>(y, state_dim(), 1), theta, false);
+  fixed_->vjp(t, y, theta, a, y_bar, theta_bar, taken ? th_[0] : nullptr);
+  if (taken && tape_.order == TapeOrder::reverse) pop_forward();
+}
+
+template <class T>
+void Mlp<T>::eval_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta,
+                         T* dy) const {
+  if (fixed_ == nullptr || rows != state_dim() || output_dim() != rows)
+    return VectorField<T>::eval_column(t, y, rows, theta, dy);  // eval checks the shapes
+  check_theta(theta.size(), theta.size());
+  fixed_eval(t, y, theta.data(), dy);
+}
+
+template <class T>
+void Mlp<T>::vjp_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta, const T* a,
+                        T* y_bar, VectorRef<T> theta_bar) const {
+  if (fixed_ == nullptr || rows != state_dim() || output_dim() != rows)
+    return VectorField<T>::vjp_column(t, y, rows, theta, a, y_bar, theta_bar);
+  check_theta(theta.size(), theta_bar.size());
+  fixed_vjp(t, y, theta.data(), a, y_bar, theta_bar.data());
+}
+
+template <class T>
+template <class View>
+bool Mlp<T>::top_forward(T t, const View& y, const T* theta, bool derivative) const {
   if (tape_.start.empty()) return false;
   const bool step = tape_.order == TapeOrder::step;
   if (step && tape_.theta != theta) return false;
@@ -691,7 +728,8 @@ const T* Mlp<T>::forward_column(T t, const T* y, const T* theta, bool keep_deriv
 }
 
 template <class T>
-void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy, bool keep_derivative) const {
+void Mlp<T>::generic_eval_column(T t, const T* y, const T* theta, T* dy,
+                                 bool keep_derivative) const {
   const T* x = forward_column(t, y, theta, keep_derivative);
   const LayerShape& s = layers_.back();
   const T* w = theta + s.weight_offset;
@@ -710,8 +748,8 @@ void Mlp<T>::eval_column(T t, const T* y, const T* theta, T* dy, bool keep_deriv
 }
 
 template <class T>
-void Mlp<T>::vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                        bool defer) const {
+void Mlp<T>::generic_vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar,
+                                T* theta_bar, bool defer) const {
   forward_column(t, y, theta, true);
   for (std::size_t l = 0; l < hidden_.size(); ++l) {
     th_[l] = hidden_[l].data();
@@ -771,10 +809,7 @@ void Mlp<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta
                                                                       state_dim(), output_dim())));
   check_theta(theta.size(), theta.size());
   if (fixed_ != nullptr && y.cols() == 1) {
-    // The fixed-size kernel (small_mlp.hpp), writing σ straight into a recorded entry; it
-    // needs no scratch.
-    T* sigma = open_fixed_entry(t, y.data(), theta.data());
-    fixed_->eval(t, y.data(), theta.data(), dy.data(), sigma);
+    fixed_eval(t, y.data(), theta.data(), dy.data());
     return;
   }
   reserve(std::min(y.cols(), slab_));
@@ -784,7 +819,7 @@ void Mlp<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta
       return;
     }
     if (y.cols() == 1) {
-      eval_column(t, y.data(), theta.data(), dy.data(), true);
+      generic_eval_column(t, y.data(), theta.data(), dy.data(), true);
     } else {
       forward_hidden(t, y, theta.data(), true);
       layer_forward(layers_.back(), false, t, hidden_.back().leftCols(y.cols()), theta.data(),
@@ -794,7 +829,7 @@ void Mlp<T>::eval(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta
     return;
   }
   if (y.cols() == 1) {
-    eval_column(t, y.data(), theta.data(), dy.data());
+    generic_eval_column(t, y.data(), theta.data(), dy.data());
     return;
   }
   // While direct backprop records, the forward cache is no use (its VJPs come long after the
@@ -836,13 +871,7 @@ void Mlp<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
             : fmt::format("y, y_bar {}×batch and a {}×batch", state_dim(), output_dim())));
   check_theta(theta.size(), theta_bar.size());
   if (fixed_ != nullptr && y.cols() == 1) {
-    // The fixed-size kernel, on the tape's σ when an entry is at (t, y): the same backward
-    // code on the same σ as the recompute, so bit for bit its result. It rebuilds tanh' from
-    // σ itself and needs no scratch.
-    const bool taken = top_forward(t, y, theta.data(), false);
-    fixed_->vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(),
-                taken ? th_[0] : nullptr);
-    if (taken && tape_.order == TapeOrder::reverse) pop_forward();
+    fixed_vjp(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data());
     return;  // its shapes' layers are all too narrow to defer (kDeferMinWeightBytes)
   }
   const bool defer = defers(y.cols(), theta_bar.data());
@@ -859,7 +888,7 @@ void Mlp<T>::vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
     return;
   }
   if (y.cols() == 1) {
-    vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(), defer);
+    generic_vjp_column(t, y.data(), theta.data(), a.data(), y_bar.data(), theta_bar.data(), defer);
     return;
   }
   if (uses_forward_cache(y.cols())) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "revode/core/error.hpp"
 #include "revode/nn/mlp.hpp"
 
 namespace revode {
@@ -287,6 +288,41 @@ TEST(SmallMlpTest, VjpInPlaceOverYMatchesSeparateBuffers) {
   f.vjp(0.2, in_place, theta, a, in_place, theta_bar_in_place);
   EXPECT_EQ(in_place, y_bar);
   EXPECT_EQ(theta_bar_in_place, theta_bar);
+}
+
+// The column entry points (VectorField::eval_column / vjp_column, the steppers' batch-1 path)
+// give eval's and vjp's numbers bit for bit, with the fixed kernels and without (a shape with
+// none, and the generic path forced), also through a recorded forward tape; a wrong row count
+// or θ size is the same clear error as eval's.
+TEST(SmallMlpTest, ColumnEntryPointsGiveEvalAndVjpBitForBit) {
+  for (const char* widths : {"2,10,2", "2,10,10,2"})
+    for (const bool allow_fixed : {true, false}) {
+      Mlp<double> f(parse_mlp_spec(widths, Activation::tanh, true));
+      f.allow_fixed_size_kernel(allow_fixed);
+      const auto label = std::string(widths) + (f.fixed_size_kernel() ? " fixed" : " generic");
+      const Vector<double> theta = f.init_params(Init::pytorch_default, 8);
+      std::srand(9);
+      const Batch<double> y = Batch<double>::Random(2, 1) * 2, a = Batch<double>::Random(2, 1);
+      Batch<double> dy(2, 1), dy_column(2, 1), y_bar(2, 1), y_bar_column(2, 1);
+      Vector<double> bar = Vector<double>::Constant(theta.size(), 0.25), bar_column = bar;
+      f.eval(0.3, y, theta, dy);
+      f.vjp(0.3, y, theta, a, y_bar, bar);
+      f.record_forwards(1000, Mlp<double>::TapeOrder::reverse);
+      f.eval_column(0.3, y.data(), 2, theta, dy_column.data());
+      EXPECT_GT(f.recorded_floats(), 0) << label;
+      f.vjp_column(0.3, y.data(), 2, theta, a.data(), y_bar_column.data(), bar_column);
+      EXPECT_EQ(f.recorded_floats(), 0) << label << ": the VJP took the entry";
+      f.record_forwards(0);
+      EXPECT_EQ(dy_column, dy) << label;
+      EXPECT_EQ(y_bar_column, y_bar) << label;
+      EXPECT_EQ(bar_column, bar) << label;
+      double out[3];
+      EXPECT_THROW(f.eval_column(0.3, y.data(), 3, theta, out), Error) << label;
+      const Vector<double> short_theta = theta.head(theta.size() - 1);
+      EXPECT_THROW(f.eval_column(0.3, y.data(), 2, short_theta, out), Error) << label;
+      Vector<double> short_bar(3);
+      EXPECT_THROW(f.vjp_column(0.3, y.data(), 2, theta, a.data(), out, short_bar), Error) << label;
+    }
 }
 
 }  // namespace

@@ -4,11 +4,13 @@
 
 #include <cmath>
 
+#include "revode/core/error.hpp"
 #include "revode/fields/kepler.hpp"
 #include "revode/fields/linear.hpp"
 #include "revode/solvers/explicit_rk.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
+#include "support/test_fields.hpp"
 
 namespace revode {
 namespace {
@@ -124,6 +126,71 @@ TEST(TableauRegistry, UnknownNameListsKnownOnes) {
     EXPECT_NE(std::string(e.what()).find("unknown solver 'dopri'"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("tsit5"), std::string::npos);
   }
+}
+
+// At batch 1 step, step_unchained and step_vjp run the column path (raw pointers, the field's
+// eval_column / vjp_column); it must give the batched code's numbers for that column bit for
+// bit: states, every stage in the tape, the error estimate, the carried FSAL stage, x̄0 and θ̄
+// (the batched VJP gets a cotangent in column c only, so its θ̄ sums that column alone).
+TEST_P(EveryTableau, BatchOneTakesTheColumnPathWithTheBatchedBits) {
+  const ButcherTableau& tableau = *GetParam();
+  const testing::ColumnwiseField f;
+  Vector<double> theta(3);
+  theta << 0.7, -0.4, 0.3;
+  Batch<double> y0(2, 3);
+  y0 << 1.0, -0.5, 0.3, 0.2, 0.8, -1.1;
+  const ExplicitRK<double> rk(tableau);
+  const Index s = tableau.stages;
+  const double t0 = 0.2, t1 = 0.45;
+  Batch<double> y1(2, 3), tape = Batch<double>::Zero(2, rk.tape_cols(3)), error(2, 3);
+  const bool estimate = tableau.has_embedded();
+  rk.step(f, t0, t1, y0, theta, y1, tape, estimate ? &error : nullptr, false);
+  ASSERT_EQ(f.column_evals, 0) << "the batched step took the column path";
+  for (Index c = 0; c < 3; ++c) {
+    Batch<double> y1_c(2, 1), tape_c = Batch<double>::Zero(2, rk.tape_cols(1)), error_c(2, 1);
+    rk.step(f, t0, t1, y0.col(c), theta, y1_c, tape_c, estimate ? &error_c : nullptr, false);
+    EXPECT_EQ(y1_c, y1.col(c)) << "column " << c;
+    for (Index i = 0; i < s; ++i) EXPECT_EQ(tape_c.col(i), tape.col(i * 3 + c)) << "stage " << i;
+    if (estimate) EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    Batch<double> y1_unchained(2, 1), tape_unchained = Batch<double>::Zero(2, rk.tape_cols(1));
+    rk.step_unchained(f, t0, t1, y0.col(c), theta, y1_unchained, tape_unchained, nullptr);
+    EXPECT_EQ(y1_unchained, y1.col(c)) << "column " << c;
+    if (rk.fsal()) {  // the first stage carried in: not evaluated again
+      Batch<double> y1_carried(2, 1), tape_carried = tape_c;
+      const int before = f.column_evals;
+      rk.step(f, t0, t1, y0.col(c), theta, y1_carried, tape_carried, nullptr, true);
+      EXPECT_EQ(y1_carried, y1.col(c)) << "column " << c;
+      EXPECT_EQ(f.column_evals - before, s - 1);
+    }
+    Batch<double> x1_bar = Batch<double>::Zero(2, 3), x0_bar(2, 3), x0_bar_c(2, 1);
+    x1_bar.col(c) << 0.6, -1.3;
+    Vector<double> theta_bar = Vector<double>::Zero(3), theta_bar_c = theta_bar;
+    rk.step_vjp(f, t0, t1, y0, theta, tape, x1_bar, x0_bar, theta_bar);
+    rk.step_vjp(f, t0, t1, y0.col(c), theta, tape_c, x1_bar.col(c), x0_bar_c, theta_bar_c);
+    EXPECT_EQ(x0_bar_c, x0_bar.col(c)) << "column " << c;
+    EXPECT_EQ(theta_bar_c, theta_bar) << "column " << c;
+    // A tape whose columns are 3 rows apart (a view into a taller block), and x̄0 written
+    // over x̄1 in place.
+    Batch<double> tall = Batch<double>::Zero(3, rk.tape_cols(1)), y1_strided(2, 1);
+    Eigen::Ref<Batch<double>> strided = tall.topRows(2);
+    rk.step(f, t0, t1, y0.col(c), theta, y1_strided, strided, nullptr, false);
+    EXPECT_EQ(y1_strided, y1.col(c)) << "column " << c;
+    EXPECT_EQ(strided, tape_c) << "column " << c;
+    Batch<double> in_place = x1_bar.col(c);
+    Vector<double> theta_bar_in_place = Vector<double>::Zero(3);
+    rk.step_vjp(f, t0, t1, y0.col(c), theta, strided, in_place, in_place, theta_bar_in_place);
+    EXPECT_EQ(in_place, x0_bar.col(c)) << "column " << c;
+    EXPECT_EQ(theta_bar_in_place, theta_bar) << "column " << c;
+  }
+  EXPECT_GT(f.column_evals, 0);
+  EXPECT_GT(f.column_vjps, 0);
+  // The column path writes through raw pointers: a mis-shaped tape is a clear error.
+  Batch<double> y1_c(2, 1), short_tape(1, rk.tape_cols(1)), narrow_tape(2, s - 1), x0_bar_c(2, 1);
+  EXPECT_THROW(rk.step(f, t0, t1, y0.col(0), theta, y1_c, short_tape, nullptr, false), Error);
+  EXPECT_THROW(rk.step(f, t0, t1, y0.col(0), theta, y1_c, narrow_tape, nullptr, false), Error);
+  Vector<double> theta_bar = Vector<double>::Zero(3);
+  EXPECT_THROW(rk.step_vjp(f, t0, t1, y0.col(0), theta, short_tape, y1_c, x0_bar_c, theta_bar),
+               Error);
 }
 
 TEST(ExplicitRK, FsalStageIsTheNextFirstStage) {

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "revode/core/counting_field.hpp"
+#include "revode/core/error.hpp"
 #include "revode/fields/kepler.hpp"
 #include "revode/nn/mlp.hpp"
 #include "revode/solvers/integrate.hpp"
@@ -16,6 +17,7 @@
 #include "revode/solvers/reversible/mccallum_foster.hpp"
 #include "revode/solvers/reversible/reversible_heun.hpp"
 #include "revode/solvers/tableaux/registry.hpp"
+#include "support/test_fields.hpp"
 
 namespace revode {
 namespace {
@@ -103,6 +105,64 @@ TEST_P(EveryReversibleSolver, FusedReverseWritesTheForwardTape) {
   if (cols > 0) {
     EXPECT_LT(max_relative(tape_back, tape), 1e-14);
   }
+}
+
+// McCallum–Foster at batch 1 runs its base steps through the base's column path; a column's
+// step, fused reverse step (state and tape) and VJP must be the batched ones' bit for bit (the
+// batched VJP gets a cotangent in column c only, so its θ̄ sums that column alone).
+TEST_P(EveryReversibleSolver, BatchOneGivesTheBatchedBits) {
+  if (!GetParam().starts_with("reversible:")) GTEST_SKIP() << "McCallum–Foster's column path";
+  const auto stepper = make_reversible(GetParam());
+  const testing::ColumnwiseField f;
+  Vector<double> theta(3);
+  theta << 0.7, -0.4, 0.3;
+  Batch<double> y0(2, 3);
+  y0 << 1.0, -0.5, 0.3, 0.2, 0.8, -1.1;
+  const double t0 = 0.2, t1 = 0.45;
+  const Index cols = stepper->tape_cols(3), cols_c = stepper->tape_cols(1);
+  const bool estimate = stepper->error_order() > 0;
+  Batch<double> x0(4, 3), x1(4, 3), back(4, 3), error(2, 3);
+  Batch<double> tape = Batch<double>::Zero(2, cols), tape_back = tape;
+  stepper->initialize(f, t0, y0, theta, x0);
+  stepper->step(f, t0, t1, x0, theta, x1, tape, estimate ? &error : nullptr, false);
+  stepper->reverse_step_with_tape(f, t0, t1, x1, theta, back, tape_back);
+  ASSERT_EQ(f.column_evals, 0) << "the batched step took the column path";
+  for (Index c = 0; c < 3; ++c) {
+    Batch<double> x1_c(4, 1), back_c(4, 1), error_c(2, 1);
+    Batch<double> tape_c = Batch<double>::Zero(2, cols_c), tape_back_c = tape_c;
+    stepper->step(f, t0, t1, x0.col(c), theta, x1_c, tape_c, estimate ? &error_c : nullptr,
+                  false);
+    stepper->reverse_step_with_tape(f, t0, t1, x1_c, theta, back_c, tape_back_c);
+    EXPECT_EQ(x1_c, x1.col(c)) << "column " << c;
+    EXPECT_EQ(back_c, back.col(c)) << "column " << c;
+    if (estimate) EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    for (Index k = 0; k < cols_c; ++k) {  // the tape's blocks are `batch` columns each
+      EXPECT_EQ(tape_c.col(k), tape.col(k * 3 + c)) << "tape column " << k;
+      EXPECT_EQ(tape_back_c.col(k), tape_back.col(k * 3 + c)) << "tape column " << k;
+    }
+    Batch<double> x1_bar = Batch<double>::Zero(4, 3), x0_bar(4, 3), x0_bar_c(4, 1);
+    x1_bar.col(c) << 0.6, -1.3, 0.25, 0.9;
+    Vector<double> theta_bar = Vector<double>::Zero(3), theta_bar_c = theta_bar;
+    stepper->step_vjp(f, t0, t1, x0, theta, tape, x1_bar, x0_bar, theta_bar);
+    stepper->step_vjp(f, t0, t1, x0.col(c), theta, tape_c, x1_bar.col(c), x0_bar_c,
+                      theta_bar_c);
+    EXPECT_EQ(x0_bar_c, x0_bar.col(c)) << "column " << c;
+    EXPECT_EQ(theta_bar_c, theta_bar) << "column " << c;
+  }
+  EXPECT_GT(f.column_evals, 0);
+  EXPECT_GT(f.column_vjps, 0);
+  // The base steps write through raw pointers: a mis-shaped tape is a clear error.
+  Batch<double> x1_c(4, 1), back_c(4, 1), short_tape(1, cols_c), narrow_tape(2, cols_c - 1);
+  EXPECT_THROW(stepper->step(f, t0, t1, x0.col(0), theta, x1_c, short_tape, nullptr, false),
+               Error);
+  EXPECT_THROW(stepper->step(f, t0, t1, x0.col(0), theta, x1_c, narrow_tape, nullptr, false),
+               Error);
+  EXPECT_THROW(stepper->reverse_step_with_tape(f, t0, t1, x1.col(0), theta, back_c, short_tape),
+               Error);
+  Vector<double> theta_bar(3);
+  EXPECT_THROW(stepper->step_vjp(f, t0, t1, x0.col(0), theta, short_tape, x1.col(0), back_c,
+                                 theta_bar),
+               Error);
 }
 
 // An FSAL base's trailing stage feeds only an error estimate or a next base step, and

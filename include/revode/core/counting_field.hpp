@@ -24,6 +24,16 @@ class CountingField final : public VectorField<T> {
     ++nvjp_;
     inner_.vjp(t, y, theta, a, y_bar, theta_bar);
   }
+  void eval_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta,
+                   T* dy) const override {
+    ++nfe_;
+    inner_.eval_column(t, y, rows, theta, dy);
+  }
+  void vjp_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta, const T* a,
+                  T* y_bar, VectorRef<T> theta_bar) const override {
+    ++nvjp_;
+    inner_.vjp_column(t, y, rows, theta, a, y_bar, theta_bar);
+  }
   Index intermediate_floats(Index batch) const override {
     return inner_.intermediate_floats(batch);
   }

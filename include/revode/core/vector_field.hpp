@@ -38,6 +38,25 @@ class VectorField {
   virtual void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
                    const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const = 0;
 
+  /// eval on one column: y and dy are `rows` contiguous scalars each (rows must equal
+  /// state_dim()); dy must not overlap y. The same numbers as eval on that column as a
+  /// state_dim × 1 block. The steppers' batch-1 paths call it with raw pointers, so no view
+  /// is built per stage: at batch 1 a small network's evaluation costs tens of nanoseconds,
+  /// and building views around it was a good part of a step. The default wraps the pointers
+  /// and calls eval; a field with a cheaper single-column path overrides it.
+  virtual void eval_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta,
+                           T* dy) const {
+    eval(t, Eigen::Map<const Batch<T>>(y, rows, 1), theta, Eigen::Map<Batch<T>>(dy, rows, 1));
+  }
+
+  /// vjp on one column: y, a and y_bar are `rows` contiguous scalars each (rows must equal
+  /// state_dim()); y_bar must not overlap a. The same numbers as vjp on that column.
+  virtual void vjp_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta, const T* a,
+                          T* y_bar, VectorRef<T> theta_bar) const {
+    vjp(t, Eigen::Map<const Batch<T>>(y, rows, 1), theta, Eigen::Map<const Batch<T>>(a, rows, 1),
+        Eigen::Map<Batch<T>>(y_bar, rows, 1), theta_bar);
+  }
+
   /// Scalars one evaluation keeps alive while its VJP runs (hidden activations of a network):
   /// used to report the true peak memory of gradient methods.
   virtual Index intermediate_floats(Index batch) const { return 0 * batch; }

@@ -80,6 +80,13 @@ class Mlp final : public VectorField<T> {
   /// y_bar like y. y_bar must not alias a; it may alias y (ȳ overwrites y in place).
   void vjp(T t, const ConstBatchRef<T>& y, const ConstVectorRef<T>& theta,
            const ConstBatchRef<T>& a, BatchRef<T> y_bar, VectorRef<T> theta_bar) const override;
+  /// One column on raw pointers (VectorField::eval_column): a shape with fixed-size kernels
+  /// runs them with no view and no shape check beyond `rows` and θ's size; any other (or a
+  /// rectangular Mlp) goes through eval.
+  void eval_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta,
+                   T* dy) const override;
+  void vjp_column(T t, const T* y, Index rows, const ConstVectorRef<T>& theta, const T* a,
+                  T* y_bar, VectorRef<T> theta_bar) const override;
   /// σ(z) and σ'(z) of every hidden unit: 2 · Σ hidden widths · min(batch, slab), where the
   /// slab (256 columns for widths ≤ 64 double / 128 float, fewer for wider layers) bounds
   /// the columns processed at once; wider batches reuse one scratch slab by slab. Batches of
@@ -185,10 +192,11 @@ class Mlp final : public VectorField<T> {
                      const T* const* d) const;
   /// The batch-1 path on raw pointers (no Eigen objects per call; tanh fused into the layer
   /// kernel): eval and vjp of one contiguous column.
-  void eval_column(T t, const T* y, const T* theta, T* dy, bool keep_derivative = false) const;
-  void vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
-                  bool defer = false) const;
-  /// vjp_column's backward half (h, d as backward_slab's, one column).
+  void generic_eval_column(T t, const T* y, const T* theta, T* dy,
+                           bool keep_derivative = false) const;
+  void generic_vjp_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
+                          bool defer = false) const;
+  /// generic_vjp_column's backward half (h, d as backward_slab's, one column).
   /// defer: W̄'s terms are kept (see defer_weight_gradients).
   void backward_column(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar,
                        const T* const* h, const T* const* d, bool defer = false) const;
@@ -223,10 +231,15 @@ class Mlp final : public VectorField<T> {
                      bool into_tape) const;
   /// top_forward rebuilds tanh' into derivative_ (td_) unless `derivative` is false (the
   /// fixed-size VJP rebuilds it from σ itself).
-  bool top_forward(T t, const ConstBatchRef<T>& y, const T* theta, bool derivative = true) const;
+  /// y: any column-major view (a Ref, or the fixed path's Map of one column).
+  template <class View>
+  bool top_forward(T t, const View& y, const T* theta, bool derivative = true) const;
   /// The fixed-size path's entry (batch 1, tanh: t, y, σ): the entry is opened with t and y
   /// written, and the returned pointer is where the kernel writes σ; null when not recording.
   T* open_fixed_entry(T t, const T* y, const T* theta) const;
+  /// The fixed-size kernels' eval and vjp, with the forward tape (shapes already checked).
+  void fixed_eval(T t, const T* y, const T* theta, T* dy) const;
+  void fixed_vjp(T t, const T* y, const T* theta, const T* a, T* y_bar, T* theta_bar) const;
   /// push_forward's θ bookkeeping: drops the entries if θ is not theirs.
   void adopt_theta(const T* theta) const;
   void pop_forward() const;

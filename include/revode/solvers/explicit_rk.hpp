@@ -44,7 +44,35 @@ class ExplicitRK final : public Stepper<T> {
                 VectorRef<T> theta_bar) const override;
   bool start_derivative(const ConstBatchRef<T>& tape, Index batch, BatchRef<T> out) const override;
 
+  /// The batch-1 paths of step_unchained and step_vjp on raw pointers, with the field called
+  /// through VectorField::eval_column / vjp_column: no view is built per stage. x0, x1, x1_bar
+  /// and x0_bar are `dim` contiguous scalars; the tape's stage i is the column at
+  /// tape + i · tape_stride. The same numbers, bit for bit, as the batched code on one column
+  /// (the same fused multiply-adds in the same order), which step and step_vjp also take at
+  /// batch 1.
+  void step_unchained_column(const VectorField<T>& f, T t0, T t1, const T* x0, Index dim,
+                             const ConstVectorRef<T>& theta, T* x1, T* tape, Index tape_stride,
+                             Batch<T>* error) const;
+  void step_vjp_column(const VectorField<T>& f, T t0, T t1, const T* x0, Index dim,
+                       const ConstVectorRef<T>& theta, const T* tape, Index tape_stride,
+                       const T* x1_bar, T* x0_bar, VectorRef<T> theta_bar) const;
+
  private:
+  /// The stages and x1 of one column (step_unchained_column without the error estimate).
+  void run_column(const VectorField<T>& f, T t0, T t1, const T* x0, Index dim,
+                  const ConstVectorRef<T>& theta, T* x1, T* tape, Index tape_stride,
+                  bool first_stage_ready, bool skip_fsal_stage) const;
+  /// out = y0 + h Σ_{j<n} w_j k_j over the nonzero weights, k_j at tape + j · stride, one
+  /// column of dim scalars (stage_input's and the b-weighted sum's column form).
+  void column_sum(const T* y0, const std::array<double, kMaxStages>& w, int n, T h,
+                  const T* tape, Index stride, Index dim, T* out) const;
+  /// error = h Σ_i (b_i − b̂_i) k_i, the embedded estimate from the step's stages.
+  void add_error(T h, const ConstBatchRef<T>& tape, Index rows, Index batch,
+                 Batch<T>& error) const;
+  /// The time of stage i of a step from t0 to t1 (t1 itself where c_i = 1).
+  T stage_time(int i, T t0, T t1) const {
+    return i == 0 ? t0 : (tableau_.c[i] == 1.0 ? t1 : t0 + T(tableau_.c[i]) * (t1 - t0));
+  }
   /// out = y0 + h Σ_{j<i} a_ij k_j: the stage input of stage i (the one fused combination
   /// every stage goes through).
   void stage_input(int i, T h, const ConstBatchRef<T>& y0, const ConstBatchRef<T>& tape,

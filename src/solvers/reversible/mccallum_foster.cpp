@@ -30,6 +30,14 @@ Cols<T> whole(Batch<T>& m) {
   return {m.data(), m.rows()};
 }
 
+/// The base steps run on raw pointers into the tape at batch 1: a tape of other rows or too
+/// few columns is a clear error, not an overrun.
+void require_tape(Index tape_rows, Index tape_cols, Index dim, Index cols) {
+  if (tape_rows != dim || tape_cols < cols) [[unlikely]]
+    throw Error(fmt::format("McCallum–Foster step: tape is {}×{}; expected {}×{}", tape_rows,
+                            tape_cols, dim, cols));
+}
+
 }  // namespace
 
 template <class T>
@@ -44,6 +52,36 @@ McCallumFoster<T>::McCallumFoster(const ButcherTableau& base, double coupling)
 template <class T>
 std::string McCallumFoster<T>::name() const {
   return "reversible:" + base_.name();
+}
+
+template <class T>
+void McCallumFoster<T>::base_step(const VectorField<T>& f, T ta, T tb, const T* x, Index stride,
+                                  Index dim, Index batch, const ConstVectorRef<T>& theta, T* tape,
+                                  Index tape_stride, Batch<T>* error) const {
+  fit(phi_, dim, batch);
+  if (batch == 1)
+    return base_.step_unchained_column(f, ta, tb, x, dim, theta, phi_.data(), tape, tape_stride,
+                                       error);
+  using Stride = Eigen::OuterStride<>;
+  base_.step_unchained(
+      f, ta, tb, Eigen::Map<const Batch<T>, 0, Stride>(x, dim, batch, Stride(stride)), theta, phi_,
+      Eigen::Map<Batch<T>, 0, Stride>(tape, dim, base_.tape_cols(batch), Stride(tape_stride)),
+      error);
+}
+
+template <class T>
+void McCallumFoster<T>::base_vjp(const VectorField<T>& f, T ta, T tb, const T* x, Index stride,
+                                 Index dim, Index batch, const ConstVectorRef<T>& theta,
+                                 const T* tape, Index tape_stride, const Batch<T>& x1_bar,
+                                 Batch<T>& x_bar, VectorRef<T> theta_bar) const {
+  if (batch == 1)
+    return base_.step_vjp_column(f, ta, tb, x, dim, theta, tape, tape_stride, x1_bar.data(),
+                                 x_bar.data(), theta_bar);
+  using Stride = Eigen::OuterStride<>;
+  base_.step_vjp(
+      f, ta, tb, Eigen::Map<const Batch<T>, 0, Stride>(x, dim, batch, Stride(stride)), theta,
+      Eigen::Map<const Batch<T>, 0, Stride>(tape, dim, base_.tape_cols(batch), Stride(tape_stride)),
+      x1_bar, x_bar, theta_bar);
 }
 
 template <class T>
@@ -69,10 +107,11 @@ void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBat
                              const ConstVectorRef<T>& theta, BatchRef<T> x1, BatchRef<T> tape,
                              Batch<T>* error, bool) const {
   const Index dim = x0.rows() / 2, batch = x0.cols(), cols = base_.tape_cols(batch);
+  require_tape(tape.rows(), tape.cols(), dim, tape_cols(batch));
   const T lambda = T(coupling_);
-  fit(phi_, dim, batch);
-  base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
-                       nullptr);
+  const Index ld = tape.outerStride();
+  base_step(f, t0, t1, x0.data() + dim, x0.outerStride(), dim, batch, theta,
+            tape.data() + batch * ld, ld, nullptr);
   // Y1 = λ (Y0 − Z0) + Φ_h(Z0), also kept in the tape.
   const auto y0 = rows_from<T>(x0, 0), z0 = rows_from<T>(x0, dim);
   const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim), kept = rows_from<T>(tape, 0);
@@ -81,8 +120,8 @@ void McCallumFoster<T>::step(const VectorField<T>& f, T t0, T t1, const ConstBat
     for (Index r = 0; r < dim; ++r)
       kept.col(j)[r] = y1.col(j)[r] = mul_add(lambda, y0.col(j)[r] - z0.col(j)[r], phi.col(j)[r]);
   // The base step runs from t1 back to t0, i.e. with step −h.
-  base_.step_unchained(f, t1, t0, x1.topRows(dim), theta, phi_,
-                       tape.middleCols(batch + cols, cols), error);
+  base_step(f, t1, t0, x1.data(), x1.outerStride(), dim, batch, theta,
+            tape.data() + (batch + cols) * ld, ld, error);
   // Z1 = Z0 + (Y1 − Φ_{−h}(Y1)).
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r)
@@ -98,18 +137,19 @@ void McCallumFoster<T>::reverse_step_with_tape(const VectorField<T>& f, T t0, T 
   const T lambda = T(coupling_);
   const auto y1 = rows_from<T>(x1, 0), z1 = rows_from<T>(x1, dim);
   const auto y0 = rows_from<T>(x0, 0), z0 = rows_from<T>(x0, dim), kept = rows_from<T>(tape, 0);
-  fit(phi_, dim, batch);
-  const auto phi = whole(phi_);
+  require_tape(tape.rows(), tape.cols(), dim, tape_cols(batch));
+  const Index ld = tape.outerStride();
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r) kept.col(j)[r] = y1.col(j)[r];
-  base_.step_unchained(f, t1, t0, x1.topRows(dim), theta, phi_,
-                       tape.middleCols(batch + cols, cols), nullptr);
+  base_step(f, t1, t0, x1.data(), x1.outerStride(), dim, batch, theta,
+            tape.data() + (batch + cols) * ld, ld, nullptr);
+  const auto phi = whole(phi_);
   // Z0 = Z1 − (Y1 − Φ_{−h}(Y1)).
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r)
       z0.col(j)[r] = z1.col(j)[r] - (y1.col(j)[r] - phi.col(j)[r]);
-  base_.step_unchained(f, t0, t1, x0.bottomRows(dim), theta, phi_, tape.middleCols(batch, cols),
-                       nullptr);
+  base_step(f, t0, t1, x0.data() + dim, x0.outerStride(), dim, batch, theta,
+            tape.data() + batch * ld, ld, nullptr);
   // Y0 = (Y1 − Φ_h(Z0)) / λ + Z0.
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r)
@@ -150,15 +190,17 @@ void McCallumFoster<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const Cons
   const auto cotangent = whole(cotangent_), y1b = whole(y1_bar_), z0b = whole(z0_bar_);
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r) cotangent.col(j)[r] = -z1_bar.col(j)[r];
-  base_.step_vjp(f, t1, t0, tape.leftCols(batch), theta, tape.middleCols(batch + cols, cols),
-                 cotangent_, y1_bar_, theta_bar);
+  require_tape(tape.rows(), tape.cols(), dim, tape_cols(batch));
+  const Index ld = tape.outerStride();
+  base_vjp(f, t1, t0, tape.data(), ld, dim, batch, theta, tape.data() + (batch + cols) * ld, ld,
+           cotangent_, y1_bar_, theta_bar);
   // Ȳ1 updated before it feeds anything else (ALGORITHMS.md §4).
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r)
       y1b.col(j)[r] = y1b.col(j)[r] + (y1_bar.col(j)[r] + z1_bar.col(j)[r]);
   // Y1 = λ Y0 − λ Z0 + Φ_h(Z0).
-  base_.step_vjp(f, t0, t1, x0.bottomRows(dim), theta, tape.middleCols(batch, cols), y1_bar_,
-                 z0_bar_, theta_bar);
+  base_vjp(f, t0, t1, x0.data() + dim, x0.outerStride(), dim, batch, theta,
+           tape.data() + batch * ld, ld, y1_bar_, z0_bar_, theta_bar);
   const auto y0_bar = rows_from<T>(x0_bar, 0), z0_bar = rows_from<T>(x0_bar, dim);
   for (Index j = 0; j < batch; ++j)
     for (Index r = 0; r < dim; ++r) {

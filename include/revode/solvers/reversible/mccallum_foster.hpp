@@ -74,6 +74,17 @@ class McCallumFoster final : public ReversibleStepper<T> {
                       BatchRef<T> out) const override;
 
  private:
+  /// One base step Φ from ta to tb of the dim × batch block at x (columns `stride` apart) into
+  /// phi_, its stages into the tape block at `tape` (columns `tape_stride` apart): at batch 1
+  /// the base's column path on the pointers, else step_unchained on views of them.
+  void base_step(const VectorField<T>& f, T ta, T tb, const T* x, Index stride, Index dim,
+                 Index batch, const ConstVectorRef<T>& theta, T* tape, Index tape_stride,
+                 Batch<T>* error) const;
+  /// The base step's VJP likewise: x̄ (dim × batch, contiguous) from x1_bar, θ̄ accumulated.
+  void base_vjp(const VectorField<T>& f, T ta, T tb, const T* x, Index stride, Index dim,
+                Index batch, const ConstVectorRef<T>& theta, const T* tape, Index tape_stride,
+                const Batch<T>& x1_bar, Batch<T>& x_bar, VectorRef<T> theta_bar) const;
+
   ExplicitRK<T> base_;
   double coupling_;
   // Scratch (sized on first use; a stepper is not shared across threads).
