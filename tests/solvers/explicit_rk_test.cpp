@@ -151,7 +151,9 @@ TEST_P(EveryTableau, BatchOneTakesTheColumnPathWithTheBatchedBits) {
     rk.step(f, t0, t1, y0.col(c), theta, y1_c, tape_c, estimate ? &error_c : nullptr, false);
     EXPECT_EQ(y1_c, y1.col(c)) << "column " << c;
     for (Index i = 0; i < s; ++i) EXPECT_EQ(tape_c.col(i), tape.col(i * 3 + c)) << "stage " << i;
-    if (estimate) EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    if (estimate) {
+      EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    }
     Batch<double> y1_unchained(2, 1), tape_unchained = Batch<double>::Zero(2, rk.tape_cols(1));
     rk.step_unchained(f, t0, t1, y0.col(c), theta, y1_unchained, tape_unchained, nullptr);
     EXPECT_EQ(y1_unchained, y1.col(c)) << "column " << c;

@@ -135,7 +135,9 @@ TEST_P(EveryReversibleSolver, BatchOneGivesTheBatchedBits) {
     stepper->reverse_step_with_tape(f, t0, t1, x1_c, theta, back_c, tape_back_c);
     EXPECT_EQ(x1_c, x1.col(c)) << "column " << c;
     EXPECT_EQ(back_c, back.col(c)) << "column " << c;
-    if (estimate) EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    if (estimate) {
+      EXPECT_EQ(error_c, error.col(c)) << "column " << c;
+    }
     for (Index k = 0; k < cols_c; ++k) {  // the tape's blocks are `batch` columns each
       EXPECT_EQ(tape_c.col(k), tape.col(k * 3 + c)) << "tape column " << k;
       EXPECT_EQ(tape_back_c.col(k), tape_back.col(k * 3 + c)) << "tape column " << k;
