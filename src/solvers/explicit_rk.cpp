@@ -95,8 +95,7 @@ template <class T>
       continue;
     }
     stage_input(i, h, x0, tape, batch, stage_state_);
-    const T t_i = tableau_.c[i] == 1.0 ? t1 : t0 + T(tableau_.c[i]) * h;
-    f.eval(t_i, stage_state_, theta, k_i);
+    f.eval(stage_time(i, t0, t1), stage_state_, theta, k_i);
   }
   // y1 with the b weights; for FSAL tableaux this equals the last stage input bit for bit, so
   // the carried stage really is f(t1, y1).
@@ -249,7 +248,7 @@ void ExplicitRK<T>::step_vjp(const VectorField<T>& f, T t0, T t1, const ConstBat
   const stage_sum::Cols<const T> y_bar{stage_bar_.data(), dim};
   for (int i = s - 1; i >= 0; --i) {
     if (!live[i]) continue;  // e.g. the FSAL stage, which only feeds the next step
-    const T t_i = i == 0 ? t0 : (tableau_.c[i] == 1.0 ? t1 : t0 + T(tableau_.c[i]) * h);
+    const T t_i = stage_time(i, t0, t1);
     if (i == 0) {
       f.vjp(t_i, x0, theta, k_bar_.middleCols(0, batch), stage_bar_, theta_bar);
     } else {
