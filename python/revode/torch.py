@@ -364,7 +364,8 @@ class _Run:
             warnings.warn(
                 f"revode.torch.odeint: reversible guard: the backward reconstruction drifted by "
                 f"{guard['drift']:.2e} (tolerance {guard['tolerance']:.2e}); the gradient is "
-                f"returned unrepaired (options reversible_guard='warn') and may be wrong by about that much",
+                f"returned unrepaired (options reversible_guard='warn') and may be wrong by about "
+                f"{guard['gradient_error_bound']:.1e}",
                 RuntimeWarning, stacklevel=3)
         grad_params = torch.from_numpy(grad_params)
         grads = []

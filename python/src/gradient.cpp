@@ -130,8 +130,9 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
       PyErr_WarnEx(PyExc_RuntimeWarning,
                    fmt::format("reversible guard: the backward reconstruction drifted by {:.2e} "
                                "(tolerance {:.2e}); the gradient is returned unrepaired "
-                               "(reversible_guard='warn') and may be wrong by about that much",
-                               r.stats.guard.drift, r.stats.guard.tolerance)
+                               "(reversible_guard='warn') and may be wrong by about {:.1e}",
+                               r.stats.guard.drift, r.stats.guard.tolerance,
+                               r.stats.guard.gradient_error_bound)
                        .c_str(),
                    1);
     py::dict stats = stats_dict(r.stats);

@@ -119,6 +119,7 @@ py::dict guard_dict(const GuardStats& g) {
                   "repaired"_a = g.repaired, "flagged"_a = g.flagged, "anchors"_a = g.anchors,
                   "segment_steps"_a = g.segment_steps, "segments_inverted"_a = g.segments_inverted,
                   "segments_recomputed"_a = g.segments_recomputed,
+                  "y0_cancellation"_a = g.y0_cancellation,
                   "gradient_error_bound"_a = g.gradient_error_bound);
 }
 

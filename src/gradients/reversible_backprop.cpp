@@ -100,6 +100,22 @@ class BackwardWalk final : public GuardedWalk<T> {
     return relative_drift<T>(x1_, x0_);
   }
 
+  /// The guard's ȳ0 cancellation (reversible_guard.hpp, "the bound") once every step is
+  /// undone: x̄0 against the ȳ0 that initialize's VJP and the saves at t0 make of it, computed
+  /// aside (a copy of x̄0, θ̄ into scratch, the save cursor put back), so `finish` is
+  /// unchanged. It costs initialize's VJP (one VJP for reversible Heun and ALF, none for
+  /// McCallum–Foster).
+  double y0_cancellation() {
+    Batch<T> x_bar = x_bar_;
+    const Index cursor = saves_.cursor();
+    saves_.add_initial_saves(x_bar.topRows(dim_));
+    saves_.rewind(cursor);
+    Batch<T> y0_bar(dim_, batch_);
+    Vector<T> theta_bar = Vector<T>::Zero(p_.theta.size());
+    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar, y0_bar, theta_bar);
+    return revode::y0_cancellation<T>(x_bar_, y0_bar);
+  }
+
   /// The saves at t0, the VJP of `initialize` and the counts (`steps` re-run or undone).
   void finish(Index steps) {
     saves_.add_initial_saves(x_bar_.topRows(dim_));
@@ -279,25 +295,43 @@ GradientResult<T> ReversibleBackprop<T>::backward(const GradientProblem<T>& p,
           result.stats.steps - n, result.stats.steps);
   result.stats.stored_floats = walk.stored_floats() + replay_floats;
 
-  // The guard: the first walk's gradient stands only if it rebuilt y0 (see reversible_guard.hpp).
+  // The guard: the first walk's gradient stands only if it rebuilt y0 closely enough for its
+  // ȳ0's cancellation (see reversible_guard.hpp).
   const double eps = double(std::numeric_limits<T>::epsilon());
   const double drift = walk.drift();
   const std::string what = fmt::format("reversible backprop over {}", stepper.name());
   const double tolerance = guard_.tolerance_for<T>();
+  GuardStats& guard = result.stats.guard;
+  double cancellation = walk.y0_cancellation();
+  double worst_drift = drift;
   if (!guard_accepts(guard_.policy, tolerance, eps, drift, result.stats.steps, what, kAdvice,
-                     result.stats.guard)) {
+                     guard, cancellation)) {
     StepSequence times = fixed ? StepSequence::fixed(*fixed, p.save_at, p.t0, p.t1)
                                : StepSequence::recorded(p.t0);
     if (!fixed)
       for (std::size_t i = 1; i < record.step_times.size(); ++i) times.record(record.step_times[i]);
     walk.use_times(times);
-    const Index repair_floats =
-        guard_repair<T>(walk, walk.initial_state(), tolerance, eps, drift, result.stats.guard);
-    result.stats.stored_floats = std::max(result.stats.stored_floats, repair_floats +
-                                          replay_floats + times.stored_floats());
+    // The cancellation the segments are held to is the first walk's; measured again on the
+    // repaired x̄0 (the first walk's can be far off when it drifted far), it may ask for a
+    // second repair with the finer target. Two passes settle it: the repaired x̄0 is already
+    // within the tolerance.
+    for (int pass = 0; pass < 3; ++pass) {
+      const Index repair_floats = guard_repair<T>(walk, walk.initial_state(), tolerance / cancellation,
+                                                  eps, drift, guard);
+      result.stats.stored_floats = std::max(result.stats.stored_floats, repair_floats +
+                                            replay_floats + times.stored_floats());
+      worst_drift = guard.gradient_error_bound;
+      const double held_to = cancellation;
+      cancellation = walk.y0_cancellation();
+      guard.y0_cancellation = cancellation;
+      guard.gradient_error_bound = worst_drift * cancellation;
+      if (guard.gradient_error_bound <= tolerance || cancellation <= held_to) break;
+    }
+    // Not met after three passes (the cancellation kept growing): returned, but flagged.
+    if (guard.gradient_error_bound > tolerance) guard.flagged = true;
   }
   walk.finish(walk.undone() + walk.replayed());
-  if (result.stats.guard.repaired) result.stats.reconstruction_error = result.stats.guard.gradient_error_bound;
+  if (guard.repaired) result.stats.reconstruction_error = worst_drift;
   return result;
 }
 

@@ -61,27 +61,37 @@ Index guard_crossing_step(double drift, double tolerance, double eps, Index step
 }
 
 bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drift, Index steps,
-                   const std::string& what, const std::string& advice, GuardStats& stats) {
+                   const std::string& what, const std::string& advice, GuardStats& stats,
+                   double y0_cancellation) {
   stats.active = true;
   stats.policy = guard_policy_name(policy);
   stats.tolerance = tolerance;
   stats.drift = drift;
-  stats.gradient_error_bound = drift;
-  if (drift <= tolerance) return true;
+  stats.y0_cancellation = y0_cancellation;
+  stats.gradient_error_bound = drift * y0_cancellation;
+  if (stats.gradient_error_bound <= tolerance) return true;
   switch (policy) {
     case GuardPolicy::warn:
       stats.flagged = true;
       return true;
-    case GuardPolicy::error:
+    case GuardPolicy::error: {
+      // A drift within the tolerance refused for ȳ0's cancellation says so.
+      const std::string amplified =
+          y0_cancellation > 1
+              ? fmt::format(", which ȳ0 (its parts cancel {:.1e}-fold) turns into an error of "
+                            "about {:.3e}",
+                            y0_cancellation, stats.gradient_error_bound)
+              : std::string();
       throw ReconstructionError(fmt::format(
-          "{}: the backward walk rebuilt the start state with a relative drift of {:.3e}, "
+          "{}: the backward walk rebuilt the start state with a relative drift of {:.3e}{}, "
           "beyond the reversible guard's tolerance {:.3e}, so its gradient would be wrong; at "
           "the measured growth rate the drift crossed the tolerance about {} of {} steps back "
           "from the end. {} Or let the guard repair it (policy repair, the default: "
           "--reversible-guard repair), which rebuilds the drifting segments by forward "
           "recomputation.",
-          what, drift, tolerance, guard_crossing_step(drift, tolerance, eps, steps), steps,
-          advice));
+          what, drift, amplified, tolerance,
+          guard_crossing_step(drift, tolerance / y0_cancellation, eps, steps), steps, advice));
+    }
     case GuardPolicy::repair:
       break;
   }

@@ -76,6 +76,7 @@ GuardStats merge(const GuardStats& a, const GuardStats& b) {
   m.segment_steps = std::max(a.segment_steps, b.segment_steps);
   m.segments_inverted = a.segments_inverted + b.segments_inverted;
   m.segments_recomputed = a.segments_recomputed + b.segments_recomputed;
+  m.y0_cancellation = std::max(a.y0_cancellation, b.y0_cancellation);
   m.gradient_error_bound = std::max(a.gradient_error_bound, b.gradient_error_bound);
   return m;
 }

@@ -20,8 +20,12 @@ struct GuardStats {
   Index segment_steps = 0;   ///< steps per repair segment
   Index segments_inverted = 0;    ///< repair segments rebuilt by inversion
   Index segments_recomputed = 0;  ///< repair segments rebuilt by forward recomputation
-  /// Estimated bound on the relative error of the returned gradient: the largest relative
-  /// drift of the walk it came from.
+  /// How many times larger the start state's cotangent x̄0 is than the ȳ0 it sums to
+  /// (‖x̄0‖ / ‖ȳ0‖, at least 1): a drift δ of the rebuilt states is an error of about δ ‖x̄0‖
+  /// in ȳ0, so ȳ0's relative error is about δ times this (reversible_guard.hpp, "the bound").
+  double y0_cancellation = 1;
+  /// Estimated bound on the relative error of the returned gradient (θ̄ and ȳ0): the largest
+  /// relative drift of the walk it came from, times y0_cancellation.
   double gradient_error_bound = 0;
 };
 
