@@ -181,7 +181,8 @@ loss: "mse-zero" (mean square of the saved states, 1/(K dim batch) sum_k |y_k|^2
 method: a gradient method (revode.methods()): backprop, reversible, anode, checkpoint:C,
     symplectic, adjoint[:rtol=R,atol=A,seminorm].
 reversible_guard: what method="reversible" does when its backward reconstruction drifts beyond
-    guard_tolerance (relative; 0: 1024 machine epsilons): "repair" (default: recompute the
+    guard_tolerance (the relative drift times ȳ0's cancellation, stats["guard"]
+    ["y0_cancellation"]; 0: 1e-10 in float64, 1e-4 in float32): "repair" (default: recompute the
     drifting segments, exact), "error" (raise revode.Error) or "warn" (return it with
     stats["guard"]["flagged"] and a RuntimeWarning).
 threads: threads splitting the batch into chunks of 64 samples (None: the machine's cores); the
