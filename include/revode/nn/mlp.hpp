@@ -313,6 +313,9 @@ class Mlp final : public VectorField<T> {
     const T* theta = nullptr;        // θ of the entries (compared in full once per recording)
     Vector<T> theta_copy;
     bool theta_checked = false;
+    // TapeOrder::step: the entry below the one last taken, tried first (a step's VJPs come in
+    // the reverse order of its evaluations); any index, checked by its key like the others.
+    std::size_t below_taken = 0;
   };
   mutable ForwardTape tape_;
   /// Whether layer l's W̄ terms are kept (kDeferMinWeightBytes).
