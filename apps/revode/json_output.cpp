@@ -1,5 +1,7 @@
 #include "json_output.hpp"
 
+#include "revode/gradients/reversible_guard.hpp"
+
 #include <variant>
 
 namespace revode::cli {
@@ -36,7 +38,8 @@ Json guard_json(const GuardStats& g) {
               {"segments_inverted", g.segments_inverted},
               {"segments_recomputed", g.segments_recomputed},
               {"y0_cancellation", g.y0_cancellation},
-              {"gradient_error_bound", g.gradient_error_bound}};
+              {"gradient_error_bound", g.gradient_error_bound},
+              {"warning", guard_warning(g)}};
 }
 
 Json stats_json(const SolveStats& s) {
@@ -57,26 +60,8 @@ Json stats_json(const SolveStats& s) {
 }
 
 void warn_about_guard(const GuardStats& g) {
-  if (!g.repaired && !g.flagged) return;
-  // A drift within the tolerance is repaired or flagged for ȳ0's cancellation alone.
-  const std::string why =
-      g.drift <= g.tolerance
-          ? fmt::format("drifted by {:.2e}, within the tolerance {:.2e} but not for ȳ0, whose "
-                        "parts cancel {:.1e}-fold",
-                        g.drift, g.tolerance, g.y0_cancellation)
-          : fmt::format("drifted by {:.2e} (tolerance {:.2e})", g.drift, g.tolerance);
-  if (g.repaired)
-    fmt::print(stderr,
-               "warning: reversible guard: the backward reconstruction {}; repaired with {} "
-               "anchors ({} segments recomputed forwards), gradient exact to about {:.1e}{}\n",
-               why, g.anchors, g.segments_recomputed, g.gradient_error_bound,
-               g.flagged ? ", above the tolerance (ȳ0's cancellation grew over the repair)" : "");
-  else
-    fmt::print(stderr,
-               "warning: reversible guard: the backward reconstruction {}; the gradient is "
-               "returned unrepaired (--reversible-guard warn) and may be wrong by about "
-               "{:.1e}\n",
-               why, g.gradient_error_bound);
+  const std::string warning = guard_warning(g);
+  if (!warning.empty()) fmt::print(stderr, "warning: {}\n", warning);
 }
 
 void warn_about_recomputation(const std::string& method, const SolveStats& s) {

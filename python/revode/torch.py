@@ -361,12 +361,7 @@ class _Run:
                 self.cache.clear()
         guard = self.tape.stats.get("guard")
         if guard is not None and guard["flagged"]:
-            warnings.warn(
-                f"revode.torch.odeint: reversible guard: the backward reconstruction drifted by "
-                f"{guard['drift']:.2e} (tolerance {guard['tolerance']:.2e}); the gradient is "
-                f"returned unrepaired (options reversible_guard='warn') and may be wrong by about "
-                f"{guard['gradient_error_bound']:.1e}",
-                RuntimeWarning, stacklevel=3)
+            warnings.warn(f"revode.torch.odeint: {guard['warning']}", RuntimeWarning, stacklevel=3)
         grad_params = torch.from_numpy(grad_params)
         grads = []
         if self.native_linears is not None:

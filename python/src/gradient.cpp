@@ -8,6 +8,7 @@
 #include "bindings.hpp"
 #include "problem.hpp"
 #include "revode/gradients/registry.hpp"
+#include "revode/gradients/reversible_guard.hpp"
 #include "revode/parallel/parallel_gradient.hpp"
 
 namespace revode::python {
@@ -128,13 +129,7 @@ py::object gradient(const std::shared_ptr<FieldHandle>& field, py::object y0, py
             r.loss, dtype_name(d));
     if (r.stats.guard.flagged)
       PyErr_WarnEx(PyExc_RuntimeWarning,
-                   fmt::format("reversible guard: the backward reconstruction drifted by {:.2e} "
-                               "(tolerance {:.2e}); the gradient is returned unrepaired "
-                               "(reversible_guard='warn') and may be wrong by about {:.1e}",
-                               r.stats.guard.drift, r.stats.guard.tolerance,
-                               r.stats.guard.gradient_error_bound)
-                       .c_str(),
-                   1);
+                   guard_warning(r.stats.guard).c_str(), 1);
     py::dict stats = stats_dict(r.stats);
     if (!r.chunk_stats.empty()) {
       py::list steps, rejected;
@@ -181,8 +176,9 @@ loss: "mse-zero" (mean square of the saved states, 1/(K dim batch) sum_k |y_k|^2
 method: a gradient method (revode.methods()): backprop, reversible, anode, checkpoint:C,
     symplectic, adjoint[:rtol=R,atol=A,seminorm].
 reversible_guard: what method="reversible" does when its backward reconstruction drifts beyond
-    guard_tolerance (the relative drift times ȳ0's cancellation, stats["guard"]
-    ["y0_cancellation"]; 0: 1e-10 in float64, 1e-4 in float32): "repair" (default: recompute the
+    guard_tolerance (the relative drift times ȳ0's cancellation,
+    stats["guard"]["y0_cancellation"]; 0: 1e-10 in float64, 1e-4 in float32): "repair"
+    (default: recompute the
     drifting segments, exact), "error" (raise revode.Error) or "warn" (return it with
     stats["guard"]["flagged"] and a RuntimeWarning).
 threads: threads splitting the batch into chunks of 64 samples (None: the machine's cores); the

@@ -7,6 +7,7 @@
 
 #include "python_field.hpp"
 #include "revode/core/error.hpp"
+#include "revode/gradients/reversible_guard.hpp"
 #include "revode/parallel/executor.hpp"
 #include "revode/solvers/integrate.hpp"
 #include "revode/solvers/registry.hpp"
@@ -120,7 +121,8 @@ py::dict guard_dict(const GuardStats& g) {
                   "segment_steps"_a = g.segment_steps, "segments_inverted"_a = g.segments_inverted,
                   "segments_recomputed"_a = g.segments_recomputed,
                   "y0_cancellation"_a = g.y0_cancellation,
-                  "gradient_error_bound"_a = g.gradient_error_bound);
+                  "gradient_error_bound"_a = g.gradient_error_bound,
+                  "warning"_a = guard_warning(g));
 }
 
 Index thread_count(const FieldHandle& field, std::optional<Index> threads) {

@@ -26,6 +26,8 @@ def test_repair_is_the_default_and_returns_backprops_gradient(field):
     guard = g.stats["guard"]
     assert guard["policy"] == "repair" and guard["repaired"] and guard["anchors"] > 0
     assert guard["drift"] > guard["tolerance"]
+    assert guard["y0_cancellation"] >= 1.0
+    assert "repaired with" in guard["warning"]
     assert rel(g.grad_params, reference.grad_params) <= 1e-10
     assert rel(g.grad_y0, reference.grad_y0) <= 1e-10
 
@@ -41,6 +43,7 @@ def test_warn_policy_flags_and_warns(field):
         g = revode.gradient(field, np.array([0.5, -0.3]), np.array([0.0, 1.0]),
                             method="reversible", reversible_guard="warn", **DRIFTING)
     assert g.stats["guard"]["flagged"] and not g.stats["guard"]["repaired"]
+    assert "unrepaired (policy warn)" in g.stats["guard"]["warning"]
 
 
 def test_well_conditioned_walk_keeps_no_anchors(field):

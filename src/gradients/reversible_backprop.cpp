@@ -101,19 +101,32 @@ class BackwardWalk final : public GuardedWalk<T> {
   }
 
   /// The guard's ȳ0 cancellation (reversible_guard.hpp, "the bound") once every step is
-  /// undone: x̄0 against the ȳ0 that initialize's VJP and the saves at t0 make of it, computed
-  /// aside (a copy of x̄0, θ̄ into scratch, the save cursor put back), so `finish` is
-  /// unchanged. It costs initialize's VJP (one VJP for reversible Heun and ALF, none for
-  /// McCallum–Foster).
+  /// undone: the parts each block of x̄0 gives ȳ0 through initialize's VJP (a reversible
+  /// Heun's f̂̄ through Jᵀ, so in ȳ0's units), against the ȳ0 that all of them and the saves at
+  /// t0 make. Computed aside, so `finish` is unchanged: x̄0's copies and ȳ0 in x_bar_prev_ and
+  /// pending_ (free once the steps are undone), θ̄ into scratch, the save cursor put back. It
+  /// costs initialize's VJP once per block with a cotangent, plus once (reversible Heun and
+  /// ALF: a VJP of f each; McCallum–Foster: none).
   double y0_cancellation() {
-    Batch<T> x_bar = x_bar_;
-    const Index cursor = saves_.cursor();
-    saves_.add_initial_saves(x_bar.topRows(dim_));
-    saves_.rewind(cursor);
-    Batch<T> y0_bar(dim_, batch_);
+    const auto norm = [](const Batch<T>& b) { return b.template cast<double>().norm(); };
     Vector<T> theta_bar = Vector<T>::Zero(p_.theta.size());
-    stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x_bar, y0_bar, theta_bar);
-    return revode::y0_cancellation<T>(x_bar_, y0_bar);
+    const auto y0_bar_of = [&](const Batch<T>& x0_bar) {
+      stepper_.initialize_vjp(f_, T(p_.t0), p_.y0, p_.theta, x0_bar, pending_, theta_bar);
+      return norm(pending_);
+    };
+    double parts = 0;
+    for (Index b = 0; b < x_bar_.rows() / dim_; ++b) {
+      if (x_bar_.middleRows(b * dim_, dim_).isZero(0)) continue;
+      x_bar_prev_.setZero();
+      x_bar_prev_.middleRows(b * dim_, dim_) = x_bar_.middleRows(b * dim_, dim_);
+      parts += y0_bar_of(x_bar_prev_);
+    }
+    x_bar_prev_ = x_bar_;
+    const Index cursor = saves_.cursor();
+    saves_.add_initial_saves(x_bar_prev_.topRows(dim_));
+    saves_.rewind(cursor);
+    const double whole = y0_bar_of(x_bar_prev_);
+    return revode::y0_cancellation(parts, whole, double(std::numeric_limits<T>::epsilon()));
   }
 
   /// The saves at t0, the VJP of `initialize` and the counts (`steps` re-run or undone).
@@ -312,12 +325,12 @@ GradientResult<T> ReversibleBackprop<T>::backward(const GradientProblem<T>& p,
       for (std::size_t i = 1; i < record.step_times.size(); ++i) times.record(record.step_times[i]);
     walk.use_times(times);
     // The cancellation the segments are held to is the first walk's; measured again on the
-    // repaired x̄0 (the first walk's can be far off when it drifted far), it may ask for a
-    // second repair with the finer target. Two passes settle it: the repaired x̄0 is already
-    // within the tolerance.
+    // repaired x̄0 (the first walk's can be far off when it drifted far), it may ask for
+    // another repair with the finer target. A second pass normally settles it (the repaired
+    // x̄0 is within the tolerance); a third is the limit.
     for (int pass = 0; pass < 3; ++pass) {
-      const Index repair_floats = guard_repair<T>(walk, walk.initial_state(), tolerance / cancellation,
-                                                  eps, drift, guard);
+      const Index repair_floats = guard_repair<T>(
+          walk, walk.initial_state(), guard_target(tolerance, cancellation, eps), eps, drift, guard);
       result.stats.stored_floats = std::max(result.stats.stored_floats, repair_floats +
                                             replay_floats + times.stored_floats());
       worst_drift = guard.gradient_error_bound;
@@ -327,7 +340,8 @@ GradientResult<T> ReversibleBackprop<T>::backward(const GradientProblem<T>& p,
       guard.gradient_error_bound = worst_drift * cancellation;
       if (guard.gradient_error_bound <= tolerance || cancellation <= held_to) break;
     }
-    // Not met after three passes (the cancellation kept growing): returned, but flagged.
+    // Not met (the cancellation kept growing, or it asks for less than guard_target's floor):
+    // returned, but flagged.
     if (guard.gradient_error_bound > tolerance) guard.flagged = true;
   }
   walk.finish(walk.undone() + walk.replayed());

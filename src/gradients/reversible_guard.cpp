@@ -27,7 +27,7 @@ std::string guard_policy_name(GuardPolicy policy) {
 
 void ReversibleGuard::validate() const {
   require(tolerance == 0 || (std::isfinite(tolerance) && tolerance > 0 && tolerance < 1),
-          "reversible guard tolerance {}; expected a relative drift in (0, 1), or 0 for the "
+          "reversible guard tolerance {}; expected a relative error in (0, 1), or 0 for the "
           "default (1e-10 in float64, 1e-4 in float32)",
           tolerance);
 }
@@ -60,6 +60,10 @@ Index guard_crossing_step(double drift, double tolerance, double eps, Index step
   return std::clamp<Index>(Index(std::ceil(std::min(n, double(steps)))), 1, std::max<Index>(steps, 1));
 }
 
+double guard_target(double tolerance, double cancellation, double eps) {
+  return std::max(tolerance / cancellation, 16 * eps);
+}
+
 bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drift, Index steps,
                    const std::string& what, const std::string& advice, GuardStats& stats,
                    double y0_cancellation) {
@@ -90,7 +94,8 @@ bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drif
           "--reversible-guard repair), which rebuilds the drifting segments by forward "
           "recomputation.",
           what, drift, amplified, tolerance,
-          guard_crossing_step(drift, tolerance / y0_cancellation, eps, steps), steps, advice));
+          guard_crossing_step(drift, guard_target(tolerance, y0_cancellation, eps), eps, steps),
+          steps, advice));
     }
     case GuardPolicy::repair:
       break;
@@ -98,10 +103,34 @@ bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drif
   return false;
 }
 
+std::string guard_warning(const GuardStats& g) {
+  if (!g.repaired && !g.flagged) return {};
+  // A drift within the tolerance is repaired or flagged for ȳ0's cancellation alone.
+  const std::string why =
+      g.drift <= g.tolerance
+          ? fmt::format("drifted by {:.2e}, within the tolerance {:.2e} but not for ȳ0, whose "
+                        "parts cancel {:.1e}-fold",
+                        g.drift, g.tolerance, g.y0_cancellation)
+          : fmt::format("drifted by {:.2e} (tolerance {:.2e})", g.drift, g.tolerance);
+  if (g.repaired)
+    return fmt::format(
+        "reversible guard: the backward reconstruction {}; repaired with {} anchors ({} segments "
+        "recomputed forwards), gradient exact to about {:.1e}{}",
+        why, g.anchors, g.segments_recomputed, g.gradient_error_bound,
+        g.flagged ? ", above the tolerance (ȳ0's cancellation asks for more than round-off "
+                    "allows)"
+                  : "");
+  return fmt::format(
+      "reversible guard: the backward reconstruction {}; the gradient is returned unrepaired "
+      "(policy warn) and may be wrong by about {:.1e}",
+      why, g.gradient_error_bound);
+}
+
 template <class T>
 Index guard_repair(GuardedWalk<T>& walk, const ConstBatchRef<T>& x0, double tolerance, double eps,
                    double first_drift, GuardStats& stats) {
   const Index n_steps = walk.steps();
+  stats.segments_inverted = stats.segments_recomputed = 0;
   const Index k = guard_segment_length(first_drift, tolerance, eps, n_steps);
   const Index segments = (n_steps + k - 1) / k;
   const auto segment_end = [&](Index s) { return std::min((s + 1) * k, n_steps); };

@@ -23,6 +23,7 @@ g = r["stats"]["guard"]
 assert g["policy"] == "repair" and g["repaired"] and not g["flagged"], g
 assert g["anchors"] > 0 and g["drift"] > g["tolerance"] == 1e-10, g
 assert g["gradient_error_bound"] <= g["tolerance"], g
+assert g["y0_cancellation"] >= 1.0, g
 num = math.sqrt(sum((x - y) ** 2 for x, y in zip(r["grad_params"], b["grad_params"])))
 den = math.sqrt(sum(y * y for y in b["grad_params"]))
 assert num / den <= 1e-10, num / den

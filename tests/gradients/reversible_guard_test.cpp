@@ -50,9 +50,9 @@ std::vector<DriftCase> drifting_cases() {
        "tanh", 1.0, 1e-4},
       // The defaults (λ = 0.999, η = 1) on expanding dynamics.
       {"mf_midpoint_expanding_mlp_1000", "reversible:midpoint", {}, 1000, 10.0, "softplus", 4.0},
-      // Reversible Heun's ȳ0 here is what is left of x̄0's blocks cancelling 4.6e3-fold: held
+      // Reversible Heun's ȳ0 here is what is left of x̄0's parts cancelling 6.5e3-fold: held
       // to the drift alone, the repair's segments (drift 3.7e-13) gave a ȳ0 9.3e-11 from
-      // backprop's (9.4e-11 from a long-double reference); held to drift × cancellation, 2.6e-12.
+      // backprop's (9.4e-11 from a long-double reference); held to drift × cancellation, 6.7e-13.
       {"heun_expanding_mlp_1000", "reversible-heun", {}, 1000, 10.0, "softplus", 4.0, 1e-9,
        1e-11},
       {"mf_rk4_expanding_linear_1000", "reversible:rk4", {}, 1000, 10.0, "linear", 1.0},
@@ -179,8 +179,8 @@ INSTANTIATE_TEST_SUITE_P(Families, GuardOnDriftingWalks, ::testing::ValuesIn(dri
                          [](const auto& info) { return info.param.label; });
 
 // McCallum–Foster midpoint on the expanding softplus MLP over 600 steps to t = 6: the walk
-// rebuilds y0 within the tolerance (drift 1.8e-11 against 1e-10), but ȳ0 is x̄0's blocks
-// cancelling 50-fold, so the bound (9e-10) is not met and the walk is repaired (or refused).
+// rebuilds y0 within the tolerance (drift 1.8e-11 against 1e-10), but ȳ0 is x̄0's parts
+// cancelling 71-fold, so the bound (1.3e-9) is not met and the walk is repaired (or refused).
 DriftCase cancelling_case() {
   return {"mf_midpoint_expanding_mlp_600", "reversible:midpoint", {}, 600, 6.0, "softplus", 4.0};
 }
@@ -192,6 +192,7 @@ TEST(ReversibleGuard, RepairsAWalkWithinTheDriftToleranceWhoseY0Cancels) {
   const auto reference = DirectBackprop<double>().compute(p);
   const auto r = reversible(p, GuardPolicy::repair);
   const GuardStats& g = r.stats.guard;
+  RecordProperty("y0_cancellation", fmt::format("{:.3e}", g.y0_cancellation));
   ASSERT_LE(g.drift, g.tolerance / 3) << "this walk now drifts past the tolerance by itself";
   ASSERT_GE(g.drift * g.y0_cancellation, 3 * g.tolerance) << "its ȳ0 no longer cancels enough";
   EXPECT_TRUE(g.repaired);
@@ -209,23 +210,31 @@ TEST(ReversibleGuard, RepairsAWalkWithinTheDriftToleranceWhoseY0Cancels) {
   }
   const auto warned = reversible(p, GuardPolicy::warn);
   EXPECT_TRUE(warned.stats.guard.flagged);
+  // What the guard now repairs was wrong: the unrepaired ȳ0 is off by more than the repaired.
+  EXPECT_GT(relative_error(warned.grad_y0, reference.grad_y0),
+            10 * relative_error(r.grad_y0, reference.grad_y0));
   EXPECT_DOUBLE_EQ(warned.stats.guard.gradient_error_bound,
                    warned.stats.guard.drift * warned.stats.guard.y0_cancellation);
 }
 
-TEST(ReversibleGuard, Y0CancellationIsTheCotangentOverItsSum) {
-  Batch<double> x0_bar(4, 2), y0_bar(2, 2);
-  x0_bar << 3e6, 1, -3e6, 2, 4e6, 0, -4e6, 0;  // ‖x̄0‖ = 5e6·√2 (to round-off)
-  y0_bar << 3, 0, 0, 4;                         // ‖ȳ0‖ = 5
-  EXPECT_NEAR(y0_cancellation<double>(x0_bar, y0_bar), std::sqrt(2.0) * 1e6, 1.0);
+TEST(ReversibleGuard, Y0CancellationIsThePartsOverTheirSum) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  EXPECT_DOUBLE_EQ(y0_cancellation(2.5e7, 5.0, eps), 5e6);
   // No cancellation: at least 1.
-  EXPECT_EQ(y0_cancellation<double>(y0_bar, Batch<double>(y0_bar * 2.0)), 1.0);
-  // ȳ0 = 0 is capped at 1/ε; x̄0 = 0 and a non-finite x̄0 give 1.
-  EXPECT_EQ(y0_cancellation<double>(x0_bar, Batch<double>::Zero(2, 2)),
-            1 / std::numeric_limits<double>::epsilon());
-  EXPECT_EQ(y0_cancellation<double>(Batch<double>::Zero(4, 2), y0_bar), 1.0);
-  x0_bar(0, 0) = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(y0_cancellation<double>(x0_bar, y0_bar), 1.0);
+  EXPECT_EQ(y0_cancellation(5.0, 10.0, eps), 1.0);
+  // ȳ0 = 0 is capped at 1/ε (float32: 1/ε of float32); zero or non-finite parts give 1.
+  EXPECT_EQ(y0_cancellation(2.5e7, 0.0, eps), 1 / eps);
+  const double eps32 = std::numeric_limits<float>::epsilon();
+  EXPECT_EQ(y0_cancellation(1.0, 0.0, eps32), 1 / eps32);
+  EXPECT_EQ(y0_cancellation(0.0, 5.0, eps), 1.0);
+  EXPECT_EQ(y0_cancellation(std::numeric_limits<double>::infinity(), 5.0, eps), 1.0);
+  EXPECT_EQ(y0_cancellation(5.0, std::numeric_limits<double>::quiet_NaN(), eps), 1.0);
+}
+
+TEST(ReversibleGuard, TargetStopsAtSixteenEpsilons) {
+  const double eps = std::numeric_limits<float>::epsilon();
+  EXPECT_EQ(guard_target(1e-4, 10.0, eps), 1e-5);
+  EXPECT_EQ(guard_target(1e-4, 1e6, eps), 16 * eps);
 }
 
 TEST(ReversibleGuard, Float32RepairMeetsFloat32Backprop) {

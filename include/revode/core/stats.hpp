@@ -20,9 +20,10 @@ struct GuardStats {
   Index segment_steps = 0;   ///< steps per repair segment
   Index segments_inverted = 0;    ///< repair segments rebuilt by inversion
   Index segments_recomputed = 0;  ///< repair segments rebuilt by forward recomputation
-  /// How many times larger the start state's cotangent x̄0 is than the ȳ0 it sums to
-  /// (‖x̄0‖ / ‖ȳ0‖, at least 1): a drift δ of the rebuilt states is an error of about δ ‖x̄0‖
-  /// in ȳ0, so ȳ0's relative error is about δ times this (reversible_guard.hpp, "the bound").
+  /// How many times larger the parts of ȳ0 are than their sum: Σ_blocks ‖what block b of the
+  /// start state's cotangent x̄0 gives ȳ0‖ / ‖ȳ0‖, at least 1. A drift δ of the rebuilt states
+  /// is an error of about δ times the parts in ȳ0, so ȳ0's relative error is about δ times
+  /// this (reversible_guard.hpp, "the bound").
   double y0_cancellation = 1;
   /// Estimated bound on the relative error of the returned gradient (θ̄ and ȳ0): the largest
   /// relative drift of the walk it came from, times y0_cancellation.

@@ -37,9 +37,10 @@
 /// tests' expanding reversible-Heun walk ‖ȳ‖ ≈ ‖ŷ̄‖ ≈ 1.2e7 with opposite signs against
 /// ‖ȳ0‖ = 3.8e3, and a repair whose segments drifted 3.7e-13 returned a ȳ0 9.4e-11 from a
 /// long-double reference (direct backprop's: 1.2e-12). So the bound multiplies the drift by
-/// y0_cancellation = ‖x̄0‖ / ‖ȳ0‖ (there 4.6e3), and the accept test and the repair's target
-/// use that product: a walk is accepted, or repaired to segments, whose drift times the
-/// cancellation meets the tolerance.
+/// y0_cancellation = Σ_blocks ‖what the block gives ȳ0‖ / ‖ȳ0‖ (there 6.5e3: each block's
+/// part through initialize's VJP, so a reversible Heun's f̂̄ counts as Jᵀ f̂̄), and the accept
+/// test and the repair's target use that product: a walk is accepted, or repaired to segments,
+/// whose drift times the cancellation meets the tolerance (down to guard_target's floor).
 #pragma once
 
 #include <algorithm>
@@ -63,12 +64,11 @@ std::string guard_policy_name(GuardPolicy policy);
 /// The guard's settings.
 struct ReversibleGuard {
   GuardPolicy policy = GuardPolicy::repair;
-  /// Largest relative drift accepted; 0 means the default for the scalar type,
-  /// default_tolerance<T>().
+  /// Largest relative error accepted: the drift times ȳ0's cancellation (the bound, above);
+  /// 0 means the default for the scalar type, default_tolerance<T>().
   double tolerance = 0;
 
-  /// float64: 1e-10, the exactness the project promises (the drift bounds the gradient's
-  /// relative error, see above), so a repaired or accepted gradient keeps that promise;
+  /// float64: 1e-10, the exactness the project promises (the bound, see above), so a repaired or accepted gradient keeps that promise;
   /// well-conditioned walks stay orders below it (McCallum–Foster, λ = 0.999, 10^5 steps of a
   /// damped spiral: 3e-16). float32: 1e-4, about 800 ε — float32 backprop's own round-off
   /// over a long solve is of that order.
@@ -140,18 +140,22 @@ class GuardedWalk {
   }
 };
 
-/// ‖x̄0‖ / ‖ȳ0‖ (Frobenius norms, in double) for the start state's cotangent x̄0 (before the
-/// saves at t0 are added: those are exact) and the ȳ0 it gives: at least 1, at most 1/eps of
-/// T (a ȳ0 cancelled below round-off of x̄0 is round-off in any method); 1 when x̄0 is zero or
-/// not finite (an overflowed walk is refused on its drift alone).
-template <class T>
-double y0_cancellation(const ConstBatchRef<T>& x0_bar, const ConstBatchRef<T>& y0_bar) {
-  const double x = x0_bar.template cast<double>().norm();
-  const double y = y0_bar.template cast<double>().norm();
-  if (!std::isfinite(x) || !std::isfinite(y) || x == 0) return 1;
-  const double eps = double(std::numeric_limits<T>::epsilon());
-  return std::max(1.0, x / std::max(y, eps * x));
+/// parts / whole: `parts` the sum of the norms of what each block of the start state's
+/// cotangent x̄0 contributes to ȳ0 through initialize's VJP (the saves at t0 left out: those are
+/// exact), `whole` the norm of ȳ0 (Frobenius norms, in double). At least 1, at most 1/eps (a
+/// ȳ0 cancelled below round-off of its parts is round-off in any method); 1 when the parts are
+/// zero or either is not finite (an overflowed walk is refused on its drift alone).
+inline double y0_cancellation(double parts, double whole, double eps) {
+  if (!std::isfinite(parts) || !std::isfinite(whole) || parts == 0) return 1;
+  return std::max(1.0, parts / std::max(whole, eps * parts));
 }
+
+/// The drift a walk's states must meet for a gradient within `tolerance` when ȳ0 cancels
+/// `cancellation`-fold: tolerance / cancellation, but not below 16 eps, which is what a few
+/// inverted steps reach. Below that no inversion can meet the target, and the repair would
+/// recompute every step from stored states (O(N) memory) for a ȳ0 whose round-off, ε times the
+/// cancellation, direct backprop has too; such a walk is repaired to 16 eps and flagged.
+double guard_target(double tolerance, double cancellation, double eps);
 
 /// Policy on a finished first walk, with the tolerance resolved (tolerance_for<T>()) and eps
 /// the scalar type's machine epsilon. The bound is drift × y0_cancellation (1 where the
@@ -164,13 +168,18 @@ bool guard_accepts(GuardPolicy policy, double tolerance, double eps, double drif
                    const std::string& what, const std::string& advice, GuardStats& stats,
                    double y0_cancellation = 1);
 
+/// The warning a front end prints for a guarded gradient that was repaired or flagged (empty
+/// otherwise), one sentence without a trailing newline: what drifted (naming ȳ0's
+/// cancellation when the drift alone was within the tolerance), what was done, and the bound.
+/// The CLI's JSON and the Python stats carry it as guard.warning.
+std::string guard_warning(const GuardStats& stats);
+
 /// The repair (step 2 above): restarts the walk, places anchors by a forward replay from the
 /// true start state x0 (the full solver state), then walks the segments backwards from the
-/// last, each held to `tolerance` (the caller's tolerance over the cancellation). Fills the
-/// anchor and segment counts (the latter added to: a second repair counts both) and sets
-/// gradient_error_bound to the worst accepted segment's drift (the caller multiplies by the
-/// cancellation); returns the peak scalars held by the anchors, a recomputed segment's states
-/// and the walk's snapshot.
+/// last, each held to `tolerance` (the caller's guard_target). Sets repaired, the anchor and
+/// segment counts of this repair and gradient_error_bound to the worst accepted segment's
+/// drift (the caller multiplies by the cancellation); returns the peak scalars held by the
+/// anchors, a recomputed segment's states and the walk's snapshot.
 template <class T>
 Index guard_repair(GuardedWalk<T>& walk, const ConstBatchRef<T>& x0, double tolerance, double eps,
                    double first_drift, GuardStats& stats);
